@@ -1,0 +1,59 @@
+"""Event and count records produced by the detector (frozen, hashable, comparable)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+JerkKind = Literal["myoclonic", "hypnic"]
+
+
+@dataclass(frozen=True, slots=True)
+class JerkEvent:
+    """One detected myoclonic jerk.
+
+    Attributes:
+        onset: start of the jerk in s, in the time base of the input ``t``.
+        duration: s, from onset to the end of the main acceleration lobe (ringing excluded).
+        peak_jerk_g_per_s: largest rate of change of acceleration inside the jerk, g/s.
+        peak_acc_g: largest dynamic acceleration (deviation from the pre-jerk posture), g.
+        kind: ``"hypnic"`` when it falls in the transition window of an estimated sleep
+            onset, else ``"myoclonic"``.
+        series: id shared by jerks of one cluster (successive jerks closer than the
+            configured series gap), or ``None`` for a lone jerk.  Ids count up from 1 per
+            detector instance.
+        confidence: 0..1, how clearly the transient stands out of its surroundings.
+        clipped: the sensor saturated during the jerk, so ``peak_acc_g`` is a lower bound.
+    """
+
+    onset: float
+    duration: float
+    peak_jerk_g_per_s: float
+    peak_acc_g: float
+    kind: JerkKind
+    series: int | None
+    confidence: float
+    clipped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    """Jerks counted in one wall-clock minute of the input time base.
+
+    Attributes:
+        start: start of the minute, s (a multiple of 60 in the input time base).
+        count: all jerks whose onset falls in ``[start, start + 60)``.
+        hypnic: of which labelled hypnic.
+        myoclonic: of which labelled myoclonic.
+        covered_s: seconds of valid signal in the minute (0..60), so a zero count in a
+            gap is never mistaken for a quiet minute.
+    """
+
+    start: float
+    count: int
+    hypnic: int
+    myoclonic: int
+    covered_s: float
