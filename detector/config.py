@@ -1,0 +1,131 @@
+"""Detector configuration: one frozen dataclass, validated at construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from detector.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Parameters of :class:`~detector.core.JerkDetector`, with physiological defaults.
+
+    Detection (band-passed dynamic acceleration, g):
+        band_low_hz / band_high_hz: pass band of the detection filter.  1 Hz removes gravity,
+            breathing and most of slow fidgets; the top is capped at 0.45 x sample rate.
+        filter_order: Butterworth order of each edge (2 -> a 4th-order band-pass).
+        threshold_factor: candidate threshold as a multiple of the running noise floor
+            (median band-passed magnitude over ``noise_history_s``).
+        min_threshold_g: the candidate threshold never drops below this.
+        min_peak_acc_g: smallest accepted jerk, peak deviation from the pre-jerk posture.
+            REM twitches at the wrist stay below ~0.05 g; myoclonic jerks start near 0.1 g.
+        noise_block_s / noise_history_s: the noise floor is the median of per-block medians.
+
+    Shape of a jerk (limb response to a 10-350 ms muscle burst):
+        merge_gap_s: supra-threshold runs closer than this form one burst (limb ringing).
+        max_burst_s: a burst longer than this is a movement (turning over, scratching).
+        max_event_s: onset to last sample above 20 % of the peak envelope (lobe + ringing).
+        max_lobe_s: width of the main deviation lobe(s).
+        max_rise_s: onset to peak; slow fidgets rise more slowly.
+        min_pre_s / min_post_s: quiet signal needed inside the segment before / after a
+            burst, so nothing fires on a gap edge.
+        pre_context_s / post_context_s: windows whose median envelope, relative to the
+            noise floor, must stay below ``max_context_ratio`` (rhythmic scratching, tremor
+            and restless movement raise it).
+        max_neighbours: other bursts allowed within ``neighbour_window_s`` of this one
+            (3-7 Hz strokes give several).
+        max_orientation_change_deg: posture change across the burst; above it the burst
+            is a turn, not a jerk.
+        clip_g: absolute saturation level when known (e.g. 7.99 for a +-8 g sensor);
+            otherwise a rail is recognised as repeated identical samples beyond 1.5 g.
+        max_clip_s: longer saturation inside a burst is a sensor fault, not a jerk.
+
+    Stream handling:
+        max_bridge_s: a time step longer than this is a gap: the filters restart and no
+            event may straddle it.  ``None`` = 3.5 nominal sample periods.
+        series_gap_s: successive jerks closer than this belong to one series.
+
+    Sleep (van Hees-style sustained inactivity on 5 s epochs):
+        epoch_s, rest_angle_deg, sleep_min_rest_s, wake_after_s, max_sleep_bridge_s,
+        rest_max_move_s, rest_jerk_angle_deg, rest_max_env_g: see :mod:`detector.sleep`.
+        hypnic_before_s / hypnic_after_s: a jerk within this window around an estimated
+            sleep onset is hypnic.
+    """
+
+    band_low_hz: float = 1.0
+    band_high_hz: float = 15.0
+    filter_order: int = 2
+    threshold_factor: float = 6.0
+    min_threshold_g: float = 0.035
+    min_peak_acc_g: float = 0.06
+    noise_block_s: float = 1.0
+    noise_history_s: float = 30.0
+
+    merge_gap_s: float = 0.12
+    max_burst_s: float = 1.5
+    max_event_s: float = 0.9
+    max_lobe_s: float = 0.5
+    max_rise_s: float = 0.3
+    min_pre_s: float = 0.6
+    min_post_s: float = 0.5
+    pre_context_s: float = 2.0
+    post_context_s: float = 2.0
+    max_context_ratio: float = 3.0
+    neighbour_window_s: float = 0.7
+    max_neighbours: int = 1
+    max_orientation_change_deg: float = 25.0
+    clip_g: float | None = None
+    max_clip_s: float = 0.25
+
+    max_bridge_s: float | None = None
+    series_gap_s: float = 10.0
+
+    epoch_s: float = 5.0
+    rest_angle_deg: float = 5.0
+    rest_jerk_angle_deg: float = 30.0
+    rest_max_move_s: float = 1.5
+    rest_max_env_g: float = 0.025
+    sleep_min_rest_s: float = 300.0
+    wake_after_s: float = 900.0
+    max_sleep_bridge_s: float = 600.0
+    hypnic_before_s: float = 120.0
+    hypnic_after_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"DetectorConfig.{f.name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"DetectorConfig.{f.name} must be finite, got {value!r}")
+            if value < 0:
+                raise ConfigError(f"DetectorConfig.{f.name} must be >= 0, got {value!r}")
+        if not 0 < self.band_low_hz < self.band_high_hz:
+            raise ConfigError(
+                "DetectorConfig needs 0 < band_low_hz < band_high_hz, got "
+                f"{self.band_low_hz} and {self.band_high_hz}"
+            )
+        if self.filter_order not in (1, 2, 3, 4):
+            raise ConfigError(f"DetectorConfig.filter_order must be 1..4, got {self.filter_order}")
+        if self.threshold_factor < 1:
+            raise ConfigError(
+                f"DetectorConfig.threshold_factor must be >= 1, got {self.threshold_factor}"
+            )
+        if self.min_threshold_g <= 0 or self.min_peak_acc_g <= 0:
+            raise ConfigError("DetectorConfig.min_threshold_g and min_peak_acc_g must be > 0")
+        if self.noise_history_s < self.noise_block_s or self.noise_block_s <= 0:
+            raise ConfigError("DetectorConfig needs 0 < noise_block_s <= noise_history_s")
+        if self.max_bridge_s is not None and self.max_bridge_s <= 0:
+            raise ConfigError(f"DetectorConfig.max_bridge_s must be > 0, got {self.max_bridge_s}")
+        if self.epoch_s <= 0 or self.sleep_min_rest_s < self.epoch_s:
+            raise ConfigError("DetectorConfig needs 0 < epoch_s <= sleep_min_rest_s")
+        if self.max_event_s > self.max_burst_s:
+            raise ConfigError("DetectorConfig needs max_event_s <= max_burst_s")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

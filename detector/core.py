@@ -1,0 +1,603 @@
+"""The streaming jerk detector.
+
+Pipeline per gap-free segment (vectorised per chunk, filter state carried across chunks):
+
+1. ``acc`` (n, 3) g -> Butterworth band-pass (``sosfilt`` with ``zi``) -> magnitude ``env``
+   (n,) g: dynamic acceleration without gravity, breathing or slow drift.
+2. Noise floor = median of the last ``noise_history_s`` per-second medians of ``env``;
+   threshold = max(``min_threshold_g``, ``threshold_factor`` x floor).
+3. Supra-threshold runs closer than ``merge_gap_s`` form a *burst*.  A burst is analysed once
+   ``post_context_s`` of signal after it has arrived (or its segment ended), on the raw signal:
+   baseline posture, onset by tangent extrapolation of the rising edge, peak deviation,
+   lobe width, rise time, quietness before and after, neighbouring bursts, posture change,
+   clipping.  What passes is a jerk.
+4. Jerks are held until their series (``series_gap_s``) and kind (hypnic or myoclonic, from
+   :class:`~detector.sleep.SleepEstimator`) are final, then returned in onset order.
+
+Gaps: a time step longer than ``max_bridge_s`` (or rows with NaN) ends the segment.  The
+filters restart from the first sample of the next segment (steady state, so no step
+transient); a burst needs ``min_pre_s``/``min_post_s`` of in-segment signal around it, so
+nothing is reported on a gap edge.  Everything depends only on the samples, never on how
+they were chunked: feeding a night whole or sample by sample yields identical events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import signal
+
+from detector.config import DetectorConfig
+from detector.errors import ConfigError, InputError
+from detector.events import JerkEvent, JerkKind
+from detector.sleep import SleepEstimator, SleepPeriod
+
+FloatArray = npt.NDArray[np.float64]
+
+_RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
+_ONSET_LEAD_S = 0.5  # an onset never precedes its burst's first sample by more
+
+
+@dataclass(slots=True)
+class _Burst:
+    t_first: float  # s, first supra-threshold sample
+    t_last: float  # s, last one so far
+    last: int  # absolute sample index of t_last (for the merge gap)
+    seg: int  # segment id
+    peak_env: float  # g
+
+
+@dataclass(slots=True)
+class _Held:
+    event: JerkEvent
+    series: int | None
+    series_final: bool
+
+
+class _NoiseFloor:
+    """Per-block medians of the envelope and their running median (chunk-invariant)."""
+
+    def __init__(self, block_n: int, history_blocks: int, initial_g: float) -> None:
+        self._block_n = block_n
+        self._history = history_blocks
+        self._partial: FloatArray = np.empty(0)
+        self._meds: FloatArray = np.empty(0)
+        self._floor = initial_g
+
+    def update(self, env: FloatArray) -> FloatArray:
+        """Return (n,) the floor in force at each sample of ``env`` (floors change only at
+        block boundaries counted in samples, so any chunking gives the same values)."""
+        n, bn, h = env.size, self._block_n, self._history
+        need = bn - self._partial.size
+        if n < need:
+            self._partial = np.concatenate((self._partial, env))
+            return np.full(n, self._floor)
+        rest = env[need:]
+        full = rest.size // bn
+        meds = np.concatenate(
+            (
+                [np.median(np.concatenate((self._partial, env[:need])))],
+                np.median(rest[: full * bn].reshape(full, bn), axis=1),
+            )
+        )
+        tail = self._meds[-(h - 1) :] if h > 1 else self._meds[:0]
+        allm = np.concatenate((tail, meds))
+        if tail.size == h - 1:
+            floors = np.median(np.lib.stride_tricks.sliding_window_view(allm, h), axis=1)
+        else:  # start of the stream: fewer than h medians so far
+            floors = np.array(
+                [
+                    np.median(allm[max(0, tail.size + i - h + 1) : tail.size + i + 1])
+                    for i in range(meds.size)
+                ]
+            )
+        out = np.empty(n)
+        out[:need] = self._floor
+        out[need : need + full * bn] = np.repeat(floors[:-1], bn)
+        out[need + full * bn :] = floors[-1]
+        self._floor = float(floors[-1])
+        self._meds = allm[-h:]
+        self._partial = rest[full * bn :].copy()
+        return out
+
+
+class JerkDetector:
+    """Streaming myoclonic-jerk detector for one wrist accelerometer.
+
+    Args:
+        rate_hz: nominal sample rate, Hz (25-200 Hz tested).  Timestamps may be irregular;
+            the filters assume this rate.
+        config: :class:`DetectorConfig`; defaults are physiological, not tuned to a dataset.
+
+    Feed with :meth:`process` in chunks of any size, end with :meth:`flush`.  Pure: no I/O,
+    no wall clock; all state lives in the instance.
+    """
+
+    def __init__(self, rate_hz: float, config: DetectorConfig | None = None) -> None:
+        if not (isinstance(rate_hz, int | float) and math.isfinite(rate_hz) and rate_hz > 0):
+            raise ConfigError(f"rate_hz must be a positive number, got {rate_hz!r}")
+        if rate_hz < 10:
+            raise ConfigError(f"rate_hz must be >= 10 Hz to resolve jerks, got {rate_hz}")
+        cfg = config if config is not None else DetectorConfig()
+        self.rate_hz = float(rate_hz)
+        self.config = cfg
+        high = min(cfg.band_high_hz, 0.45 * self.rate_hz)
+        if high <= cfg.band_low_hz:
+            raise ConfigError(f"band_low_hz {cfg.band_low_hz} is above what {rate_hz} Hz can carry")
+        self._sos = signal.butter(
+            cfg.filter_order,
+            [cfg.band_low_hz, high],
+            btype="bandpass",
+            fs=self.rate_hz,
+            output="sos",
+        )
+        self._zi_unit = signal.sosfilt_zi(self._sos)  # (sections, 2)
+        self._bridge_s = cfg.max_bridge_s if cfg.max_bridge_s is not None else 3.5 / self.rate_hz
+        block_n = max(1, round(cfg.noise_block_s * self.rate_hz))
+        self._noise = _NoiseFloor(
+            block_n, max(1, round(cfg.noise_history_s / cfg.noise_block_s)), 0.01
+        )
+        self._merge_n = max(1, round(cfg.merge_gap_s * self.rate_hz))
+        self.sleep = SleepEstimator(self.rate_hz, cfg)
+
+        # Stream state.
+        self._last_t: float | None = None
+        self._zi: FloatArray | None = None
+        self._seg = 0
+        self._seg_open = False
+        # Ring buffer of recent samples (absolute index of element 0 is _base).
+        self._base = 0
+        self._bt: FloatArray = np.empty(0)
+        self._bacc: FloatArray = np.empty((0, 3))
+        self._benv: FloatArray = np.empty(0)
+        self._bfloor: FloatArray = np.empty(0)
+        self._seg_t0: dict[int, float] = {}  # segment id -> time of its first sample
+        self._seg_t1: dict[int, float] = {}  # closed segment id -> time of its last sample
+        # Bursts: the open one, closed ones awaiting analysis, and recent (t_first, t_last)
+        # of every burst for the neighbour count (t_last = inf while open).
+        self._open: _Burst | None = None
+        self._closed: deque[_Burst] = deque()
+        self._recent: deque[tuple[float, float]] = deque()
+        # Events.
+        self._held: list[_Held] = []
+        self._series_next = 1
+        self._chain_last_onset: float | None = None
+        self._chain_id: int | None = None
+        self._chain_pending: list[_Held] = []
+        self._complete_until = -math.inf
+        self.rejected: dict[str, int] = {}
+        self.samples_seen = 0
+
+    # ================================================================== public
+    def process(self, t: npt.ArrayLike, acc: npt.ArrayLike) -> list[JerkEvent]:
+        """Advance by one chunk and return the jerks that became final, in onset order.
+
+        Args:
+            t: (n,) sample times, s, strictly increasing (also across chunks).
+            acc: (n, 3) acceleration, g.  Rows with NaN/inf are treated as missing samples.
+
+        Raises:
+            InputError: wrong shapes, non-finite or non-increasing times.
+        """
+        t_arr = np.ascontiguousarray(t, dtype=np.float64).reshape(-1)
+        acc_arr = np.ascontiguousarray(acc, dtype=np.float64)
+        n = t_arr.size
+        if acc_arr.shape != (n, 3):
+            raise InputError(f"acc must have shape (n, 3) = ({n}, 3), got {acc_arr.shape}")
+        if n == 0:
+            return []
+        if not np.isfinite(t_arr).all():
+            i = int(np.flatnonzero(~np.isfinite(t_arr))[0])
+            raise InputError(f"time is not finite at sample {i} of the chunk: {t_arr[i]!r}")
+        if n > 1:
+            bad = np.flatnonzero(np.diff(t_arr) <= 0)
+            if bad.size:
+                i = int(bad[0]) + 1
+                raise InputError(
+                    f"time does not increase at sample {i} of the chunk: "
+                    f"{t_arr[i]!r} after {t_arr[i - 1]!r}"
+                )
+        if self._last_t is not None and t_arr[0] <= self._last_t:
+            raise InputError(
+                f"time does not increase across chunks: {t_arr[0]!r} after {self._last_t!r}"
+            )
+        ok = np.isfinite(acc_arr).all(axis=1)
+        if not ok.all():
+            t_arr, acc_arr = t_arr[ok], acc_arr[ok]
+            if t_arr.size == 0:
+                return []
+        self.samples_seen += int(t_arr.size)
+
+        prev = self._last_t
+        cuts = (np.flatnonzero(np.diff(t_arr) > self._bridge_s) + 1).tolist()
+        bounds = [0, *cuts, t_arr.size]
+        for j, (a, b) in enumerate(itertools.pairwise(bounds)):
+            new_seg = (
+                j > 0 or prev is None or not self._seg_open or (t_arr[0] - prev > self._bridge_s)
+            )
+            if new_seg:
+                self._end_segment()
+                self._start_segment(float(t_arr[a]), acc_arr[a])
+            self._ingest(t_arr[a:b], acc_arr[a:b])
+        self._last_t = float(t_arr[-1])
+        self._analyse_ready(final=False)
+        return self._release(final=False)
+
+    def flush(self) -> list[JerkEvent]:
+        """End of stream: decide everything still pending and return it.
+
+        The detector may be fed again afterwards; that starts a new segment.
+        """
+        self._end_segment()
+        self.sleep.finish()
+        self._analyse_ready(final=True)
+        return self._release(final=True)
+
+    @property
+    def watermark(self) -> float:
+        """Every jerk with onset before this time (s) has already been returned."""
+        w = self._complete_until
+        if self._held:
+            w = min(w, self._held[0].event.onset)
+        return w
+
+    @property
+    def sleep_onset(self) -> float | None:
+        """First estimated sleep onset, s, or None (yet)."""
+        return self.sleep.sleep_onset
+
+    def sleep_periods(self) -> list[SleepPeriod]:
+        """Estimated sleep periods so far."""
+        return self.sleep.periods()
+
+    # ================================================================== ingest
+    def _start_segment(self, t0: float, first_sample: FloatArray) -> None:
+        self._seg += 1
+        self._seg_open = True
+        self._seg_t0[self._seg] = t0
+        # Steady state for the first sample: the band-pass starts at rest, no step response.
+        self._zi = self._zi_unit[:, :, None] * first_sample[None, None, :]
+
+    def _end_segment(self) -> None:
+        if not self._seg_open:
+            return
+        self._seg_open = False
+        self._seg_t1[self._seg] = float(self._bt[-1])
+        self._close_open()
+
+    def _close_open(self) -> None:
+        ob = self._open
+        if ob is not None:
+            self._closed.append(ob)
+            self._recent[-1] = (ob.t_first, ob.t_last)
+            self._open = None
+
+    def _ingest(self, t: FloatArray, acc: FloatArray) -> None:
+        assert self._zi is not None
+        bp, self._zi = signal.sosfilt(self._sos, acc, axis=0, zi=self._zi)
+        env = np.sqrt(np.einsum("ij,ij->i", bp, bp))
+        floor = self._noise.update(env)
+        thr = np.maximum(self.config.min_threshold_g, self.config.threshold_factor * floor)
+        above = env > thr
+        self.sleep.update(t, acc, env, above)
+
+        start_abs = self._base + self._bt.size
+        self._bt = np.concatenate((self._bt, t))
+        self._bacc = np.concatenate((self._bacc, acc))
+        self._benv = np.concatenate((self._benv, env))
+        self._bfloor = np.concatenate((self._bfloor, floor))
+        self._track_bursts(above, t, env, start_abs)
+
+    def _track_bursts(
+        self, above: npt.NDArray[np.bool_], t: FloatArray, env: FloatArray, start_abs: int
+    ) -> None:
+        idx = np.flatnonzero(above)
+        if idx.size:
+            splits = np.flatnonzero(np.diff(idx) > self._merge_n) + 1
+            for g in np.split(idx, splits):
+                g0, g1 = int(g[0]), int(g[-1])
+                first, last = g0 + start_abs, g1 + start_abs
+                peak = float(env[g0 : g1 + 1].max())
+                ob = self._open
+                if ob is not None and first - ob.last <= self._merge_n:
+                    ob.last, ob.t_last = last, float(t[g1])
+                    ob.peak_env = max(ob.peak_env, peak)
+                else:
+                    self._close_open()
+                    self._open = _Burst(float(t[g0]), float(t[g1]), last, self._seg, peak)
+                    self._recent.append((float(t[g0]), math.inf))
+        ob = self._open
+        if ob is not None and start_abs + above.size - 1 - ob.last > self._merge_n:
+            self._close_open()
+
+    # ================================================================== analysis
+    def _analyse_ready(self, final: bool) -> None:
+        cfg = self.config
+        last_t = self._last_t if self._last_t is not None else -math.inf
+        while self._closed:
+            b = self._closed[0]
+            seg_done = b.seg in self._seg_t1
+            if not (final or seg_done or last_t >= b.t_last + cfg.post_context_s):
+                break
+            self._closed.popleft()
+            self._analyse(b)
+        # Completeness: every jerk with onset before this time has been analysed.  An onset
+        # precedes its burst's first supra-threshold sample by well under _ONSET_LEAD_S.
+        firsts = [b.t_first for b in self._closed]
+        if self._open is not None:
+            firsts.append(self._open.t_first)
+        if final:
+            self._complete_until = math.inf
+        else:
+            self._complete_until = min([*firsts, last_t]) - _ONSET_LEAD_S
+        self._trim()
+
+    def _reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def _analyse(self, b: _Burst) -> None:
+        cfg = self.config
+        rate = self.rate_hz
+        tf, tl = b.t_first, b.t_last
+        if tl - tf > cfg.max_burst_s:
+            self._reject("long_movement")
+            return
+        t_seg_lo = self._seg_t0[b.seg]
+        t_seg_hi = self._seg_t1.get(b.seg, math.inf)
+        if tf - t_seg_lo < cfg.min_pre_s or t_seg_hi - tl < cfg.min_post_s:
+            self._reject("gap_edge")
+            return
+        i0 = int(np.searchsorted(self._bt, max(tf - cfg.pre_context_s - 0.5, t_seg_lo), "left"))
+        i1 = int(np.searchsorted(self._bt, min(tl + cfg.post_context_s, t_seg_hi), "right"))
+        t = self._bt[i0:i1]
+        acc = self._bacc[i0:i1]
+        env = self._benv[i0:i1]
+        floor = float(self._bfloor[int(np.searchsorted(self._bt, tf))])
+        thr = max(cfg.min_threshold_g, cfg.threshold_factor * floor)
+
+        def sl(t0: float, t1: float) -> slice:
+            return slice(int(np.searchsorted(t, t0, "left")), int(np.searchsorted(t, t1, "right")))
+
+        # Neighbouring bursts (rhythmic strokes, tremor beats).
+        win0, win1 = tf - cfg.neighbour_window_s, tl + cfg.neighbour_window_s
+        neighbours = sum(1 for f, e in self._recent if f != tf and f <= win1 and e >= win0)
+        if neighbours > cfg.max_neighbours:
+            self._reject("rhythmic")
+            return
+
+        # Quiet context before and after, relative to the noise floor.
+        pre = env[sl(tf - cfg.pre_context_s, tf - 0.2)]
+        post = env[sl(tl + 0.2, tl + cfg.post_context_s)]
+        ref = max(floor, 1e-4)
+        pre_ratio = float(np.median(pre)) / ref if pre.size else math.inf
+        post_ratio = float(np.median(post)) / ref if post.size else math.inf
+        if max(pre_ratio, post_ratio) > cfg.max_context_ratio:
+            self._reject("busy_context")
+            return
+
+        # Baseline posture just before the burst; noise level there.
+        base_sl = sl(tf - 0.6, tf - 0.15)
+        base_acc = acc[base_sl]
+        if base_acc.shape[0] < 3:
+            self._reject("gap_edge")
+            return
+        base = np.median(base_acc, axis=0)
+        resid = base_acc - base
+        sigma1 = max(float(np.sqrt(np.mean(np.einsum("ij,ij->i", resid, resid)) / 3.0)), 1e-4)
+
+        w = sl(tf - 0.35, tl)
+        tw = t[w]
+        dev = acc[w] - base
+        mag = np.sqrt(np.einsum("ij,ij->i", dev, dev))
+        p = int(np.argmax(mag))
+        peak = float(mag[p])
+        if peak < cfg.min_peak_acc_g:
+            self._reject("small")
+            return
+        lvl_lo = max(0.15 * peak, 3.0 * sigma1)
+        lvl_hi = max(0.35 * peak, 4.5 * sigma1)
+        if lvl_hi >= 0.95 * peak:
+            self._reject("small")
+            return
+        # Walk back from the peak along the lobe; hop over a dip to an earlier phase of a
+        # biphasic jerk (a lobe reaching lvl_hi within 0.15 s before the dip).
+        i = p
+        hop_n = max(1, round(0.15 * rate))
+        while True:
+            while i > 0 and mag[i - 1] >= lvl_lo:
+                i -= 1
+            j0 = max(0, i - hop_n)
+            earlier = np.flatnonzero(mag[j0:i] >= lvl_hi)
+            if earlier.size == 0:
+                break
+            i = j0 + int(earlier[-1])
+        if i == 0:
+            self._reject("no_onset")
+            return
+        # Rising edge of the first lobe: crossings of lvl_lo and lvl_hi.
+        k_hi = i + int(np.flatnonzero(mag[i:] >= lvl_hi)[0])
+        t_lo = _cross(tw, mag, i - 1, lvl_lo)
+        t_hi = _cross(tw, mag, k_hi - 1, lvl_hi) if k_hi > 0 else tw[k_hi]
+        slope_span = max(t_hi - t_lo, 0.0)
+        onset = t_lo - slope_span * lvl_lo / (lvl_hi - lvl_lo)
+        onset = min(max(onset, t_lo - 1.5 / rate, t_lo - 0.05), t_lo)
+
+        # End of the peak's lobe.
+        k = p
+        while k + 1 < mag.size and mag[k + 1] >= lvl_lo:
+            k += 1
+        t_end = _cross(tw, mag, k, lvl_lo) if k + 1 < mag.size else float(tw[k])
+        duration = max(t_end - onset, 1.0 / rate)
+        t_peak = float(tw[p])
+        if t_end - onset > cfg.max_lobe_s:
+            self._reject("wide_lobe")
+            return
+        if t_peak - onset > cfg.max_rise_s:
+            self._reject("slow_rise")
+            return
+        # Envelope above 20 % of its peak: lobe plus ringing.
+        bsl = sl(tf, tl)
+        benv = env[bsl]
+        strong = np.flatnonzero(benv >= max(thr, 0.2 * b.peak_env))
+        t_strong_end = float(t[bsl][strong[-1]]) if strong.size else tl
+        if t_strong_end - onset > cfg.max_event_s:
+            self._reject("long_event")
+            return
+
+        # A single-sample spike is not a limb movement (where the rate can show that).
+        half = mag >= 0.5 * peak
+        if int(np.count_nonzero(half)) < 2 and rate >= 80.0:
+            self._reject("spike")
+            return
+
+        # Posture after the burst.
+        after = acc[sl(tl + 0.2, tl + 0.7)]
+        if after.shape[0] >= 3:
+            g1 = np.median(after, axis=0)
+            cosang = float(
+                np.dot(base, g1) / max(float(np.linalg.norm(base) * np.linalg.norm(g1)), 1e-9)
+            )
+            if math.degrees(math.acos(min(1.0, max(-1.0, cosang)))) > (
+                cfg.max_orientation_change_deg
+            ):
+                self._reject("posture_change")
+                return
+
+        # Saturation.
+        ev = sl(onset, tl)
+        clip_n = _clipped_count(acc[ev], cfg.clip_g)
+        if clip_n / rate > cfg.max_clip_s:
+            self._reject("clipping")
+            return
+
+        jsl = sl(onset, t_end + 1.0 / rate)
+        ja, jt = acc[jsl], t[jsl]
+        if ja.shape[0] >= 2:
+            dj = np.diff(ja, axis=0) / np.diff(jt)[:, None]
+            peak_jerk = float(np.sqrt(np.einsum("ij,ij->i", dj, dj)).max())
+        else:
+            peak_jerk = 0.0
+        snr = b.peak_env / thr
+        ctx = max(pre_ratio, post_ratio) / cfg.max_context_ratio
+        confidence = (1.0 - math.exp(-1.5 * max(snr - 1.0, 0.0))) * (1.0 - 0.5 * min(ctx, 1.0))
+        event = JerkEvent(
+            onset=float(onset),
+            duration=float(duration),
+            peak_jerk_g_per_s=peak_jerk,
+            peak_acc_g=peak,
+            kind="myoclonic",
+            series=None,
+            confidence=round(min(max(confidence, 0.0), 1.0), 4),
+            clipped=clip_n > 0,
+        )
+        self._add_jerk(event)
+
+    # ================================================================== holding
+    def _add_jerk(self, ev: JerkEvent) -> None:
+        gap = self.config.series_gap_s
+        h = _Held(ev, None, False)
+        last = self._chain_last_onset
+        if last is not None and ev.onset - last <= gap:
+            if self._chain_id is None:
+                self._chain_id = self._series_next
+                self._series_next += 1
+                for p in self._chain_pending:
+                    p.series, p.series_final = self._chain_id, True
+            h.series, h.series_final = self._chain_id, True
+        else:
+            for p in self._chain_pending:
+                p.series_final = True  # previous chain closed (lone jerk stays None)
+            self._chain_id = None
+        self._chain_pending = [h] if h.series is None else []
+        self._chain_last_onset = ev.onset
+        self._held.append(h)
+
+    def _release(self, final: bool) -> list[JerkEvent]:
+        gap = self.config.series_gap_s
+        if self._chain_last_onset is not None and (
+            final or self._complete_until > self._chain_last_onset + gap
+        ):
+            for p in self._chain_pending:
+                p.series_final = True
+        out: list[JerkEvent] = []
+        while self._held:
+            h = self._held[0]
+            if not h.series_final:
+                break
+            kind = self.sleep.kind_at(h.event.onset, final=final)
+            if kind is None:
+                break
+            self._held.pop(0)
+            out.append(_with(h.event, kind, h.series))
+        return out
+
+    def _trim(self) -> None:
+        keep_s = self.config.pre_context_s + 1.0
+        keep_n = max(1, round(keep_s * self.rate_hz))
+        if self._bt.size < 4 * keep_n:
+            return  # trim in large steps: copying is amortised
+        cut_t = float(self._bt[-1]) - keep_s
+        for b in self._closed:
+            cut_t = min(cut_t, b.t_first - keep_s)
+        ob = self._open
+        if ob is not None and ob.t_last - ob.t_first <= self.config.max_burst_s:
+            cut_t = min(cut_t, ob.t_first - keep_s)
+        cut = int(np.searchsorted(self._bt, cut_t))
+        if cut <= 0:
+            return
+        self._bt = self._bt[cut:].copy()
+        self._bacc = self._bacc[cut:].copy()
+        self._benv = self._benv[cut:].copy()
+        self._bfloor = self._bfloor[cut:].copy()
+        self._base += cut
+        horizon = float(self._bt[0]) - keep_s
+        while self._recent and self._recent[0][1] < horizon:
+            self._recent.popleft()
+        for seg in [s for s in self._seg_t1 if self._seg_t1[s] < horizon]:
+            del self._seg_t1[seg]
+            self._seg_t0.pop(seg, None)
+
+
+def _with(ev: JerkEvent, kind: str, series: int | None) -> JerkEvent:
+    k: JerkKind = "hypnic" if kind == "hypnic" else "myoclonic"
+    return JerkEvent(
+        onset=ev.onset,
+        duration=ev.duration,
+        peak_jerk_g_per_s=ev.peak_jerk_g_per_s,
+        peak_acc_g=ev.peak_acc_g,
+        kind=k,
+        series=series,
+        confidence=ev.confidence,
+        clipped=ev.clipped,
+    )
+
+
+def _cross(t: FloatArray, y: FloatArray, i: int, level: float) -> float:
+    """Time where ``y`` crosses ``level`` between samples ``i`` and ``i + 1`` (linear)."""
+    y0, y1 = float(y[i]), float(y[i + 1])
+    if y1 == y0:
+        return float(t[i + 1])
+    frac = (level - y0) / (y1 - y0)
+    frac = min(max(frac, 0.0), 1.0)
+    return float(t[i] + frac * (t[i + 1] - t[i]))
+
+
+def _clipped_count(acc: FloatArray, clip_g: float | None) -> int:
+    """Samples (of (n, 3) ``acc``) at a saturation rail."""
+    if acc.shape[0] == 0:
+        return 0
+    a = np.abs(acc)
+    if clip_g is not None:
+        return int(np.count_nonzero((a >= clip_g).any(axis=1)))
+    if acc.shape[0] < 2:
+        return 0
+    same = np.zeros(acc.shape, dtype=bool)
+    eq = acc[1:] == acc[:-1]
+    same[1:] |= eq
+    same[:-1] |= eq
+    return int(np.count_nonzero((same & (a >= _RAIL_MIN_G)).any(axis=1)))
