@@ -85,8 +85,8 @@ class DetectorConfig:
 
     epoch_s: float = 5.0
     rest_angle_deg: float = 5.0
-    rest_jerk_angle_deg: float = 30.0
-    rest_max_move_s: float = 1.5
+    rest_jerk_angle_deg: float = 15.0
+    rest_max_move_s: float = 1.0
     rest_max_env_g: float = 0.025
     sleep_min_rest_s: float = 300.0
     wake_after_s: float = 900.0

@@ -371,11 +371,21 @@ class JerkDetector:
             return
 
         # Quiet context before and after, relative to the noise floor.
-        pre = env[sl(tf - cfg.pre_context_s, tf - 0.2)]
-        post = env[sl(tl + 0.2, tl + cfg.post_context_s)]
+        # Other brief bursts (jerks of the same series) are not "busy" surroundings: leave
+        # them out; longer movements and sub-threshold rhythmic activity stay in.
+        quiet = np.ones(t.size, dtype=bool)
+        for f, e in self._recent:
+            if f != tf and e - f <= cfg.max_burst_s and e >= t[0] and f <= t[-1]:
+                quiet[sl(f - 0.1, e + 0.3)] = False
+        pre_sl, post_sl = (
+            sl(tf - cfg.pre_context_s, tf - 0.2),
+            sl(tl + 0.2, tl + cfg.post_context_s),
+        )
+        pre = env[pre_sl][quiet[pre_sl]]
+        post = env[post_sl][quiet[post_sl]]
         ref = max(floor, 1e-4)
-        pre_ratio = float(np.median(pre)) / ref if pre.size else math.inf
-        post_ratio = float(np.median(post)) / ref if post.size else math.inf
+        pre_ratio = float(np.median(pre)) / ref if pre.size else 0.0
+        post_ratio = float(np.median(post)) / ref if post.size else 0.0
         if max(pre_ratio, post_ratio) > cfg.max_context_ratio:
             self._reject("busy_context")
             return
@@ -390,7 +400,13 @@ class JerkDetector:
         resid = base_acc - base
         sigma1 = max(float(np.sqrt(np.mean(np.einsum("ij,ij->i", resid, resid)) / 3.0)), 1e-4)
 
-        w = sl(tf - 0.35, tl)
+        # The raw deviation may keep growing after the band-passed burst ended (a slow
+        # movement): look past it, but not into the next burst.
+        w_end = tl + cfg.max_lobe_s
+        for f, _ in self._recent:
+            if tl < f < w_end:
+                w_end = f - 0.1
+        w = sl(tf - 0.35, w_end)
         tw = t[w]
         dev = acc[w] - base
         mag = np.sqrt(np.einsum("ij,ij->i", dev, dev))

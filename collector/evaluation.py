@@ -1,0 +1,169 @@
+"""Scoring detected jerks against ground truth (one-to-one matching within a tolerance)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from detector.errors import InputError
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Detection accuracy of one recording.
+
+    Attributes:
+        n_true, n_detected, true_positives, false_positives, false_negatives: counts.
+        sensitivity, ppv, f1: 0..1 (NaN when undefined).
+        false_per_hour: false detections per recorded hour.
+        median_onset_error_ms: median |detected - true onset| over matches, ms.
+        kind_accuracy: share of matches whose hypnic/myoclonic label is right.
+        missed_by_kind / false_by_context: where the errors are (diagnostics).
+    """
+
+    n_true: int
+    n_detected: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    sensitivity: float
+    ppv: float
+    f1: float
+    false_per_hour: float
+    median_onset_error_ms: float
+    kind_accuracy: float
+    hours: float
+    missed_by_kind: dict[str, int]
+    false_by_context: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        return [
+            f"true jerks        {self.n_true}",
+            f"detected          {self.n_detected}",
+            f"sensitivity       {self.sensitivity:.3f}",
+            f"PPV               {self.ppv:.3f}",
+            f"F1                {self.f1:.3f}",
+            f"false per hour    {self.false_per_hour:.3f}",
+            f"median onset err  {self.median_onset_error_ms:.1f} ms",
+            f"kind label right  {self.kind_accuracy:.3f}",
+            f"missed by kind    {self.missed_by_kind}",
+            f"false by context  {self.false_by_context}",
+        ]
+
+
+def match_onsets(
+    detected: FloatArray, true: FloatArray, tolerance_s: float = 0.25
+) -> list[tuple[int, int]]:
+    """One-to-one pairs (i_detected, j_true) with |difference| <= tolerance, maximising the
+    number of pairs and, among those, minimising the total onset error.
+
+    Args:
+        detected: (n,) s.  true: (m,) s.  Both in the same time base.
+    """
+    det_order = np.argsort(detected, kind="stable")
+    tru_order = np.argsort(true, kind="stable")
+    d, u = detected[det_order], true[tru_order]
+    pairs: list[tuple[int, int]] = []
+    # Candidate edges, then connected components along time (they are small).
+    lo = np.searchsorted(u, d - tolerance_s, "left")
+    hi = np.searchsorted(u, d + tolerance_s, "right")
+    i = 0
+    while i < d.size:
+        if lo[i] >= hi[i]:
+            i += 1
+            continue
+        j0, j1, i1 = int(lo[i]), int(hi[i]), i + 1
+        while i1 < d.size and lo[i1] < j1:
+            j1 = max(j1, int(hi[i1]))
+            i1 += 1
+        sub_d, sub_u = d[i:i1], u[j0:j1]
+        err = np.abs(sub_d[:, None] - sub_u[None, :])
+        big = 1e6
+        cost = np.where(err <= tolerance_s, err - big, 0.0)  # a match always beats none
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            if err[r, c] <= tolerance_s:
+                pairs.append((int(det_order[i + r]), int(tru_order[j0 + c])))
+        i = i1
+    return pairs
+
+
+def score(
+    detected_onsets: FloatArray,
+    detected_kinds: Sequence[str],
+    truth: Mapping[str, Any],
+    sensor: str | None = None,
+    tolerance_s: float = 0.25,
+) -> Score:
+    """Score detections of one sensor against a simulator truth dict (``*.truth.json``)."""
+    sensors = list(truth.get("sensors", []))
+    if sensor is None:
+        sensor = sensors[0] if sensors else None
+    elif sensors and sensor not in sensors:
+        raise InputError(f"sensor {sensor!r} is not in the truth (has {', '.join(sensors)})")
+    jerks = [
+        j
+        for j in truth.get("jerks", [])
+        if sensor is None or "sensors" not in j or sensor in j["sensors"]
+    ]
+    true = np.array([float(j["onset"]) for j in jerks], dtype=np.float64)
+    true_kinds = [str(j.get("kind", "myoclonic")) for j in jerks]
+    pairs = match_onsets(detected_onsets, true, tolerance_s)
+    tp = len(pairs)
+    n_det, n_true = detected_onsets.size, true.size
+    sens = tp / n_true if n_true else math.nan
+    ppv = tp / n_det if n_det else math.nan
+    f1 = 2 * tp / (n_det + n_true) if (n_det + n_true) else math.nan
+    hours = float(truth.get("hours", 0.0)) or (
+        (float(true.max()) - float(true.min())) / 3600.0 if n_true > 1 else 0.0
+    )
+    errs = [abs(float(detected_onsets[i]) - float(true[j])) for i, j in pairs]
+    right = sum(1 for i, j in pairs if detected_kinds[i] == true_kinds[j])
+    matched_true = {j for _, j in pairs}
+    missed: dict[str, int] = {}
+    for j, k in enumerate(true_kinds):
+        if j not in matched_true:
+            missed[k] = missed.get(k, 0) + 1
+    matched_det = {i for i, _ in pairs}
+    false_ctx: dict[str, int] = {}
+    conf = [
+        c
+        for c in truth.get("confounders", [])
+        if sensor is None or "sensors" not in c or sensor in c["sensors"]
+    ]
+    for i in range(n_det):
+        if i in matched_det:
+            continue
+        t = float(detected_onsets[i])
+        ctx = next(
+            (str(c["kind"]) for c in conf if float(c["start"]) - 1.0 <= t <= float(c["end"]) + 1.0),
+            "none",
+        )
+        false_ctx[ctx] = false_ctx.get(ctx, 0) + 1
+    return Score(
+        n_true=n_true,
+        n_detected=n_det,
+        true_positives=tp,
+        false_positives=n_det - tp,
+        false_negatives=n_true - tp,
+        sensitivity=sens,
+        ppv=ppv,
+        f1=f1,
+        false_per_hour=(n_det - tp) / hours if hours > 0 else math.nan,
+        median_onset_error_ms=1000.0 * float(np.median(errs)) if errs else math.nan,
+        kind_accuracy=right / tp if tp else math.nan,
+        hours=hours,
+        missed_by_kind=missed,
+        false_by_context=false_ctx,
+    )

@@ -1,0 +1,149 @@
+"""Detector behaviour on hand-built signals: jerks found, confounders ignored, edges safe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector import ConfigError, DetectorConfig, InputError, JerkDetector, JerkEvent
+from tests import synth
+
+
+def run(t: np.ndarray, acc: np.ndarray, fs: float, **cfg: object) -> list[JerkEvent]:
+    det = JerkDetector(fs, DetectorConfig(**cfg) if cfg else None)  # type: ignore[arg-type]
+    return det.process(t, acc) + det.flush()
+
+
+@pytest.mark.parametrize("fs", [25.0, 50.0, 100.0, 200.0])
+def test_finds_isolated_jerks_with_accurate_onsets(fs: float) -> None:
+    t, acc = synth.rest(400, fs, seed=1)
+    rng = np.random.default_rng(2)
+    onsets = []
+    for k in range(12):
+        onset = 20.0 + 30.0 * k + rng.uniform(0, 3)
+        amp = float(10 ** rng.uniform(-0.9, 0.45))  # 0.13 .. 2.8 g
+        dur = float(rng.uniform(0.05, 0.4))
+        synth.add_jerk(acc, fs, onset, amp, dur, seed=k, biphasic=bool(k % 3 == 0))
+        onsets.append(onset)
+    events = run(t, acc, fs)
+    found = np.array([e.onset for e in events])
+    assert len(events) == len(onsets), (found, onsets)
+    err = np.abs(found - np.array(onsets))
+    assert np.median(err) < (0.02 if fs >= 50 else 0.03)
+    assert err.max() < 0.1
+    for e in events:
+        assert 0 < e.duration < 0.6
+        assert e.peak_acc_g > 0.06
+        assert 0 <= e.confidence <= 1
+        assert e.series is None  # 30 s apart: no series
+
+
+def test_ignores_scratching_tremor_turning_fidgets_and_twitches() -> None:
+    fs = 100.0
+    t, acc = synth.rest(300, fs, seed=3)
+    synth.add_scratch(acc, fs, 20, 10, 0.3)
+    synth.add_scratch(acc, fs, 45, 4, 0.08)
+    synth.add_tremor(acc, fs, 60, 60, 0.05)
+    synth.add_fidget(acc, fs, 140, 1.5, 0.2)
+    synth.add_fidget(acc, fs, 150, 3.0, 0.3)
+    for k in range(10):  # REM twitches: brief and small
+        synth.add_jerk(acc, fs, 170 + 3 * k, 0.03, 0.03, seed=50 + k)
+    synth.add_turn(acc, fs, 230, 4.0, 90.0)
+    events = run(t, acc, fs)
+    assert events == []
+
+
+def test_jerk_next_to_confounders_is_still_found() -> None:
+    fs = 100.0
+    t, acc = synth.rest(200, fs, seed=4)
+    synth.add_scratch(acc, fs, 20, 5, 0.3)
+    synth.add_jerk(acc, fs, 32.0, 0.8, 0.15, seed=1)  # 7 s after scratching
+    synth.add_turn(acc, fs, 60, 3.0, 60.0)
+    synth.add_jerk(acc, fs, 75.0, 0.4, 0.2, seed=2)  # in the new posture
+    events = run(t, acc, fs)
+    assert [round(e.onset) for e in events] == [32, 75]
+
+
+def test_series_share_an_id_and_lone_jerks_have_none() -> None:
+    fs = 50.0
+    t, acc = synth.rest(200, fs, seed=5)
+    for k, onset in enumerate([30.0, 32.5, 36.0, 38.0]):
+        synth.add_jerk(acc, fs, onset, 0.6, 0.1, seed=k)
+    synth.add_jerk(acc, fs, 120.0, 0.6, 0.1, seed=9)
+    events = run(t, acc, fs)
+    assert len(events) == 5
+    ids = [e.series for e in events]
+    assert ids[0] is not None and ids[:4] == [ids[0]] * 4
+    assert ids[4] is None
+
+
+def test_gap_edges_nan_and_orientation_jumps_do_not_fire() -> None:
+    fs = 100.0
+    t, acc = synth.rest(120, fs, seed=6)
+    # Orientation jumps across two gaps (a turn happened while the link was down).
+    keep = np.ones(t.size, dtype=bool)
+    keep[round(30 * fs) : round(32 * fs)] = False
+    acc[round(32 * fs) :, :] = acc[round(32 * fs) :, [1, 2, 0]]
+    keep[round(60 * fs) : round(60.3 * fs)] = False
+    acc[round(60.3 * fs) :, 0] += 0.5
+    # NaN rows (missing samples) followed by a jump, and a single NaN.
+    acc[round(80 * fs) : round(80 * fs) + 20] = np.nan
+    acc[round(80 * fs) + 20 :, 1] -= 0.4
+    acc[round(90 * fs)] = np.nan
+    events = run(t[keep], acc[keep], fs)
+    assert events == []
+
+
+def test_saturated_rail_and_single_spikes_do_not_fire() -> None:
+    fs = 100.0
+    t, acc = synth.rest(120, fs, seed=7)
+    acc[round(30 * fs) : round(31.5 * fs), 0] = 8.0  # rail for 1.5 s
+    acc[round(60 * fs), 1] += 5.0  # one corrupt sample
+    events = run(t, acc, fs)
+    assert events == []
+
+
+def test_clipped_jerk_is_counted_once_and_flagged() -> None:
+    fs = 100.0
+    t, acc = synth.rest(100, fs, seed=8)
+    synth.add_jerk(acc, fs, 40.0, 3.0, 0.2, seed=3)
+    acc = np.clip(acc, -2.0, 2.0)
+    events = run(t, acc, fs, clip_g=1.999)
+    assert len(events) == 1 and events[0].clipped
+    assert abs(events[0].onset - 40.0) < 0.03
+
+
+def test_irregular_timestamps_are_handled() -> None:
+    fs = 100.0
+    t, acc = synth.rest(150, fs, seed=9)
+    t = t + np.random.default_rng(1).uniform(-0.002, 0.002, t.size)  # BLE jitter
+    t = np.maximum.accumulate(t + np.arange(t.size) * 1e-9)
+    synth.add_jerk(acc, fs, 50.0, 0.5, 0.12, seed=4)
+    events = run(t, acc, fs)
+    assert len(events) == 1 and abs(events[0].onset - 50.0) < 0.02
+
+
+def test_bad_input_raises_clear_errors() -> None:
+    det = JerkDetector(100.0)
+    with pytest.raises(InputError, match="shape"):
+        det.process(np.arange(5.0), np.zeros((5, 2)))
+    with pytest.raises(InputError, match="does not increase at sample 2"):
+        det.process(np.array([0.0, 0.01, 0.005]), np.zeros((3, 3)))
+    det.process(np.array([1.0, 1.01]), np.zeros((2, 3)))
+    with pytest.raises(InputError, match="across chunks"):
+        det.process(np.array([0.5]), np.zeros((1, 3)))
+    with pytest.raises(InputError, match="not finite"):
+        det.process(np.array([np.nan]), np.zeros((1, 3)))
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="band_low_hz"):
+        DetectorConfig(band_low_hz=20.0, band_high_hz=10.0)
+    with pytest.raises(ConfigError, match="threshold_factor"):
+        DetectorConfig(threshold_factor=0.5)
+    with pytest.raises(ConfigError, match="min_peak_acc_g"):
+        DetectorConfig(min_peak_acc_g=-1.0)
+    with pytest.raises(ConfigError, match="rate_hz"):
+        JerkDetector(0.0)
+    with pytest.raises(ConfigError, match="finite"):
+        DetectorConfig(series_gap_s=float("inf"))
