@@ -40,6 +40,7 @@ from detector.sleep import SleepEstimator, SleepPeriod
 FloatArray = npt.NDArray[np.float64]
 
 _RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
+_BLOCK_N = 8192  # samples per internal processing block
 _ONSET_LEAD_S = 0.5  # an onset never precedes its burst's first sample by more
 
 
@@ -87,15 +88,17 @@ class _NoiseFloor:
         )
         tail = self._meds[-(h - 1) :] if h > 1 else self._meds[:0]
         allm = np.concatenate((tail, meds))
-        if tail.size == h - 1:
-            floors = np.median(np.lib.stride_tricks.sliding_window_view(allm, h), axis=1)
-        else:  # start of the stream: fewer than h medians so far
-            floors = np.array(
-                [
-                    np.median(allm[max(0, tail.size + i - h + 1) : tail.size + i + 1])
-                    for i in range(meds.size)
-                ]
-            )
+        # Floor after new block i: median of the last h block medians (fewer at the start).
+        n_early = min(meds.size, h - 1 - tail.size)
+        early = [
+            np.median(allm[: tail.size + i + 1]) for i in range(n_early)
+        ]  # only while the stream is younger than h blocks
+        full_windows = (
+            np.median(np.lib.stride_tricks.sliding_window_view(allm, h), axis=1)
+            if allm.size >= h
+            else np.empty(0)
+        )
+        floors = np.concatenate((np.asarray(early, dtype=np.float64), full_windows))
         out = np.empty(n)
         out[:need] = self._floor
         out[need : need + full * bn] = np.repeat(floors[:-1], bn)
@@ -213,6 +216,14 @@ class JerkDetector:
                 return []
         self.samples_seen += int(t_arr.size)
 
+        out: list[JerkEvent] = []
+        # Large inputs go through in blocks: the working set stays in cache and the buffer
+        # small; the result does not depend on it (see the chunk-invariance tests).
+        for a in range(0, t_arr.size, _BLOCK_N):
+            out += self._process_block(t_arr[a : a + _BLOCK_N], acc_arr[a : a + _BLOCK_N])
+        return out
+
+    def _process_block(self, t_arr: FloatArray, acc_arr: FloatArray) -> list[JerkEvent]:
         prev = self._last_t
         cuts = (np.flatnonzero(np.diff(t_arr) > self._bridge_s) + 1).tolist()
         bounds = [0, *cuts, t_arr.size]

@@ -1,14 +1,16 @@
 """Streaming rest/sleep estimate from one wrist, in the spirit of van Hees et al. (2015, 2018).
 
-The arm's orientation is taken per 5 s epoch as the per-axis *median* of the acceleration
-(so a brief jerk does not move it).  Between consecutive epochs the transition is *rest* when
+The arm's orientation is taken per 5 s epoch as the mean acceleration over the samples that
+are not part of a detector burst (so a brief jerk does not move it).  Between consecutive
+epochs the transition is *rest* when
 
 * the orientation changed by at most ``rest_angle_deg`` (van Hees' 5 degrees), or by at most
   ``rest_jerk_angle_deg`` while the two epochs held at most ``rest_max_move_s`` of movement
   above the detector's threshold: an involuntary jerk may shift the arm a little but is not
   waking behaviour (otherwise hypnic jerks would postpone the very sleep onset they mark);
-* and the epoch's median band-passed magnitude stays below ``rest_max_env_g`` (tremor and
-  restless movement with no net orientation change are not rest).
+* and the epoch's mean band-passed magnitude outside bursts stays below ``rest_max_env_g``
+  and at most half of it is burst (tremor and restless movement with no net orientation
+  change are not rest).
 
 A run of rest lasting ``sleep_min_rest_s`` (5 min) is a sustained-inactivity bout (SIB).
 SIBs closer than ``wake_after_s`` form one sleep period; the start of a period is a sleep
@@ -21,7 +23,6 @@ Everything is causal.  Sleep onsets become known ``sleep_min_rest_s`` after they
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -58,14 +59,15 @@ class SleepEstimator:
         self._cfg = config
         self._rate_hz = rate_hz
         self._min_samples = max(1, int(0.5 * rate_hz * config.epoch_s))
-        # Samples of the epoch being filled.
-        self._cur_epoch: int | None = None
-        self._parts_acc: list[FloatArray] = []
-        self._parts_env: list[FloatArray] = []
-        self._parts_move: list[BoolArray] = []
+        # Samples of the epoch being filled (kept until it completes, so per-epoch sums are
+        # computed over the same contiguous samples however the stream was chunked).
+        self._pt: FloatArray = np.empty(0)
+        self._pacc: FloatArray = np.empty((0, 3))
+        self._penv: FloatArray = np.empty(0)
+        self._pmove: BoolArray = np.empty(0, dtype=bool)
         # Last usable epoch.
         self._prev_epoch: int | None = None
-        self._prev_g: FloatArray | None = None
+        self._prev_g: tuple[float, float, float] | None = None
         self._prev_move_s = 0.0
         # Current rest bout.
         self._bout_start: float | None = None
@@ -86,62 +88,87 @@ class SleepEstimator:
         """
         if t.size == 0:
             return
+        if self._pt.size:
+            t = np.concatenate((self._pt, t))
+            acc = np.concatenate((self._pacc, acc))
+            env = np.concatenate((self._penv, env))
+            moving = np.concatenate((self._pmove, moving))
         ep = np.floor(t / self._cfg.epoch_s).astype(np.int64)
-        cuts = np.flatnonzero(np.diff(ep)) + 1
-        bounds = [0, *cuts.tolist(), t.size]
-        for a, b in itertools.pairwise(bounds):
-            k = int(ep[a])
-            if self._cur_epoch is not None and k != self._cur_epoch:
-                self._close_epoch()
-            self._cur_epoch = k
-            self._parts_acc.append(acc[a:b])
-            self._parts_env.append(env[a:b])
-            self._parts_move.append(moving[a:b])
+        done = int(np.searchsorted(ep, ep[-1], "left"))  # the last epoch may still grow
+        self._close_epochs(ep[:done], acc[:done], env[:done], moving[:done])
+        self._pt, self._pacc = t[done:].copy(), acc[done:].copy()
+        self._penv, self._pmove = env[done:].copy(), moving[done:].copy()
 
     def finish(self) -> None:
         """End of stream: close the partial epoch and the running bout."""
-        if self._cur_epoch is not None:
-            self._close_epoch()
+        if self._pt.size:
+            ep = np.floor(self._pt / self._cfg.epoch_s).astype(np.int64)
+            self._close_epochs(ep, self._pacc, self._penv, self._pmove)
+            self._pt = np.empty(0)
+            self._pacc = np.empty((0, 3))
+            self._penv = np.empty(0)
+            self._pmove = np.empty(0, dtype=bool)
         self._end_bout()
 
     # ----------------------------------------------------------------- epochs
-    def _close_epoch(self) -> None:
-        k = self._cur_epoch
-        assert k is not None
-        acc = self._parts_acc[0] if len(self._parts_acc) == 1 else np.concatenate(self._parts_acc)
-        env = self._parts_env[0] if len(self._parts_env) == 1 else np.concatenate(self._parts_env)
-        move = (
-            self._parts_move[0] if len(self._parts_move) == 1 else np.concatenate(self._parts_move)
-        )
-        self._parts_acc, self._parts_env, self._parts_move = [], [], []
-        self._cur_epoch = None
+    def _close_epochs(
+        self, ep: npt.NDArray[np.int64], acc: FloatArray, env: FloatArray, move: BoolArray
+    ) -> None:
+        """Per-epoch orientation (mean of the samples outside bursts, so a jerk does not tilt
+        it), quiet envelope and seconds of movement; then the rest/bout logic per epoch."""
+        if ep.size == 0:
+            return
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(ep)) + 1))
+        counts = np.diff(np.concatenate((starts, [ep.size])))
+        quiet = ~move
+        n_quiet = np.add.reduceat(quiet.astype(np.int64), starts)
+        sum_quiet = np.add.reduceat(acc * quiet[:, None], starts, axis=0)
+        sum_all = np.add.reduceat(acc, starts, axis=0)
+        env_quiet = np.add.reduceat(env * quiet, starts)
+        use_all = n_quiet == 0
+        g = np.where(use_all[:, None], sum_all, sum_quiet)
+        env_mean = np.where(use_all, 0.0, env_quiet) / np.maximum(n_quiet, 1)
+        move_s = (counts - n_quiet) / self._rate_hz
+        for k, c, gv, em, ms in zip(
+            ep[starts].tolist(),
+            counts.tolist(),
+            g.tolist(),
+            env_mean.tolist(),
+            move_s.tolist(),
+            strict=True,
+        ):
+            self._epoch(k, c, gv, em, ms)
+
+    def _epoch(self, k: int, count: int, gsum: list[float], env_mean: float, move_s: float) -> None:
         cfg = self._cfg
         start = k * cfg.epoch_s
         self._processed_until = start + cfg.epoch_s
-        if acc.shape[0] < self._min_samples:
+        if count < self._min_samples:
             return  # too little data: treated like a gap
-        g = np.median(acc, axis=0)
-        norm = float(np.linalg.norm(g))
-        if norm < 1e-6:
+        norm = math.sqrt(gsum[0] ** 2 + gsum[1] ** 2 + gsum[2] ** 2)
+        if norm < 1e-9:
             return
-        g = g / norm
-        move_s = float(np.count_nonzero(move)) / self._rate_hz
-        env_med = float(np.median(env))
+        g = (gsum[0] / norm, gsum[1] / norm, gsum[2] / norm)
         prev_g, prev_k = self._prev_g, self._prev_epoch
         self._prev_g, self._prev_epoch = g, k
         prev_move_s, self._prev_move_s = self._prev_move_s, move_s
         if prev_g is None or prev_k is None:
             return
         missing_s = (k - prev_k - 1) * cfg.epoch_s
-        cosang = float(np.clip(np.dot(prev_g, g), -1.0, 1.0))
-        angle_deg = math.degrees(math.acos(cosang))
+        cosang = prev_g[0] * g[0] + prev_g[1] * g[1] + prev_g[2] * g[2]
+        angle_deg = math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
         if missing_s > cfg.max_sleep_bridge_s:
             self._end_bout()
             return
-        rest = env_med <= cfg.rest_max_env_g and (
-            angle_deg <= cfg.rest_angle_deg
-            or (
-                angle_deg <= cfg.rest_jerk_angle_deg and prev_move_s + move_s <= cfg.rest_max_move_s
+        rest = (
+            env_mean <= cfg.rest_max_env_g
+            and move_s <= 0.5 * cfg.epoch_s
+            and (
+                angle_deg <= cfg.rest_angle_deg
+                or (
+                    angle_deg <= cfg.rest_jerk_angle_deg
+                    and prev_move_s + move_s <= cfg.rest_max_move_s
+                )
             )
         )
         if not rest:
