@@ -37,8 +37,13 @@ class DetectorConfig:
             and restless movement raise it).
         max_neighbours: other bursts allowed within ``neighbour_window_s`` of this one
             (3-7 Hz strokes give several).
-        max_orientation_change_deg: posture change across the burst; above it the burst
-            is a turn, not a jerk.
+        max_orientation_change_deg, min_orientation_change_deg,
+        orientation_change_deg_per_g: largest posture change across a jerk: min + per_g x
+            peak, capped at max (a twitch leaves the limb near where it was; big jerks
+            may throw it further); beyond it the burst is a turn or reposition.
+        impulse_hz, min_impulse_ratio, smooth_max_peak_g: a transient below
+            ``smooth_max_peak_g`` whose energy above ``impulse_hz`` is less than
+            ``min_impulse_ratio`` of the total (RMS ratio) is a smooth voluntary fidget.
         clip_g: absolute saturation level when known (e.g. 7.99 for a +-8 g sensor);
             otherwise a rail is recognised as repeated identical samples beyond 1.5 g.
         max_clip_s: longer saturation inside a burst is a sensor fault, not a jerk.
@@ -58,9 +63,9 @@ class DetectorConfig:
     band_low_hz: float = 1.0
     band_high_hz: float = 15.0
     filter_order: int = 2
-    threshold_factor: float = 6.0
+    threshold_factor: float = 3.0
     min_threshold_g: float = 0.035
-    min_peak_acc_g: float = 0.06
+    min_peak_acc_g: float = 0.08
     noise_block_s: float = 1.0
     noise_history_s: float = 30.0
 
@@ -77,6 +82,11 @@ class DetectorConfig:
     neighbour_window_s: float = 0.7
     max_neighbours: int = 1
     max_orientation_change_deg: float = 25.0
+    min_orientation_change_deg: float = 8.0
+    orientation_change_deg_per_g: float = 10.0
+    impulse_hz: float = 5.0
+    min_impulse_ratio: float = 0.14
+    smooth_max_peak_g: float = 0.4
     clip_g: float | None = None
     max_clip_s: float = 0.25
 

@@ -140,6 +140,13 @@ class JerkDetector:
             output="sos",
         )
         self._zi_unit = signal.sosfilt_zi(self._sos)  # (sections, 2)
+        self._sos_hf = signal.butter(
+            2,
+            min(cfg.impulse_hz, 0.4 * self.rate_hz),
+            btype="highpass",
+            fs=self.rate_hz,
+            output="sos",
+        )
         self._bridge_s = cfg.max_bridge_s if cfg.max_bridge_s is not None else 3.5 / self.rate_hz
         block_n = max(1, round(cfg.noise_block_s * self.rate_hz))
         self._noise = _NoiseFloor(
@@ -173,7 +180,14 @@ class JerkDetector:
         self._chain_id: int | None = None
         self._chain_pending: list[_Held] = []
         self._complete_until = -math.inf
+        self._last_jerk_end = -math.inf
         self.rejected: dict[str, int] = {}
+        # Set to a list to record (t_first, t_last, reason) of every analysed burst: the
+        # answer to "why was this not counted?".  Off by default (it grows all night).
+        self.trace: list[tuple[float, float, str]] | None = None
+        self._cur: tuple[float, float] = (0.0, 0.0)
+        self._feat: dict[str, float] = {}
+        self.trace_features: list[dict[str, float]] = []
         self.samples_seen = 0
 
     # ================================================================== public
@@ -350,11 +364,16 @@ class JerkDetector:
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if self.trace is not None:
+            self.trace.append((*self._cur, reason))
+            self.trace_features.append(dict(self._feat))
 
     def _analyse(self, b: _Burst) -> None:
         cfg = self.config
         rate = self.rate_hz
         tf, tl = b.t_first, b.t_last
+        self._cur = (tf, tl)
+        self._feat = {}
         if tl - tf > cfg.max_burst_s:
             self._reject("long_movement")
             return
@@ -482,18 +501,33 @@ class JerkDetector:
             self._reject("spike")
             return
 
-        # Posture after the burst.
+        # Posture after the burst.  A jerk is a twitch: the limb ends up close to where it
+        # was; the bigger the jerk, the further it may be thrown.  Voluntary movements and
+        # turns reposition it.
         after = acc[sl(tl + 0.2, tl + 0.7)]
+        tilt_deg = 0.0
         if after.shape[0] >= 3:
             g1 = np.median(after, axis=0)
             cosang = float(
                 np.dot(base, g1) / max(float(np.linalg.norm(base) * np.linalg.norm(g1)), 1e-9)
             )
-            if math.degrees(math.acos(min(1.0, max(-1.0, cosang)))) > (
-                cfg.max_orientation_change_deg
-            ):
-                self._reject("posture_change")
-                return
+            tilt_deg = math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
+        max_tilt = min(
+            cfg.max_orientation_change_deg,
+            cfg.min_orientation_change_deg + cfg.orientation_change_deg_per_g * peak,
+        )
+        if tilt_deg > max_tilt:
+            self._reject("posture_change")
+            return
+
+        # Impulsiveness: a myoclonic burst is brief, so the limb's response carries energy
+        # above ``impulse_hz`` (a sharp edge, limb ringing); a small, smooth, slow excursion
+        # is a voluntary fidget.
+        hf = _impulse_ratio(t, acc - base, onset, t_end + 0.5, self._sos_hf)
+        self._feat = {"peak": peak, "tilt": tilt_deg, "hf": hf, "dur": duration}
+        if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
+            self._reject("smooth")
+            return
 
         # Saturation.
         ev = sl(onset, tl)
@@ -522,6 +556,13 @@ class JerkDetector:
             confidence=round(min(max(confidence, 0.0), 1.0), 4),
             clipped=clip_n > 0,
         )
+        if onset <= self._last_jerk_end:
+            self._reject("duplicate")  # a later burst of the same movement found the same lobe
+            return
+        self._last_jerk_end = t_end
+        if self.trace is not None:
+            self.trace.append((tf, tl, "jerk"))
+            self.trace_features.append(dict(self._feat))
         self._add_jerk(event)
 
     # ================================================================== holding
@@ -612,6 +653,32 @@ def _cross(t: FloatArray, y: FloatArray, i: int, level: float) -> float:
     frac = (level - y0) / (y1 - y0)
     frac = min(max(frac, 0.0), 1.0)
     return float(t[i] + frac * (t[i + 1] - t[i]))
+
+
+def _impulse_ratio(t: FloatArray, dev: FloatArray, t0: float, t1: float, sos: FloatArray) -> float:
+    """Share of the transient's energy above the high-pass ``sos`` (RMS ratio, 0..1).
+
+    Args:
+        t: (n,) s and dev: (n, 3) g, deviation from the pre-jerk posture around the event.
+        t0, t1: the transient, s.  The window's first 0.5 s before ``t0`` give the noise
+        power, which is subtracted so that sensor noise does not make a smooth movement
+        look impulsive.
+    """
+    a = int(np.searchsorted(t, t0 - 0.6))
+    i0, i1 = int(np.searchsorted(t, t0 - 0.05)), int(np.searchsorted(t, t1, "right"))
+    if i1 - a < 13 or i1 - i0 < 3:
+        return 1.0  # too short to judge: do not reject on it
+    seg = dev[a:i1]
+    hp = signal.sosfiltfilt(sos, seg, axis=0, padlen=min(3 * 7, seg.shape[0] - 1))
+    hp2 = np.einsum("ij,ij->i", hp, hp)
+    d2 = np.einsum("ij,ij->i", seg, seg)
+    k = i0 - a
+    noise_hp = float(np.mean(hp2[: max(1, k - 3)]))
+    noise_all = float(np.mean(d2[: max(1, k - 3)]))
+    m = i1 - i0
+    sig_hp = max(float(hp2[k:].sum()) - noise_hp * m, 0.0)
+    sig_all = max(float(d2[k:].sum()) - noise_all * m, 1e-12)
+    return min(1.0, math.sqrt(sig_hp / sig_all))
 
 
 def _clipped_count(acc: FloatArray, clip_g: float | None) -> int:
