@@ -54,7 +54,8 @@ class DetectorConfig:
         series_gap_s: successive jerks closer than this belong to one series.
 
     Sleep (van Hees-style sustained inactivity on 5 s epochs):
-        epoch_s, rest_angle_deg, sleep_min_rest_s, wake_after_s, max_sleep_bridge_s,
+        epoch_s, rest_angle_deg, sleep_min_rest_s, wake_after_s, wake_window_s,
+        wake_min_moves, max_sleep_bridge_s,
         rest_max_move_s, rest_jerk_angle_deg, rest_max_env_g: see :mod:`detector.sleep`.
         hypnic_before_s / hypnic_after_s: a jerk within this window around an estimated
             sleep onset is hypnic.
@@ -65,7 +66,7 @@ class DetectorConfig:
     filter_order: int = 2
     threshold_factor: float = 3.0
     min_threshold_g: float = 0.035
-    min_peak_acc_g: float = 0.08
+    min_peak_acc_g: float = 0.07
     noise_block_s: float = 1.0
     noise_history_s: float = 30.0
 
@@ -96,13 +97,15 @@ class DetectorConfig:
     epoch_s: float = 5.0
     rest_angle_deg: float = 5.0
     rest_jerk_angle_deg: float = 15.0
-    rest_max_move_s: float = 1.0
+    rest_max_move_s: float = 0.5
     rest_max_env_g: float = 0.025
     sleep_min_rest_s: float = 300.0
     wake_after_s: float = 900.0
+    wake_window_s: float = 300.0
+    wake_min_moves: int = 8
     max_sleep_bridge_s: float = 600.0
     hypnic_before_s: float = 120.0
-    hypnic_after_s: float = 600.0
+    hypnic_after_s: float = 300.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -41,7 +41,22 @@ FloatArray = npt.NDArray[np.float64]
 
 _RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
 _BLOCK_N = 8192  # samples per internal processing block
-_ONSET_LEAD_S = 0.5  # an onset never precedes its burst's first sample by more
+_ONSET_LEAD_S = 0.5
+# Rejected bursts that were real motion (they count as movement for the sleep estimate);
+# the other reasons (small, spike, gap_edge, duplicate, no_onset) are noise or artefacts.
+_MOVEMENT_REASONS = frozenset(
+    {
+        "long_movement",
+        "wide_lobe",
+        "slow_rise",
+        "smooth",
+        "posture_change",
+        "busy_context",
+        "rhythmic",
+        "long_event",
+        "clipping",
+    }
+)  # an onset never precedes its burst's first sample by more
 
 
 @dataclass(slots=True)
@@ -259,8 +274,8 @@ class JerkDetector:
         The detector may be fed again afterwards; that starts a new segment.
         """
         self._end_segment()
-        self.sleep.finish()
         self._analyse_ready(final=True)
+        self.sleep.finish()
         return self._release(final=True)
 
     @property
@@ -359,11 +374,15 @@ class JerkDetector:
         if final:
             self._complete_until = math.inf
         else:
-            self._complete_until = min([*firsts, last_t]) - _ONSET_LEAD_S
+            analysed = min([*firsts, last_t])
+            self.sleep.advance(analysed)
+            self._complete_until = analysed - _ONSET_LEAD_S
         self._trim()
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if reason in _MOVEMENT_REASONS:
+            self.sleep.note_burst(*self._cur, jerk=False)
         if self.trace is not None:
             self.trace.append((*self._cur, reason))
             self.trace_features.append(dict(self._feat))
@@ -440,8 +459,14 @@ class JerkDetector:
         tw = t[w]
         dev = acc[w] - base
         mag = np.sqrt(np.einsum("ij,ij->i", dev, dev))
-        p = int(np.argmax(mag))
+        # The jerk's own lobe is the first big one: ringing and a small posture shift after it
+        # can add up to a larger deviation later in the window.
+        big = np.flatnonzero(mag >= 0.6 * float(mag.max()))
+        p = int(big[0])
+        while p + 1 < mag.size and mag[p + 1] > mag[p]:
+            p += 1
         peak = float(mag[p])
+        self._feat.update(peak=peak, sigma1=sigma1)
         if peak < cfg.min_peak_acc_g:
             self._reject("small")
             return
@@ -473,13 +498,20 @@ class JerkDetector:
         onset = t_lo - slope_span * lvl_lo / (lvl_hi - lvl_lo)
         onset = min(max(onset, t_lo - 1.5 / rate, t_lo - 0.05), t_lo)
 
-        # End of the peak's lobe.
+        # End of the peak's lobe: back near the posture before, or settled in a new one.
+        post_acc = acc[sl(tl + 0.2, tl + 0.7)]
+        if post_acc.shape[0] >= 3:
+            dpost = acc[w] - np.median(post_acc, axis=0)
+            back = np.minimum(mag, np.sqrt(np.einsum("ij,ij->i", dpost, dpost)))
+        else:
+            back = mag
         k = p
-        while k + 1 < mag.size and mag[k + 1] >= lvl_lo:
+        while k + 1 < back.size and back[k + 1] >= lvl_lo:
             k += 1
-        t_end = _cross(tw, mag, k, lvl_lo) if k + 1 < mag.size else float(tw[k])
+        t_end = _cross(tw, back, k, lvl_lo) if k + 1 < back.size else float(tw[k])
         duration = max(t_end - onset, 1.0 / rate)
         t_peak = float(tw[p])
+        self._feat.update(onset=onset, lobe=t_end - onset, rise=t_peak - onset)
         if t_end - onset > cfg.max_lobe_s:
             self._reject("wide_lobe")
             return
@@ -504,14 +536,17 @@ class JerkDetector:
         # Posture after the burst.  A jerk is a twitch: the limb ends up close to where it
         # was; the bigger the jerk, the further it may be thrown.  Voluntary movements and
         # turns reposition it.
-        after = acc[sl(tl + 0.2, tl + 0.7)]
+        # Also further out: a transient in the middle of turning over (the arm landing on
+        # the mattress) sits inside a posture change that started before it.
         tilt_deg = 0.0
-        if after.shape[0] >= 3:
-            g1 = np.median(after, axis=0)
-            cosang = float(
-                np.dot(base, g1) / max(float(np.linalg.norm(base) * np.linalg.norm(g1)), 1e-9)
-            )
-            tilt_deg = math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
+        for a0, a1 in (
+            (tl + 0.2, tl + 0.7),
+            (tl + cfg.post_context_s - 0.6, tl + cfg.post_context_s),
+            (tf - cfg.pre_context_s, tf - cfg.pre_context_s + 0.6),
+        ):
+            other = acc[sl(a0, a1)]
+            if other.shape[0] >= 3:
+                tilt_deg = max(tilt_deg, _angle_deg(base, np.median(other, axis=0)))
         max_tilt = min(
             cfg.max_orientation_change_deg,
             cfg.min_orientation_change_deg + cfg.orientation_change_deg_per_g * peak,
@@ -524,7 +559,7 @@ class JerkDetector:
         # above ``impulse_hz`` (a sharp edge, limb ringing); a small, smooth, slow excursion
         # is a voluntary fidget.
         hf = _impulse_ratio(t, acc - base, onset, t_end + 0.5, self._sos_hf)
-        self._feat = {"peak": peak, "tilt": tilt_deg, "hf": hf, "dur": duration}
+        self._feat.update(tilt=tilt_deg, hf=hf)
         if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
             self._reject("smooth")
             return
@@ -560,6 +595,7 @@ class JerkDetector:
             self._reject("duplicate")  # a later burst of the same movement found the same lobe
             return
         self._last_jerk_end = t_end
+        self.sleep.note_burst(tf, tl, jerk=True)
         if self.trace is not None:
             self.trace.append((tf, tl, "jerk"))
             self.trace_features.append(dict(self._feat))
@@ -597,7 +633,9 @@ class JerkDetector:
             h = self._held[0]
             if not h.series_final:
                 break
-            kind = self.sleep.kind_at(h.event.onset, final=final)
+            # Hypnic jerks are isolated sleep starts; jerks repeating in a series are
+            # myoclonic whatever the sleep state.
+            kind = "myoclonic" if h.series is not None else self.sleep.kind_at(h.event.onset, final)
             if kind is None:
                 break
             self._held.pop(0)
@@ -653,6 +691,12 @@ def _cross(t: FloatArray, y: FloatArray, i: int, level: float) -> float:
     frac = (level - y0) / (y1 - y0)
     frac = min(max(frac, 0.0), 1.0)
     return float(t[i] + frac * (t[i + 1] - t[i]))
+
+
+def _angle_deg(a: FloatArray, b: FloatArray) -> float:
+    """Angle between two (3,) vectors, degrees."""
+    cosang = float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
+    return math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
 
 
 def _impulse_ratio(t: FloatArray, dev: FloatArray, t0: float, t1: float, sos: FloatArray) -> float:

@@ -1,20 +1,26 @@
 """Streaming rest/sleep estimate from one wrist, in the spirit of van Hees et al. (2015, 2018).
 
 The arm's orientation is taken per 5 s epoch as the mean acceleration over the samples that
-are not part of a detector burst (so a brief jerk does not move it).  Between consecutive
-epochs the transition is *rest* when
+are not part of a detector burst (so a brief jerk does not move it).  The detector also
+reports what each burst turned out to be: a jerk, or a movement (turning, fidgeting,
+scratching: anything that was real motion but not a jerk).  An epoch is *rest* when
 
-* the orientation changed by at most ``rest_angle_deg`` (van Hees' 5 degrees), or by at most
-  ``rest_jerk_angle_deg`` while the two epochs held at most ``rest_max_move_s`` of movement
-  above the detector's threshold: an involuntary jerk may shift the arm a little but is not
-  waking behaviour (otherwise hypnic jerks would postpone the very sleep onset they mark);
-* and the epoch's mean band-passed magnitude outside bursts stays below ``rest_max_env_g``
-  and at most half of it is burst (tremor and restless movement with no net orientation
-  change are not rest).
+* it holds at most ``rest_max_move_s`` of movement (jerks excluded: involuntary jerks are not
+  waking behaviour, and hypnic jerks must not postpone the very sleep onset they mark);
+* the orientation changed from the previous epoch by at most ``rest_angle_deg`` (van Hees'
+  5 degrees), or by at most ``rest_jerk_angle_deg`` when a jerk may have shifted the arm;
+* and the mean band-passed magnitude outside bursts stays below ``rest_max_env_g`` (tremor
+  and restless activity with no net orientation change are not rest).
+
+Epochs are judged once the detector has analysed every burst that could overlap them, so the
+estimate lags the signal by a few seconds and does not depend on chunking.
 
 A run of rest lasting ``sleep_min_rest_s`` (5 min) is a sustained-inactivity bout (SIB).
-SIBs closer than ``wake_after_s`` form one sleep period; the start of a period is a sleep
-onset.  Data gaps up to ``max_sleep_bridge_s`` are bridged when the orientation across the
+A SIB starts a new sleep period (its start is a sleep onset) when it is the first, when the
+previous SIB ended more than ``wake_after_s`` before, or when waking movement came in between
+(``wake_min_moves`` separate movements within ``wake_window_s``): brief awakenings are
+followed by a new transition into sleep, with its own hypnic jerks.
+Data gaps up to ``max_sleep_bridge_s`` are bridged when the orientation across the
 gap did not change; longer gaps end the bout.
 
 Everything is causal.  Sleep onsets become known ``sleep_min_rest_s`` after they happen;
@@ -24,6 +30,7 @@ Everything is causal.  Sleep onsets become known ``sleep_min_rest_s`` after they
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +75,14 @@ class SleepEstimator:
         # Last usable epoch.
         self._prev_epoch: int | None = None
         self._prev_g: tuple[float, float, float] | None = None
-        self._prev_move_s = 0.0
+        # Completed epochs waiting for the detector's verdict on their bursts:
+        # (epoch index, samples, orientation sum (3), mean quiet envelope).
+        self._queue: deque[tuple[int, int, list[float], float]] = deque()
+        self._moves: deque[tuple[float, float]] = deque()
+        self._move_starts: deque[float] = deque()
+        self._last_wake = -math.inf  # end of the latest epoch showing waking movement
+        self._jerks: deque[tuple[float, float]] = deque()
+        self._analysed_until = -math.inf
         # Current rest bout.
         self._bout_start: float | None = None
         self._bout_end: float | None = None
@@ -100,7 +114,8 @@ class SleepEstimator:
         self._penv, self._pmove = env[done:].copy(), moving[done:].copy()
 
     def finish(self) -> None:
-        """End of stream: close the partial epoch and the running bout."""
+        """End of stream (every burst reported): close the partial epoch and the bout."""
+        self._analysed_until = math.inf
         if self._pt.size:
             ep = np.floor(self._pt / self._cfg.epoch_s).astype(np.int64)
             self._close_epochs(ep, self._pacc, self._penv, self._pmove)
@@ -129,17 +144,49 @@ class SleepEstimator:
         g = np.where(use_all[:, None], sum_all, sum_quiet)
         env_mean = np.where(use_all, 0.0, env_quiet) / np.maximum(n_quiet, 1)
         move_s = (counts - n_quiet) / self._rate_hz
-        for k, c, gv, em, ms in zip(
-            ep[starts].tolist(),
-            counts.tolist(),
-            g.tolist(),
-            env_mean.tolist(),
-            move_s.tolist(),
-            strict=True,
-        ):
-            self._epoch(k, c, gv, em, ms)
+        self._queue.extend(
+            zip(ep[starts].tolist(), counts.tolist(), g.tolist(), env_mean.tolist(), strict=True)
+        )
+        del move_s
+        self._drain()
 
-    def _epoch(self, k: int, count: int, gsum: list[float], env_mean: float, move_s: float) -> None:
+    # ----------------------------------------------------------------- movement
+    def note_burst(self, t_first: float, t_last: float, jerk: bool) -> None:
+        """The detector analysed a burst: a jerk, or a movement (anything else that was
+        real motion: turning, fidgeting, scratching...).  Noise blips are not reported."""
+        if jerk:
+            self._jerks.append((t_first, t_last))
+        else:
+            self._moves.append((t_first, t_last))
+            self._move_starts.append(t_first)
+
+    def advance(self, analysed_until: float) -> None:
+        """Every burst starting before ``analysed_until`` (s) has been reported."""
+        self._analysed_until = max(self._analysed_until, analysed_until)
+        self._drain()
+
+    def _drain(self) -> None:
+        ep_s = self._cfg.epoch_s
+        while self._queue and (self._queue[0][0] + 1) * ep_s <= self._analysed_until:
+            k, c, gv, em = self._queue.popleft()
+            e0, e1 = k * ep_s, (k + 1) * ep_s
+            while self._moves and self._moves[0][1] < e0:
+                self._moves.popleft()
+            while self._jerks and self._jerks[0][1] < e0 - ep_s:
+                self._jerks.popleft()
+            move_s = sum(min(b, e1) - max(a, e0) for a, b in self._moves if a < e1 and b >= e0)
+            # Waking: several separate movements within a few minutes.
+            w0 = e1 - self._cfg.wake_window_s
+            while self._move_starts and self._move_starts[0] < w0:
+                self._move_starts.popleft()
+            if sum(1 for m in self._move_starts if m < e1) >= self._cfg.wake_min_moves:
+                self._last_wake = e1
+            jerk = any(a < e1 and b >= e0 - ep_s for a, b in self._jerks)
+            self._epoch(k, c, gv, em, move_s, jerk)
+
+    def _epoch(
+        self, k: int, count: int, gsum: list[float], env_mean: float, move_s: float, jerk: bool
+    ) -> None:
         cfg = self._cfg
         start = k * cfg.epoch_s
         self._processed_until = start + cfg.epoch_s
@@ -151,7 +198,6 @@ class SleepEstimator:
         g = (gsum[0] / norm, gsum[1] / norm, gsum[2] / norm)
         prev_g, prev_k = self._prev_g, self._prev_epoch
         self._prev_g, self._prev_epoch = g, k
-        prev_move_s, self._prev_move_s = self._prev_move_s, move_s
         if prev_g is None or prev_k is None:
             return
         missing_s = (k - prev_k - 1) * cfg.epoch_s
@@ -162,14 +208,8 @@ class SleepEstimator:
             return
         rest = (
             env_mean <= cfg.rest_max_env_g
-            and move_s <= 0.5 * cfg.epoch_s
-            and (
-                angle_deg <= cfg.rest_angle_deg
-                or (
-                    angle_deg <= cfg.rest_jerk_angle_deg
-                    and prev_move_s + move_s <= cfg.rest_max_move_s
-                )
-            )
+            and move_s <= cfg.rest_max_move_s
+            and (angle_deg <= cfg.rest_angle_deg or (jerk and angle_deg <= cfg.rest_jerk_angle_deg))
         )
         if not rest:
             self._end_bout()
@@ -179,7 +219,11 @@ class SleepEstimator:
         self._bout_end = start + cfg.epoch_s
         if not self._bout_is_sib and self._bout_end - self._bout_start >= cfg.sleep_min_rest_s:
             self._bout_is_sib = True
-            if not self._sibs or self._bout_start - self._sibs[-1][1] > cfg.wake_after_s:
+            if (
+                not self._sibs
+                or self._bout_start - self._sibs[-1][1] > cfg.wake_after_s
+                or self._last_wake > self._sibs[-1][1]
+            ):
                 self._onsets.append(self._bout_start)
             self._sibs.append((self._bout_start, self._bout_end))
         elif self._bout_is_sib:
@@ -202,10 +246,11 @@ class SleepEstimator:
         return self._onsets[0] if self._onsets else None
 
     def periods(self) -> list[SleepPeriod]:
-        """Sleep periods known so far: SIBs merged across gaps <= ``wake_after_s``."""
+        """Sleep periods known so far: from each onset to the end of its last SIB."""
         out: list[SleepPeriod] = []
+        onsets = set(self._onsets)
         for start, end in self._sibs:
-            if out and start - out[-1].end <= self._cfg.wake_after_s:
+            if out and start not in onsets:
                 out[-1] = SleepPeriod(out[-1].onset, end)
             else:
                 out.append(SleepPeriod(start, end))
@@ -234,6 +279,4 @@ class SleepEstimator:
             return None
         if earliest_unknown > latest:
             return "myoclonic"
-        if self._sibs and latest - self._sibs[-1][1] <= cfg.wake_after_s:
-            return "myoclonic"  # any SIB starting by then would continue the same period
         return None
