@@ -1,0 +1,50 @@
+"""Seeded, physiology-based simulator of a night of wrist accelerometry, with ground truth.
+
+Example::
+
+    from sim import NightConfig, simulate_night, write_night
+    night = simulate_night(NightConfig(hours=8, rate_hz=100, seed=3, sensors=1))
+    night.sensors[0].acc  # (n, 3) g; rows lost in BLE gaps are absent
+    write_night(night, "out/night3")  # out/night3.csv + out/night3.truth.json
+
+``NightStream(config).chunks(chunk_s)`` renders the same night piecewise (for live pipelines).
+
+Truth (``night.truth``, JSON-ready; all times in seconds on the same clock as ``t``, i.e.
+including ``t0``):
+
+* ``sleep_onset``, ``sleep_onsets``, ``sleep_periods`` [[onset, wake], ...], ``stages``
+  [[start, end, "W"|"N1"|"N2"|"N3"|"R"], ...].
+* ``jerks``: ``onset`` is the instant the main lobe of the wrist acceleration departs from
+  baseline (earliest over the listed sensors); ``duration`` the main lobe, without the
+  ringing that follows; ``amplitude_g`` the peak |linear acceleration| of the main lobe
+  (largest over the listed sensors; gravity changes from the arm's swing come on top).
+  ``kind`` "hypnic" | "myoclonic", ``series`` (int from 1, or null), ``sensors`` (where it is
+  observable), ``bilateral`` (physiologically on both arms), ``stage``, and ``per_sensor``
+  {side: {onset, duration, amplitude_g, shape}}.  Each sample is the mean over the
+  preceding sample period, so the first sample showing a jerk is the first at or after its
+  onset.  A sensor is listed only if the samples on both sides of the onset and half of the
+  main lobe were received.
+* ``confounders`` [{kind: turn|scratch|tremor|fidget|rem_twitch, start, end, sensors, ...}].
+* ``gaps`` and ``clipped`` [{sensor, start, end}]: half-open [start, end) on the nominal
+  sample grid — no row of that sensor has a slot time inside a gap; every clipped row is
+  inside a clipped run.
+"""
+
+from sim.config import NightConfig
+from sim.io import load_truth, output_paths, write_night, write_stream
+from sim.night import NightStream, SensorRecording, SimulatedNight, simulate_night
+from sim.plan import NightPlan, plan_night
+
+__all__ = [
+    "NightConfig",
+    "NightPlan",
+    "NightStream",
+    "SensorRecording",
+    "SimulatedNight",
+    "load_truth",
+    "output_paths",
+    "plan_night",
+    "simulate_night",
+    "write_night",
+    "write_stream",
+]

@@ -1,0 +1,69 @@
+"""Durable storage of jerkmon's output: local spool, InfluxDB (v1 and v2 APIs), SQLite.
+
+Public API (see each module for details)::
+
+    from collector.storage import Storage, SensorStatus, load_influx_config, default_data_dir
+
+    storage = Storage(default_data_dir(), load_influx_config())   # None → spool + SQLite only
+    storage.add_events(subject, sensor, side, events, bilateral)
+    storage.add_counts(subject, sensor, side, minute_counts)
+    storage.add_status(subject, sensor, side, SensorStatus(time_s, "gap", gap_s=2.5))
+    storage.add_imu(subject, sensor, side, t_s, acc_g)
+    storage.flush(timeout_s=5.0); storage.status(); storage.close()
+"""
+
+from __future__ import annotations
+
+from .config import (
+    InfluxConfig,
+    StorageOptions,
+    default_data_dir,
+    load_influx_config,
+    load_storage_options,
+)
+from .lineproto import Point, encode_line, seconds_to_ns
+from .local import Gap, LocalStore, Night, StoredCount, StoredEvent, StoredStatus
+from .schema import (
+    ACTIVITY,
+    IMU,
+    JERK_COUNT,
+    JERK_EVENT,
+    SENSOR_STATUS,
+    STANDARD_STATES,
+    ActivityAggregator,
+    ActivityEpoch,
+    SensorStatus,
+)
+from .spool import SpoolOptions
+from .storage import QuarantineReport, Storage, StorageStatus, StreamStatus
+
+__all__ = [
+    "ACTIVITY",
+    "IMU",
+    "JERK_COUNT",
+    "JERK_EVENT",
+    "SENSOR_STATUS",
+    "STANDARD_STATES",
+    "ActivityAggregator",
+    "ActivityEpoch",
+    "Gap",
+    "InfluxConfig",
+    "LocalStore",
+    "Night",
+    "Point",
+    "QuarantineReport",
+    "SensorStatus",
+    "SpoolOptions",
+    "Storage",
+    "StorageOptions",
+    "StorageStatus",
+    "StoredCount",
+    "StoredEvent",
+    "StoredStatus",
+    "StreamStatus",
+    "default_data_dir",
+    "encode_line",
+    "load_influx_config",
+    "load_storage_options",
+    "seconds_to_ns",
+]

@@ -1,0 +1,54 @@
+"""Command-line flags for storage, shared by ``jerkmon flush`` and ``jerkmon run``.
+
+Only non-secret settings have flags; the token and password come from the environment
+(``JERKMON_INFLUX_TOKEN``, ``JERKMON_INFLUX_PASSWORD``) or the ``--config`` TOML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .config import (
+    InfluxConfig,
+    StorageOptions,
+    default_data_dir,
+    load_influx_config,
+    load_storage_options,
+)
+
+__all__ = ["add_storage_arguments", "storage_settings_from_args"]
+
+_INFLUX_FLAGS = ("url", "db", "rp", "org", "bucket", "user", "api")
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data-dir``, ``--config`` and the non-secret InfluxDB flags to ``parser``."""
+    g = parser.add_argument_group("storage")
+    g.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data directory: spool, quarantine, events.sqlite3 "
+        "(default: $JERKMON_DATA_DIR or ~/.local/share/jerkmon)",
+    )
+    g.add_argument("--config", type=Path, default=None, help="TOML file with [influx]/[storage]")
+    g.add_argument("--url", help="InfluxDB URL (default: $JERKMON_INFLUX_URL; none = local only)")
+    g.add_argument("--db", help="database, v1 API (default: $JERKMON_INFLUX_DB)")
+    g.add_argument("--rp", help="retention policy for events on 1.x (default: the DB's default)")
+    g.add_argument("--org", help="organisation, v2 API (default: $JERKMON_INFLUX_ORG)")
+    g.add_argument("--bucket", help="bucket, v2 API (default: $JERKMON_INFLUX_BUCKET)")
+    g.add_argument("--user", help="1.x user; the password comes from $JERKMON_INFLUX_PASSWORD")
+    g.add_argument("--api", choices=("auto", "v1", "v2"), help="InfluxDB API (default: auto)")
+
+
+def storage_settings_from_args(
+    args: argparse.Namespace,
+) -> tuple[Path, InfluxConfig | None, StorageOptions]:
+    """(data directory, InfluxDB configuration or None, options) from parsed flags,
+    the environment and the config file."""
+    overrides = {key: getattr(args, key, None) for key in _INFLUX_FLAGS}
+    config_file: Path | None = getattr(args, "config", None)
+    influx = load_influx_config(config_file, overrides=overrides)
+    data_dir: Path = getattr(args, "data_dir", None) or default_data_dir()
+    return data_dir, influx, load_storage_options(config_file)

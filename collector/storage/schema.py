@@ -1,0 +1,300 @@
+"""The InfluxDB schema jerkmon writes (the contract the dashboards read) and converters.
+
+Measurements (tags are indexed and low-cardinality; everything else is a field):
+
+``jerk_event`` — one point per detected jerk, time = onset (ns).
+    tags ``subject``, ``sensor``, ``side``, ``kind`` (``myoclonic``/``hypnic``);
+    fields ``duration_s`` (float, s), ``peak_jerk_g_per_s`` (float, g/s), ``peak_acc_g``
+    (float, g), ``series`` (int, cluster id, 0 = lone jerk), ``confidence`` (float 0..1),
+    ``bilateral`` (bool, the other wrist jerked at the same time), ``clipped`` (bool).
+``jerk_count`` — one point per subject/sensor/minute, time = minute start.
+    tags ``subject``, ``sensor``, ``side``; int fields ``count``, ``hypnic``, ``myoclonic``,
+    float ``covered_s`` (s of valid signal in the minute, 0..60).
+``sensor_status`` — link and device state changes and periodic heartbeats.
+    tags ``subject``, ``sensor``, ``side``, ``state`` (see :data:`STANDARD_STATES`);
+    fields ``connected`` (bool, always present), ``gap_s`` (float, s, duration of a gap that
+    starts at the point's time), ``battery_pct`` (float, %), ``rate_hz`` (float, Hz,
+    achieved sample rate), ``detail`` (string, e.g. why a link dropped).
+``imu`` — raw acceleration, in its own retention policy (1.x: RP ``raw``, 7 d by default;
+    2.x: bucket ``<bucket>_raw``). tags ``subject``, ``sensor``, ``side``; fields ``ax``,
+    ``ay``, ``az`` (float, g, written with 1 µg resolution).
+``activity`` — per-epoch summary of the raw signal for long-term views (default RP).
+    tags ``subject``, ``sensor``, ``side``; fields ``enmo_g`` (float, g, mean of
+    max(|a| − 1 g, 0)), ``angle_z_deg`` (float, degrees, mean arm angle
+    atan(az / sqrt(ax² + ay²))), ``samples`` (int); time = epoch start.
+
+Times are seconds since the Unix epoch in the API and integer ns on the wire; they are taken
+from sample time, so replaying the spool rewrites identical points (idempotent).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from detector.errors import InputError
+from detector.events import JerkEvent, MinuteCount
+
+from .lineproto import encode_line, escape_key, seconds_to_ns
+
+__all__ = [
+    "ACTIVITY",
+    "IMU",
+    "JERK_COUNT",
+    "JERK_EVENT",
+    "SENSOR_STATUS",
+    "STANDARD_STATES",
+    "ActivityAggregator",
+    "ActivityEpoch",
+    "SensorStatus",
+    "activity_lines",
+    "count_line",
+    "event_line",
+    "imu_payload",
+    "status_line",
+]
+
+JERK_EVENT = "jerk_event"
+JERK_COUNT = "jerk_count"
+SENSOR_STATUS = "sensor_status"
+IMU = "imu"
+ACTIVITY = "activity"
+
+#: States the collector reports; others matching ``[a-z][a-z0-9_]{0,31}`` are accepted
+#: (``state`` is a tag, so keep the set small).
+STANDARD_STATES: frozenset[str] = frozenset(
+    {"connected", "disconnected", "gap", "streaming", "low_battery", "clipping", "error"}
+)
+_STATE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _tags(subject: str, sensor: str, side: str) -> dict[str, str]:
+    for name, value in (("subject", subject), ("sensor", sensor), ("side", side)):
+        if not value:
+            raise InputError(f"{name} must be a non-empty string")
+    return {"side": side, "sensor": sensor, "subject": subject}
+
+
+def event_line(subject: str, sensor: str, side: str, event: JerkEvent, bilateral: bool) -> str:
+    """One ``jerk_event`` line for ``event`` (onset in s since the epoch)."""
+    tags = _tags(subject, sensor, side)
+    tags["kind"] = event.kind
+    fields: dict[str, object] = {
+        "duration_s": float(event.duration),
+        "peak_jerk_g_per_s": float(event.peak_jerk_g_per_s),
+        "peak_acc_g": float(event.peak_acc_g),
+        "series": int(event.series or 0),
+        "confidence": float(event.confidence),
+        "bilateral": bool(bilateral),
+        "clipped": bool(event.clipped),
+    }
+    return encode_line(JERK_EVENT, tags, fields, seconds_to_ns(event.onset))
+
+
+def count_line(subject: str, sensor: str, side: str, count: MinuteCount) -> str:
+    """One ``jerk_count`` line for a minute starting at ``count.start`` (s since the epoch)."""
+    fields: dict[str, object] = {
+        "count": int(count.count),
+        "hypnic": int(count.hypnic),
+        "myoclonic": int(count.myoclonic),
+        "covered_s": float(count.covered_s),
+    }
+    return encode_line(JERK_COUNT, _tags(subject, sensor, side), fields, seconds_to_ns(count.start))
+
+
+@dataclass(frozen=True, slots=True)
+class SensorStatus:
+    """One sensor status report.
+
+    Attributes:
+        time_s: when the state began (s since the epoch); for ``gap``, the gap's start.
+        state: ``connected``, ``disconnected``, ``gap``, ``streaming`` (periodic heartbeat),
+            ``low_battery``, ``clipping``, ``error``, or another ``[a-z][a-z0-9_]*`` word.
+        connected: link up; ``None`` derives it (False only for ``disconnected``).
+        gap_s: s, duration of a gap in the signal starting at ``time_s``.
+        battery_pct: battery level, %.
+        rate_hz: achieved sample rate, Hz.
+        detail: free text (no newlines), e.g. the reason a link dropped.
+    """
+
+    time_s: float
+    state: str
+    connected: bool | None = None
+    gap_s: float | None = None
+    battery_pct: float | None = None
+    rate_hz: float | None = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _STATE_RE.fullmatch(self.state):
+            raise InputError(
+                f"sensor state {self.state!r} must match [a-z][a-z0-9_]{{0,31}} "
+                f"(standard: {', '.join(sorted(STANDARD_STATES))})"
+            )
+        if self.gap_s is not None and not (math.isfinite(self.gap_s) and self.gap_s >= 0):
+            raise InputError(f"gap_s must be a finite number >= 0 s, got {self.gap_s}")
+        if self.battery_pct is not None and not 0 <= self.battery_pct <= 100:
+            raise InputError(f"battery_pct must be within 0..100 %, got {self.battery_pct}")
+        if self.rate_hz is not None and not (math.isfinite(self.rate_hz) and self.rate_hz >= 0):
+            raise InputError(f"rate_hz must be a finite number >= 0 Hz, got {self.rate_hz}")
+
+    @property
+    def is_connected(self) -> bool:
+        if self.connected is not None:
+            return self.connected
+        return self.state != "disconnected"
+
+
+def status_line(subject: str, sensor: str, side: str, status: SensorStatus) -> str:
+    """One ``sensor_status`` line."""
+    tags = _tags(subject, sensor, side)
+    tags["state"] = status.state
+    fields: dict[str, object] = {
+        "connected": status.is_connected,
+        "gap_s": None if status.gap_s is None else float(status.gap_s),
+        "battery_pct": None if status.battery_pct is None else float(status.battery_pct),
+        "rate_hz": None if status.rate_hz is None else float(status.rate_hz),
+        "detail": status.detail,
+    }
+    return encode_line(SENSOR_STATUS, tags, fields, seconds_to_ns(status.time_s))
+
+
+def _series_prefix(measurement: str, subject: str, sensor: str, side: str) -> str:
+    tags = _tags(subject, sensor, side)
+    return measurement + "".join(
+        f",{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}" for k, v in sorted(tags.items())
+    )
+
+
+def _times_ns(t_s: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Vectorised :func:`seconds_to_ns` (same rounding to the whole µs)."""
+    t = np.asarray(t_s, dtype=np.float64)
+    whole = np.floor(t)
+    micros = np.round((t - whole) * 1e6).astype(np.int64)
+    return whole.astype(np.int64) * 1_000_000_000 + micros * 1000
+
+
+def imu_payload(
+    subject: str, sensor: str, side: str, t_s: npt.ArrayLike, acc_g: npt.ArrayLike
+) -> tuple[bytes, int]:
+    """Encode raw samples as ``imu`` lines; return (newline-terminated bytes, line count).
+
+    Args:
+        t_s: shape (n,), sample times in s since the epoch.
+        acc_g: shape (n, 3), acceleration x, y, z in g; rows with a non-finite value or time
+            (dropped samples) are skipped.  Values are written with 1 µg resolution.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    acc = np.asarray(acc_g, dtype=np.float64)
+    if t.ndim != 1 or acc.shape != (t.shape[0], 3):
+        raise InputError(f"imu: need t_s (n,) and acc_g (n, 3), got {t.shape} and {acc.shape}")
+    ok = np.isfinite(t) & np.isfinite(acc).all(axis=1)
+    if not ok.all():
+        t, acc = t[ok], acc[ok]
+    if t.size == 0:
+        return b"", 0
+    fmt = _series_prefix(IMU, subject, sensor, side) + " ax=%.6f,ay=%.6f,az=%.6f %d\n"
+    ax, ay, az = acc[:, 0].tolist(), acc[:, 1].tolist(), acc[:, 2].tolist()
+    rows = zip(ax, ay, az, _times_ns(t).tolist(), strict=True)
+    text = "".join([fmt % row for row in rows])
+    return text.encode(), int(t.size)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEpoch:
+    """Summary of one epoch: start (s since the epoch), ENMO mean (g), arm angle (degrees)."""
+
+    start_s: float
+    enmo_g: float
+    angle_z_deg: float
+    samples: int
+
+
+def activity_lines(
+    subject: str, sensor: str, side: str, epochs: Sequence[ActivityEpoch]
+) -> list[str]:
+    """``activity`` lines for ``epochs``."""
+    tags = _tags(subject, sensor, side)
+    return [
+        encode_line(
+            ACTIVITY,
+            tags,
+            {"enmo_g": e.enmo_g, "angle_z_deg": e.angle_z_deg, "samples": int(e.samples)},
+            seconds_to_ns(e.start_s),
+        )
+        for e in epochs
+    ]
+
+
+class ActivityAggregator:
+    """Streams raw samples into fixed epochs aligned to multiples of ``epoch_s``.
+
+    ``add(t_s, acc_g)`` returns the epochs completed by this chunk (an epoch is complete once
+    a sample at or after its end arrives); ``finish()`` returns the last partial epoch.
+    Samples must come in time order.  Not thread-safe (one per sensor).
+    """
+
+    def __init__(self, epoch_s: float = 5.0) -> None:
+        if not (math.isfinite(epoch_s) and epoch_s > 0):
+            raise InputError(f"epoch_s must be > 0 s, got {epoch_s}")
+        self.epoch_s = float(epoch_s)
+        self._epoch_index: int | None = None
+        self._enmo_sum = 0.0
+        self._angle_sum = 0.0
+        self._n = 0
+
+    def _emit(self) -> ActivityEpoch | None:
+        if self._epoch_index is None or self._n == 0:
+            return None
+        epoch = ActivityEpoch(
+            start_s=self._epoch_index * self.epoch_s,
+            enmo_g=self._enmo_sum / self._n,
+            angle_z_deg=self._angle_sum / self._n,
+            samples=self._n,
+        )
+        self._enmo_sum = self._angle_sum = 0.0
+        self._n = 0
+        return epoch
+
+    def add(self, t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> list[ActivityEpoch]:
+        t = np.asarray(t_s, dtype=np.float64)
+        acc = np.asarray(acc_g, dtype=np.float64)
+        if t.ndim != 1 or acc.shape != (t.shape[0], 3):
+            raise InputError(
+                f"activity: need t_s (n,) and acc_g (n, 3), got {t.shape} and {acc.shape}"
+            )
+        ok = np.isfinite(t) & np.isfinite(acc).all(axis=1)
+        t, acc = t[ok], acc[ok]
+        out: list[ActivityEpoch] = []
+        if t.size == 0:
+            return out
+        norm = np.sqrt((acc**2).sum(axis=1))
+        enmo = np.maximum(norm - 1.0, 0.0)
+        angle = np.degrees(np.arctan2(acc[:, 2], np.hypot(acc[:, 0], acc[:, 1])))
+        idx = np.floor(t / self.epoch_s).astype(np.int64)
+        boundaries = np.flatnonzero(np.diff(idx)) + 1
+        starts = np.concatenate(([0], boundaries))
+        ends = np.concatenate((boundaries, [t.size]))
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            i = int(idx[a])
+            if self._epoch_index is not None and i != self._epoch_index:
+                done = self._emit()
+                if done is not None:
+                    out.append(done)
+            self._epoch_index = i
+            self._enmo_sum += float(enmo[a:b].sum())
+            self._angle_sum += float(angle[a:b].sum())
+            self._n += b - a
+        return out
+
+    def finish(self) -> list[ActivityEpoch]:
+        done = self._emit()
+        self._epoch_index = None
+        return [] if done is None else [done]

@@ -1,0 +1,564 @@
+"""An append-only, fsync'd, crash-safe spool of line protocol on local disk.
+
+Layout of one stream directory (``<data_dir>/spool/<stream>/``)::
+
+    seg-0000000000000001.jms   segment files, appended to in order, oldest first
+    seg-0000000000000002.jms
+    committed                  "<segment seq> <byte offset>": everything before it was sent
+    .lock                      flock'd by the one process that owns the stream
+
+A segment is a sequence of records.  A record is one text header line followed by its
+payload, so a segment stays readable with ``less`` and its payload lines are plain line
+protocol (the header starts with ``#``, a comment for InfluxDB)::
+
+    #JM1 <payload bytes> <line count> <crc32 of payload, 8 hex digits>\\n
+    <payload: line-protocol lines, each ending in \\n>
+
+Crash safety: a record is written with one ``writev`` and counts as acknowledged once
+:meth:`SpoolStream.append` returns.  On open, the last segment is read through and every
+record's length and CRC-32 is checked; the first record that is incomplete or does not match
+(a torn tail after a crash or SIGKILL) is cut off with ``ftruncate`` — never parsed.  If a
+valid record follows a bad one (corruption rather than a torn tail), the bytes from the bad
+record on are first copied to the quarantine directory, so nothing is dropped silently.
+
+fsync policy (per stream): with ``fsync_interval_s == 0`` every ``append`` fsyncs the segment
+before it returns (the events stream: an acknowledged event survives power loss).  With
+``fsync_interval_s > 0`` (the raw IMU stream, 0.5 s by default) an append fsyncs only when the
+last fsync is older than that, and the owner calls :meth:`SpoolStream.sync_if_due` from a timer,
+so at most that much raw data can be lost on power loss.  Process death (SIGKILL, crash) loses
+nothing acknowledged under either policy, since the data is in the kernel's page cache.
+New segments and the ``committed`` file are made durable with fsync of the file and of the
+directory (``committed`` is replaced atomically with ``rename``).
+
+Sent data is deleted by whole segments: a segment is unlinked once the committed offset has
+passed its end and a newer segment exists.  Segments roll over at ``segment_max_bytes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import re
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from detector.errors import ConfigError, StorageError
+
+__all__ = ["Batch", "SpoolOptions", "SpoolStream"]
+
+log = logging.getLogger(__name__)
+
+_HEADER_RE = re.compile(rb"#JM1 (\d{1,10}) (\d{1,10}) ([0-9a-f]{8})\n")
+_HEADER_MAX = 48
+_SEG_RE = re.compile(r"seg-(\d{16})\.jms")
+
+
+def _seg_name(seq: int) -> str:
+    return f"seg-{seq:016d}.jms"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync directory)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def encode_record(payload: bytes, n_lines: int) -> bytes:
+    """The header of a record holding ``payload`` (``n_lines`` newline-terminated lines)."""
+    return b"#JM1 %d %d %08x\n" % (len(payload), n_lines, zlib.crc32(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolOptions:
+    """Tuning of one spool stream.
+
+    Attributes:
+        segment_max_bytes: a segment rolls over once it would exceed this many bytes.
+        fsync_interval_s: 0 = fsync on every append; > 0 = at most this many s between fsyncs.
+        max_record_lines: appends of more lines are split into records of at most this many
+            (a batch sent to InfluxDB is made of whole records).
+    """
+
+    segment_max_bytes: int = 64 * 1024 * 1024
+    fsync_interval_s: float = 0.0
+    max_record_lines: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.segment_max_bytes < 4096:
+            raise ConfigError(f"segment_max_bytes must be >= 4096, got {self.segment_max_bytes}")
+        if not 0.0 <= self.fsync_interval_s <= 10.0:
+            raise ConfigError(
+                f"fsync_interval_s must be within 0..10 s, got {self.fsync_interval_s}"
+            )
+        if self.max_record_lines < 1:
+            raise ConfigError(f"max_record_lines must be >= 1, got {self.max_record_lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Consecutive whole records of one segment, ready to send.
+
+    ``payload`` is the concatenated line protocol (newline-terminated lines, no headers);
+    ``start``/``end`` are byte offsets in segment ``seq``.
+    """
+
+    stream: str
+    seq: int
+    start: int
+    end: int
+    payload: bytes
+    n_lines: int
+
+
+@dataclass(slots=True)
+class _Segment:
+    seq: int
+    path: Path
+    size: int  # bytes of valid records
+
+
+class SpoolStream:
+    """One append-only spool stream (thread-safe; one owning process, enforced by flock).
+
+    Args:
+        directory: the stream's directory (created if missing).
+        name: stream name, used in logs and batch metadata.
+        options: segment size and fsync policy.
+        quarantine_dir: where bytes of a corrupt (not merely torn) segment are copied.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        options: SpoolOptions | None = None,
+        *,
+        quarantine_dir: Path | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.options = options or SpoolOptions()
+        self.quarantine_dir = quarantine_dir or (self.directory / "corrupt")
+        self._lock = threading.RLock()
+        self._appended = threading.Condition(self._lock)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._acquire_flock()
+        self._segments: list[_Segment] = []
+        self._write_fd: int | None = None
+        self._read_fd: tuple[int, int] | None = None  # (seq, fd)
+        self._dirty = False
+        self._last_sync = time.monotonic()
+        self._closed = False
+        self.truncated_bytes = 0  # torn-tail bytes cut at open
+        try:
+            self._open()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    # ------------------------------------------------------------------ open / recovery
+    def _acquire_flock(self) -> int:
+        path = self.directory / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StorageError(
+                f"spool {self.directory} is in use by another process (pid {holder or '?'}); "
+                "only one jerkmon process may own a data directory at a time"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def _read_committed(self) -> tuple[int, int]:
+        path = self.directory / "committed"
+        try:
+            text = path.read_text(encoding="ascii").split()
+        except FileNotFoundError:
+            return (0, 0)
+        if len(text) != 2 or not all(x.isdigit() for x in text):
+            raise StorageError(f"spool {path} is malformed: {text!r}")
+        return (int(text[0]), int(text[1]))
+
+    def _open(self) -> None:
+        seqs = sorted(
+            int(m.group(1)) for p in self.directory.iterdir() if (m := _SEG_RE.fullmatch(p.name))
+        )
+        self._committed = self._read_committed()
+        for seq in seqs:
+            path = self.directory / _seg_name(seq)
+            if seq < self._committed[0]:
+                path.unlink()  # sent entirely; its deletion was interrupted
+                continue
+            self._segments.append(_Segment(seq, path, path.stat().st_size))
+        if self._segments and self._segments[0].seq > self._committed[0]:
+            self._committed = (self._segments[0].seq, 0)
+        self.pending_lines = 0
+        for i, seg in enumerate(self._segments):
+            start = self._committed[1] if seg.seq == self._committed[0] else 0
+            last = i == len(self._segments) - 1
+            seg.size, lines = self._recover(seg, verify_crc=last, count_from=start)
+            self.pending_lines += lines
+        self._reader = self._committed
+        if not self._segments:
+            self._new_segment(max(self._committed[0], 0) + 1)
+        else:
+            active = self._segments[-1]
+            self._write_fd = os.open(active.path, os.O_WRONLY | os.O_APPEND)
+            if self._is_committed_through(active) and active.size > 0:
+                self._rotate()
+
+    def _recover(self, seg: _Segment, *, verify_crc: bool, count_from: int) -> tuple[int, int]:
+        """Validate ``seg``; cut a torn tail; return (valid size, lines at/after count_from)."""
+        size = seg.path.stat().st_size
+        lines = 0
+        with open(seg.path, "rb") as f:
+            off = 0
+            while off < size:
+                f.seek(off)
+                rec = self._parse_record_at(f, off, size, verify_crc)
+                if rec is None:
+                    break
+                next_off, n = rec
+                if off >= count_from:
+                    lines += n
+                off = next_off
+            if off < size:
+                self._handle_bad_tail(seg.path, f, off, size)
+        return off, lines
+
+    def _parse_record_at(
+        self, f: object, off: int, size: int, verify_crc: bool
+    ) -> tuple[int, int] | None:
+        """Parse the record at ``off``: (next offset, lines), or None if invalid/incomplete."""
+        assert hasattr(f, "read") and hasattr(f, "seek")
+        head: bytes = f.read(_HEADER_MAX)
+        nl = head.find(b"\n")
+        if nl < 0:
+            return None
+        m = _HEADER_RE.fullmatch(head[: nl + 1])
+        if m is None:
+            return None
+        length, n_lines = int(m.group(1)), int(m.group(2))
+        body_off = off + nl + 1
+        if body_off + length > size:
+            return None
+        if verify_crc:
+            f.seek(body_off)
+            payload: bytes = f.read(length)
+            if zlib.crc32(payload) != int(m.group(3), 16) or (length and payload[-1:] != b"\n"):
+                return None
+        return body_off + length, n_lines
+
+    def _handle_bad_tail(
+        self, path: Path, f: object, off: int, size: int, *, always_keep: bool = False
+    ) -> None:
+        assert hasattr(f, "read") and hasattr(f, "seek")
+        f.seek(off)
+        rest: bytes = f.read(size - off)
+        corrupt = always_keep or self._has_valid_record_after(rest)
+        if corrupt:
+            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+            dest = self.quarantine_dir / f"{self.name}-corrupt-{path.stem}-{off}.bin"
+            write_file_durably(dest, rest)
+            log.error(
+                "spool %s: segment %s is corrupt at byte %d; %d bytes moved to %s",
+                self.name,
+                path.name,
+                off,
+                len(rest),
+                dest,
+            )
+        else:
+            log.warning(
+                "spool %s: cut a torn tail of %d bytes at byte %d of %s (an append that never "
+                "completed, e.g. after a crash)",
+                self.name,
+                len(rest),
+                off,
+                path.name,
+            )
+            self.truncated_bytes += len(rest)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, off)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _has_valid_record_after(rest: bytes) -> bool:
+        pos = rest.find(b"#JM1 ", 1)
+        while pos >= 0:
+            nl = rest.find(b"\n", pos, pos + _HEADER_MAX)
+            m = _HEADER_RE.fullmatch(rest[pos : nl + 1]) if nl >= 0 else None
+            if m is not None:
+                length = int(m.group(1))
+                payload = rest[nl + 1 : nl + 1 + length]
+                if len(payload) == length and zlib.crc32(payload) == int(m.group(3), 16):
+                    return True
+            pos = rest.find(b"#JM1 ", pos + 1)
+        return False
+
+    def _is_committed_through(self, seg: _Segment) -> bool:
+        cseq, coff = self._committed
+        return cseq > seg.seq or (cseq == seg.seq and coff >= seg.size)
+
+    def _new_segment(self, seq: int) -> None:
+        path = self.directory / _seg_name(seq)
+        self._write_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        _fsync_dir(self.directory)
+        self._segments.append(_Segment(seq, path, 0))
+
+    def _rotate(self) -> None:
+        if self._write_fd is not None:
+            os.fsync(self._write_fd)
+            os.close(self._write_fd)
+            self._write_fd = None
+        self._dirty = False
+        self._new_segment(self._segments[-1].seq + 1)
+        self._delete_sent_segments()
+
+    def _delete_sent_segments(self) -> None:
+        while len(self._segments) > 1 and self._is_committed_through(self._segments[0]):
+            seg = self._segments.pop(0)
+            if self._read_fd is not None and self._read_fd[0] == seg.seq:
+                os.close(self._read_fd[1])
+                self._read_fd = None
+            seg.path.unlink()
+            if self._committed[0] == seg.seq:
+                self._committed = (self._segments[0].seq, 0)
+            if self._reader[0] == seg.seq:
+                self._reader = (self._segments[0].seq, 0)
+
+    # ------------------------------------------------------------------------- writing
+    def append(self, payload: bytes, n_lines: int) -> None:
+        """Append one record of ``n_lines`` newline-terminated lines; durable per the policy.
+
+        Raises StorageError if the disk refuses the write (the partial record is removed).
+        """
+        if n_lines <= 0 or not payload:
+            return
+        if not payload.endswith(b"\n"):
+            raise StorageError("spool: payload must end with a newline")
+        header = encode_record(payload, n_lines)
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"spool {self.name} is closed")
+            active = self._segments[-1]
+            rec_len = len(header) + len(payload)
+            if active.size > 0 and active.size + rec_len > self.options.segment_max_bytes:
+                self._rotate()
+                active = self._segments[-1]
+            assert self._write_fd is not None
+            try:
+                written = os.writev(self._write_fd, [header, payload])
+                if written != rec_len:  # short write (disk full): finish it or fail
+                    rest = (header + payload)[written:]
+                    while rest:
+                        rest = rest[os.write(self._write_fd, rest) :]
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._write_fd, active.size)
+                what = "disk full" if exc.errno == errno.ENOSPC else str(exc)
+                raise StorageError(f"spool {self.name}: cannot append ({what})") from exc
+            active.size += rec_len
+            self.pending_lines += n_lines
+            self._dirty = True
+            now = time.monotonic()
+            if self.options.fsync_interval_s == 0 or (
+                now - self._last_sync >= self.options.fsync_interval_s
+            ):
+                self._sync_locked(now)
+            self._appended.notify_all()
+
+    def append_lines(self, lines: Sequence[str]) -> None:
+        """Append lines (without newlines), in records of at most ``max_record_lines``."""
+        step = self.options.max_record_lines
+        for i in range(0, len(lines), step):
+            chunk = lines[i : i + step]
+            self.append(("\n".join(chunk) + "\n").encode(), len(chunk))
+
+    def _sync_locked(self, now: float) -> None:
+        if self._dirty and self._write_fd is not None:
+            os.fsync(self._write_fd)
+        self._dirty = False
+        self._last_sync = now
+
+    def sync(self) -> None:
+        """fsync whatever was appended."""
+        with self._lock:
+            self._sync_locked(time.monotonic())
+
+    def sync_if_due(self) -> None:
+        """fsync if data is waiting and the last fsync is ``fsync_interval_s`` old."""
+        with self._lock:
+            now = time.monotonic()
+            if self._dirty and now - self._last_sync >= self.options.fsync_interval_s:
+                self._sync_locked(now)
+
+    # ------------------------------------------------------------------------- reading
+    def wait_for_data(self, timeout_s: float) -> bool:
+        """Block until unread data exists or ``timeout_s`` passes; True if data is there."""
+        with self._lock:
+            if self._unread_locked():
+                return True
+            self._appended.wait(timeout_s)
+            return self._unread_locked()
+
+    def wait_for_lines(self, min_lines: int, timeout_s: float) -> None:
+        """Block until ``min_lines`` lines are pending or ``timeout_s`` passes (linger)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self.pending_lines < min_lines and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._appended.wait(left)
+
+    def _unread_locked(self) -> bool:
+        seq, off = self._reader
+        return any(s.seq > seq or (s.seq == seq and s.size > off) for s in self._segments)
+
+    def wake(self) -> None:
+        """Wake threads in :meth:`wait_for_data` (e.g. at shutdown)."""
+        with self._lock:
+            self._appended.notify_all()
+
+    def read_batch(self, max_lines: int, max_bytes: int) -> Batch | None:
+        """Read whole records after the read position, up to the limits (at least one record).
+
+        Advances the read position; :meth:`rewind` goes back to the committed offset.
+        A record that fails its checksum here (corruption after open) is quarantined with the
+        rest of its segment.
+        """
+        with self._lock:
+            seg = next((s for s in self._segments if s.seq >= self._reader[0]), None)
+            if seg is None:
+                return None
+            off = self._reader[1] if seg.seq == self._reader[0] else 0
+            if off >= seg.size:
+                if seg is self._segments[-1]:
+                    return None
+                nxt = self._segments[self._segments.index(seg) + 1]
+                self._reader = (nxt.seq, 0)
+                return self.read_batch(max_lines, max_bytes)
+            end_limit = seg.size
+            fd = self._reader_fd(seg)
+        # Reading outside the lock is safe: bytes before end_limit never change.
+        parts: list[bytes] = []
+        lines = 0
+        size = 0
+        pos = off
+        while pos < end_limit:
+            head = os.pread(fd, min(_HEADER_MAX, end_limit - pos), pos)
+            nl = head.find(b"\n")
+            m = _HEADER_RE.fullmatch(head[: nl + 1]) if nl >= 0 else None
+            if m is None:
+                self._corrupt_at(seg, pos)
+                break
+            length, n = int(m.group(1)), int(m.group(2))
+            if parts and (lines + n > max_lines or size + length > max_bytes):
+                break
+            payload = os.pread(fd, length, pos + nl + 1)
+            if len(payload) != length or zlib.crc32(payload) != int(m.group(3), 16):
+                self._corrupt_at(seg, pos)
+                break
+            parts.append(payload)
+            lines += n
+            size += length
+            pos += nl + 1 + length
+        if not parts:
+            return self.read_batch(max_lines, max_bytes) if pos < end_limit else None
+        with self._lock:
+            self._reader = (seg.seq, pos)
+        return Batch(self.name, seg.seq, off, pos, b"".join(parts), lines)
+
+    def _reader_fd(self, seg: _Segment) -> int:
+        if self._read_fd is not None and self._read_fd[0] == seg.seq:
+            return self._read_fd[1]
+        if self._read_fd is not None:
+            os.close(self._read_fd[1])
+        fd = os.open(seg.path, os.O_RDONLY)
+        self._read_fd = (seg.seq, fd)
+        return fd
+
+    def _corrupt_at(self, seg: _Segment, off: int) -> None:
+        """A record the writer acknowledged fails its check: keep the rest, then cut it."""
+        with self._lock, open(seg.path, "rb") as f:
+            self._handle_bad_tail(seg.path, f, off, seg.size, always_keep=True)
+            seg.size = off  # the write fd is O_APPEND: new records go after the cut
+
+    def rewind(self) -> None:
+        """Move the read position back to the committed offset (after a failed send)."""
+        with self._lock:
+            self._reader = self._committed
+
+    def commit(self, batch: Batch) -> None:
+        """Record durably that ``batch`` reached its destination; delete sent segments."""
+        with self._lock:
+            write_file_durably(self.directory / "committed", b"%d %d\n" % (batch.seq, batch.end))
+            self._committed = (batch.seq, batch.end)
+            self.pending_lines = max(0, self.pending_lines - batch.n_lines)
+            self._delete_sent_segments()
+
+    # ------------------------------------------------------------------------- status
+    def pending_bytes(self) -> int:
+        """Bytes (headers included) appended but not yet committed."""
+        with self._lock:
+            cseq, coff = self._committed
+            return sum(
+                s.size - (coff if s.seq == cseq else 0) for s in self._segments if s.seq >= cseq
+            )
+
+    def disk_bytes(self) -> int:
+        """Bytes the stream's segments occupy."""
+        with self._lock:
+            return sum(s.size for s in self._segments)
+
+    def is_drained(self) -> bool:
+        with self._lock:
+            return self.pending_bytes() == 0
+
+    def close(self) -> None:
+        """fsync and release the stream (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._write_fd is not None:
+                os.fsync(self._write_fd)
+                os.close(self._write_fd)
+                self._write_fd = None
+            if self._read_fd is not None:
+                os.close(self._read_fd[1])
+                self._read_fd = None
+            self._appended.notify_all()
+            os.close(self._lock_fd)

@@ -1,0 +1,479 @@
+"""The storage facade the pipeline writes to: spool → (forwarder → InfluxDB) + local store.
+
+::
+
+    with Storage(data_dir, load_influx_config()) as storage:
+        storage.add_imu("s01", "h10-left", "left", t_s, acc_g)      # raw stream (+ activity)
+        storage.add_events("s01", "h10-left", "left", events, bilateral)
+        storage.add_counts("s01", "h10-left", "left", minute_counts)
+        storage.add_status("s01", "h10-left", "left", SensorStatus(t, "gap", gap_s=3.2))
+        print(storage.status())
+
+Every ``add_*`` call appends to the durable spool before it returns (see
+:mod:`collector.storage.spool` for the fsync policy) and, for events, counts, status and
+nights, also writes the local SQLite store (:mod:`collector.storage.local`), so reports work
+without a server.  With an :class:`InfluxConfig`, two forwarder threads ship the ``events``
+stream (events, counts, status, activity, other small measurements) and the ``raw`` stream
+(``imu``) independently.  All methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy.typing as npt
+
+from detector.errors import InputError, StorageError
+from detector.events import JerkEvent, MinuteCount
+
+from .config import InfluxConfig, StorageOptions
+from .forwarder import Forwarder, ForwarderStats, deliver, split_expired
+from .influx import InfluxLink, Stream
+from .lineproto import Point
+from .local import LocalStore, Night
+from .quarantine import Quarantine
+from .schema import (
+    ActivityAggregator,
+    ActivityEpoch,
+    SensorStatus,
+    activity_lines,
+    count_line,
+    event_line,
+    imu_payload,
+    status_line,
+)
+from .spool import SpoolStream
+
+__all__ = ["QuarantineReport", "Storage", "StorageStatus", "StreamStatus"]
+
+log = logging.getLogger(__name__)
+
+_STREAMS: tuple[Stream, ...] = ("events", "raw")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """One spool stream: backlog (bytes incl. framing, lines) and its forwarder's counters."""
+
+    name: str
+    backlog_bytes: int
+    backlog_lines: int
+    forwarder: ForwarderStats | None
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStatus:
+    """What :meth:`Storage.status` reports.
+
+    ``influx_state``: ``not_configured``, ``connecting`` (nothing sent yet), ``ok``,
+    ``retrying`` (server unreachable/overloaded, data waits in the spool), ``refusing``
+    (credentials or database refused: batches go to quarantine), ``stopped``.
+    """
+
+    influx_state: str
+    influx_version: str | None
+    influx_api: str | None
+    streams: dict[str, StreamStatus]
+    quarantined_batches: int
+    quarantined_lines: int
+    corrupt_files: int
+    disk_bytes: int
+    disk_cap_bytes: int
+    over_disk_cap: bool
+    last_error: str | None
+
+    @property
+    def backlog_lines(self) -> int:
+        return sum(s.backlog_lines for s in self.streams.values())
+
+    @property
+    def backlog_bytes(self) -> int:
+        return sum(s.backlog_bytes for s in self.streams.values())
+
+    def summary(self) -> str:
+        """One line for a status display."""
+        text = (
+            f"influx {self.influx_state}; backlog {self.backlog_lines} lines "
+            f"({self.backlog_bytes / 1e6:.1f} MB); quarantined {self.quarantined_lines} lines "
+            f"in {self.quarantined_batches} batches"
+        )
+        if self.over_disk_cap:
+            text += f"; OVER DISK CAP ({self.disk_bytes / 2**30:.2f} GiB)"
+        if self.last_error:
+            text += f"; last error: {self.last_error}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineReport:
+    """Result of :meth:`Storage.retry_quarantine`."""
+
+    resent_lines: int
+    resent_batches: int
+    still_refused_lines: int
+    still_refused_batches: int
+    messages: tuple[str, ...]
+
+
+class Storage:
+    """Durable storage for one data directory.
+
+    Args:
+        data_dir: directory for ``spool/``, ``quarantine/`` and ``events.sqlite3``.
+        influx: where to forward, or None for spool + local store only.
+        options: tuning (defaults: 2 GiB disk cap, 10 000-line batches, ...).
+        start_forwarder: start the forwarder threads (False for one-shot use, e.g.
+            ``jerkmon flush``, which calls :meth:`drain`).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        influx: InfluxConfig | None = None,
+        options: StorageOptions | None = None,
+        *,
+        start_forwarder: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.influx = influx
+        self.options = options or StorageOptions()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.quarantine = Quarantine(self.data_dir / "quarantine")
+        spool_opts = {"events": self.options.events_spool, "raw": self.options.raw_spool}
+        self.spools: dict[Stream, SpoolStream] = {}
+        try:
+            for name in _STREAMS:
+                self.spools[name] = SpoolStream(
+                    self.data_dir / "spool" / name,
+                    name,
+                    spool_opts[name],
+                    quarantine_dir=self.quarantine.directory,
+                )
+            self.store = LocalStore(self.data_dir / "events.sqlite3")
+        except BaseException:
+            for spool in self.spools.values():
+                spool.close()
+            raise
+        self.link = InfluxLink(influx) if influx is not None else None
+        self.forwarders: dict[Stream, Forwarder] = {}
+        if self.link is not None:
+            for name in _STREAMS:
+                self.forwarders[name] = Forwarder(
+                    self.spools[name], name, self.link, self.quarantine, self.options
+                )
+        self._activity: dict[tuple[str, str, str], ActivityAggregator] = {}
+        self._activity_lock = threading.Lock()
+        self._closed = False
+        self._stop = threading.Event()
+        self._last_cap_warning = 0.0
+        self._background = threading.Thread(
+            target=self._housekeeping, name="jerkmon-spool-sync", daemon=True
+        )
+        self._background.start()
+        if start_forwarder:
+            for fwd in self.forwarders.values():
+                fwd.start()
+
+    # ------------------------------------------------------------------ writing
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("storage is closed")
+
+    def add_events(
+        self,
+        subject: str,
+        sensor: str,
+        side: str,
+        events: Sequence[JerkEvent],
+        bilateral: Sequence[bool] | None = None,
+    ) -> int:
+        """Store jerk events (``jerk_event``); ``bilateral[i]`` flags events[i] (default
+        False).  Returns the number stored."""
+        self._check_open()
+        flags = [False] * len(events) if bilateral is None else list(bilateral)
+        if len(flags) != len(events):
+            raise InputError(f"{len(events)} events but {len(flags)} bilateral flags")
+        lines = [
+            event_line(subject, sensor, side, e, b) for e, b in zip(events, flags, strict=True)
+        ]
+        self.spools["events"].append_lines(lines)
+        self.store.add_events(subject, sensor, side, events, flags)
+        return len(lines)
+
+    def add_counts(
+        self, subject: str, sensor: str, side: str, counts: Sequence[MinuteCount]
+    ) -> int:
+        """Store minute counts (``jerk_count``); returns the number stored."""
+        self._check_open()
+        lines = [count_line(subject, sensor, side, c) for c in counts]
+        self.spools["events"].append_lines(lines)
+        self.store.add_counts(subject, sensor, side, counts)
+        return len(lines)
+
+    def add_status(self, subject: str, sensor: str, side: str, status: SensorStatus) -> None:
+        """Store one sensor status report (``sensor_status``)."""
+        self._check_open()
+        self.spools["events"].append_lines([status_line(subject, sensor, side, status)])
+        self.store.add_status(subject, sensor, side, status)
+
+    def add_imu(
+        self,
+        subject: str,
+        sensor: str,
+        side: str,
+        t_s: npt.ArrayLike,
+        acc_g: npt.ArrayLike,
+    ) -> int:
+        """Store raw samples (``imu``: t_s (n,) s since the epoch, acc_g (n, 3) in g) and
+        feed the ``activity`` summary.  Returns the number of samples stored (non-finite
+        rows are skipped)."""
+        self._check_open()
+        if self.options.activity_epoch_s > 0:
+            key = (subject, sensor, side)
+            with self._activity_lock:
+                agg = self._activity.get(key)
+                if agg is None:
+                    agg = self._activity[key] = ActivityAggregator(self.options.activity_epoch_s)
+                epochs = agg.add(t_s, acc_g)
+            if epochs:
+                self.add_activity(subject, sensor, side, epochs)
+        if not self.options.spool_raw:
+            return 0
+        import numpy as np
+
+        t = np.asarray(t_s, dtype=np.float64)
+        acc = np.asarray(acc_g, dtype=np.float64)
+        step = self.options.raw_spool.max_record_lines
+        stored = 0
+        for i in range(0, max(len(t), 1), step):
+            payload, n = imu_payload(subject, sensor, side, t[i : i + step], acc[i : i + step])
+            self.spools["raw"].append(payload, n)
+            stored += n
+        return stored
+
+    def finish_sensor(self, subject: str, sensor: str, side: str) -> None:
+        """Write the last partial activity epoch of a sensor (end of night / disconnect)."""
+        self._check_open()
+        self._finish_activity(subject, sensor, side)
+
+    def _finish_activity(self, subject: str, sensor: str, side: str) -> None:
+        with self._activity_lock:
+            agg = self._activity.pop((subject, sensor, side), None)
+        epochs = agg.finish() if agg is not None else []
+        if epochs:
+            self.spools["events"].append_lines(activity_lines(subject, sensor, side, epochs))
+
+    def add_activity(
+        self, subject: str, sensor: str, side: str, epochs: Sequence[ActivityEpoch]
+    ) -> int:
+        """Store activity epochs (``activity``, default retention)."""
+        self._check_open()
+        lines = activity_lines(subject, sensor, side, epochs)
+        self.spools["events"].append_lines(lines)
+        return len(lines)
+
+    def add_night(self, night: Night) -> None:
+        """Record a night in the local store (for reports)."""
+        self._check_open()
+        self.store.add_night(night)
+
+    def add_points(self, points: Iterable[Point], *, raw: bool = False) -> int:
+        """Store generic points (e.g. ``night``/``annotation`` measurements) in the events
+        stream, or in the raw stream with ``raw=True``."""
+        self._check_open()
+        lines = [p.to_line() for p in points]
+        self.spools["raw" if raw else "events"].append_lines(lines)
+        return len(lines)
+
+    # ------------------------------------------------------------------ control
+    def flush(self, timeout_s: float) -> bool:
+        """fsync the spool; with InfluxDB, wait up to ``timeout_s`` until the forwarders have
+        sent (or quarantined) everything appended so far.  Returns True when nothing is left
+        to send (always True without InfluxDB: the data is durable in the spool and store)."""
+        for spool in self.spools.values():
+            spool.sync()
+        if self.link is None:
+            return True
+        deadline = time.monotonic() + timeout_s
+        running = any(f.running for f in self.forwarders.values())
+        while running and time.monotonic() < deadline:
+            if all(s.is_drained() for s in self.spools.values()):
+                return True
+            time.sleep(0.02)
+        return all(s.is_drained() for s in self.spools.values())
+
+    def drain(self, timeout_s: float, *, stop_on_refusal: bool = True) -> dict[str, bool]:
+        """Send both spools now from this thread (forwarder threads must not run); returns
+        per stream whether it is empty.  The events stream goes first."""
+        if self.link is None:
+            raise StorageError("no InfluxDB configured: nothing to flush to")
+        if any(f.running for f in self.forwarders.values()):
+            raise StorageError("drain() needs start_forwarder=False")
+        deadline = time.monotonic() + timeout_s
+        result: dict[str, bool] = {}
+        for name in _STREAMS:
+            left = max(0.0, deadline - time.monotonic())
+            result[name] = self.forwarders[name].drain(left, stop_on_refusal=stop_on_refusal)
+        return result
+
+    def retry_quarantine(self) -> QuarantineReport:
+        """Re-send every quarantined batch; delete what is accepted now, keep the rest with
+        the new message.  Stops early (and raises InfluxUnavailableError) if the server is
+        unreachable."""
+        if self.link is None:
+            raise StorageError("no InfluxDB configured: cannot re-send quarantined batches")
+        resent_lines = resent_batches = refused_lines = refused_batches = 0
+        messages: list[str] = []
+        writer = self.link.new_writer()
+        try:
+            for entry in self.quarantine.entries():
+                stream: Stream = "raw" if entry.stream == "raw" else "events"
+                payload = entry.path.read_bytes()
+                if not payload:
+                    self.quarantine.remove(entry)
+                    continue
+                if not payload.endswith(b"\n"):
+                    payload += b"\n"
+                rejections, _expired = split_expired(
+                    deliver(writer, payload, entry.n_lines, stream)
+                )
+                if rejections:
+                    new = self.quarantine.replace(entry, rejections)
+                    refused_lines += new.n_lines
+                    refused_batches += 1
+                    messages.extend(new.messages)
+                    resent_lines += entry.n_lines - new.n_lines
+                else:
+                    self.quarantine.remove(entry)
+                    resent_lines += entry.n_lines
+                    resent_batches += 1
+        finally:
+            writer.close()
+        return QuarantineReport(
+            resent_lines,
+            resent_batches,
+            refused_lines,
+            refused_batches,
+            tuple(dict.fromkeys(messages)),
+        )
+
+    def status(self) -> StorageStatus:
+        """Backlog, InfluxDB state, quarantine and disk use (cheap; safe from any thread)."""
+        streams: dict[str, StreamStatus] = {
+            name: StreamStatus(
+                name,
+                spool.pending_bytes(),
+                spool.pending_lines,
+                self.forwarders[name].stats() if name in self.forwarders else None,
+            )
+            for name, spool in self.spools.items()
+        }
+        q_batches, q_lines = self.quarantine.totals()
+        disk = self._disk_bytes()
+        last_error = None
+        state = "not_configured"
+        if self.forwarders:
+            stats = [s.forwarder for s in streams.values() if s.forwarder is not None]
+            states = {s.state for s in stats}
+            errors = [s.last_error for s in stats if s.last_error]
+            last_error = errors[0] if errors else None
+            if "retrying" in states:
+                state = "retrying"
+            elif "paused" in states:
+                state = "refusing"
+            elif states == {"stopped"}:
+                state = "stopped"
+            elif any(s.last_success_s for s in stats):
+                state = "ok"
+            else:
+                state = "connecting"
+        server = self.link.server if self.link is not None else None
+        return StorageStatus(
+            influx_state=state,
+            influx_version=server.version if server is not None else None,
+            influx_api=self.link.api if self.link is not None else None,
+            streams=streams,
+            quarantined_batches=q_batches,
+            quarantined_lines=q_lines,
+            corrupt_files=len(self.quarantine.corrupt_files()),
+            disk_bytes=disk,
+            disk_cap_bytes=self.options.disk_cap_bytes,
+            over_disk_cap=disk > self.options.disk_cap_bytes,
+            last_error=last_error,
+        )
+
+    def _disk_bytes(self) -> int:
+        return sum(s.disk_bytes() for s in self.spools.values()) + self.quarantine.disk_bytes()
+
+    def _housekeeping(self) -> None:
+        """fsync the raw stream on its interval; warn loudly above the disk cap."""
+        next_cap_check = 0.0
+        while not self._stop.wait(0.1):
+            for spool in self.spools.values():
+                if spool.options.fsync_interval_s > 0:
+                    try:
+                        spool.sync_if_due()
+                    except (OSError, StorageError):
+                        log.exception("spool %s: fsync failed", spool.name)
+            now = time.monotonic()
+            if now >= next_cap_check:
+                next_cap_check = now + 5.0
+                self.check_disk_cap()
+
+    def check_disk_cap(self) -> bool:
+        """Log an error (rate-limited) if spool + quarantine exceed the cap; True if over."""
+        try:
+            disk = self._disk_bytes()
+        except OSError:
+            return False
+        if disk <= self.options.disk_cap_bytes:
+            return False
+        now = time.monotonic()
+        due = now - self._last_cap_warning >= self.options.warn_interval_s
+        if due or not self._last_cap_warning:
+            self._last_cap_warning = now
+            log.error(
+                "jerkmon spool in %s holds %.2f GiB, over the %.2f GiB cap: InfluxDB is not "
+                "taking data (%s). Nothing is deleted; free disk space or fix the server.",
+                self.data_dir,
+                disk / 2**30,
+                self.options.disk_cap_bytes / 2**30,
+                self.status_error_hint(),
+            )
+        return True
+
+    def status_error_hint(self) -> str:
+        errors = [f.stats().last_error for f in self.forwarders.values()]
+        return next((e for e in errors if e), "no InfluxDB configured" if not self.link else "?")
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the forwarders (unsent data stays in the spool), fsync, release files."""
+        if self._closed:
+            return
+        self._closed = True
+        for key in list(self._activity):
+            self._finish_activity(*key)
+        for fwd in self.forwarders.values():
+            fwd.stop(timeout_s)
+        self._stop.set()
+        self._background.join(timeout_s)
+        for spool in self.spools.values():
+            spool.close()
+        self.store.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,953 @@
+"""Planning a night: every random decision, turned into sample-indexed event lists and truth.
+
+Rendering (:mod:`sim.render`) is a pure function of the plan, so a night can be rendered
+whole or chunk by chunk with identical results.  Each kind of event draws from its own
+random stream (derived from the seed), so switching one confounder off leaves the others,
+and all jerks, where they were.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import gaussian_filter1d
+
+from sim import waveforms as wf
+from sim.config import NightConfig
+from sim.geometry import (
+    FloatArray,
+    angle_between,
+    arm_up_vector,
+    initial_posture,
+    next_posture,
+    perpendicular_axis,
+    random_unit,
+    rotate,
+    unit,
+)
+from sim.schedule import N1, N2, N3, REM, STAGES, WAKE, SleepSchedule, make_schedule
+
+IntArray = npt.NDArray[np.int64]
+
+TRUTH_VERSION = 1
+_FOREARM_M = 0.3  # elbow-to-wrist radius that turns wrist displacement into a tilt angle
+_G = 9.81
+
+# Independent random streams, one per kind of decision (ids are part of the seeding).
+_STREAMS = {
+    "schedule": 1,
+    "posture": 2,
+    "series": 3,
+    "hypnic": 4,
+    "sporadic": 5,
+    "turns": 6,
+    "scratch": 7,
+    "fidgets": 8,
+    "tremor": 9,
+    "twitches": 10,
+    "gaps": 11,
+    "baseline": 12,
+}
+
+
+@dataclass(frozen=True)
+class AccEvent:
+    """Linear acceleration added to samples ``start .. start + len(data) - 1``; data (m, 3) g."""
+
+    start: int
+    data: FloatArray
+
+
+@dataclass(frozen=True)
+class RotEvent:
+    """A rotation of the arm about ``axis`` (3,) in the sensor frame.
+
+    ``angle_rad`` (m,) is the angle at samples ``start .. start + m - 1``; from ``start + m``
+    on the arm stays rotated by ``final_rad``.
+    """
+
+    start: int
+    angle_rad: FloatArray
+    final_rad: float
+    axis: FloatArray
+
+    @property
+    def end(self) -> int:
+        return self.start + int(self.angle_rad.size)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Slow background signals of one sensor, as knots to interpolate at sample times.
+
+    Breathing tilts the arm by ``breath_amp_g * w(breath_phase)`` radians (≈ g) about
+    ``breath_axis`` × up; the ballistocardiogram adds ``heart_amp_g * h(heart_phase)`` along
+    ``heart_dir``; ``drift_g`` (kd, 3) is a slow offset drift with knots every
+    ``drift_step_s``.  ``bias_g`` (3,) is constant, ``noise_g`` is the white noise RMS per axis.
+    """
+
+    knot_step_s: float
+    breath_phase: FloatArray
+    breath_amp_g: FloatArray
+    breath_axis: FloatArray
+    heart_phase: FloatArray
+    heart_amp_g: float
+    heart_dir: FloatArray
+    drift_step_s: float
+    drift_g: FloatArray
+    bias_g: FloatArray
+    noise_g: float
+    breathing: bool
+    heartbeat: bool
+
+
+@dataclass(frozen=True)
+class SensorPlan:
+    """Everything needed to render one sensor.
+
+    ``rot_states`` (k + 1, 3): up vector before rotation k assuming all earlier rotations have
+    completed (row 0 is the initial up vector).  ``gaps`` (g, 2): sample index ranges
+    [start, end) that the BLE link loses, sorted and disjoint.
+    """
+
+    index: int
+    side: str
+    acc_events: tuple[AccEvent, ...]
+    acc_starts: IntArray
+    acc_ends: IntArray
+    rot_events: tuple[RotEvent, ...]
+    rot_starts: IntArray
+    rot_ends: IntArray
+    rot_states: FloatArray
+    baseline: Baseline
+    gaps: IntArray
+
+
+@dataclass(frozen=True)
+class NightPlan:
+    """A planned night: config, hypnogram, per-sensor render plans and the truth.
+
+    ``truth`` is complete except ``"clipped"``, which is only known after rendering.
+    """
+
+    config: NightConfig
+    schedule: SleepSchedule
+    sensors: tuple[SensorPlan, ...]
+    truth: dict[str, Any]
+
+
+def plan_night(config: NightConfig) -> NightPlan:
+    """Draw every random decision of the night described by ``config``."""
+    return _Planner(config).run()
+
+
+class _Occupancy:
+    """Disjoint, sorted time intervals already taken on one arm."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+
+    def free(self, a: float, b: float) -> bool:
+        i = bisect.bisect_left(self.starts, b) - 1
+        return i < 0 or self.ends[i] <= a
+
+    def add(self, a: float, b: float) -> None:
+        i = bisect.bisect_left(self.starts, a)
+        j = i
+        # Merge with the neighbours it touches so the list stays disjoint.
+        if i > 0 and self.ends[i - 1] >= a:
+            i -= 1
+            a = self.starts[i]
+        while j < len(self.starts) and self.starts[j] <= b:
+            j += 1
+        if j > i:
+            b = max(b, self.ends[j - 1])
+        self.starts[i:j] = [a]
+        self.ends[i:j] = [b]
+
+
+@dataclass
+class _RotSpec:
+    """A rotation whose axis is fixed only once the arm's orientation at its start is known.
+
+    mode "target": rotate the up vector onto ``vector`` along ``shape`` (0 → 1), by at least
+    ``angle_rad``.  mode "tilt": tilt towards ``vector`` by ``angle_rad * shape`` (signed).
+    """
+
+    start: int
+    shape: FloatArray
+    final_shape: float
+    mode: str
+    vector: FloatArray
+    angle_rad: float
+
+
+@dataclass
+class _Arm:
+    index: int
+    side: str
+    up0: FloatArray
+    acc: list[AccEvent] = field(default_factory=list)
+    rot: list[_RotSpec] = field(default_factory=list)
+    busy: _Occupancy = field(default_factory=_Occupancy)
+    jerk_busy: _Occupancy = field(default_factory=_Occupancy)
+
+
+@dataclass
+class _JerkPart:
+    onset_s: float
+    duration_s: float
+    amplitude_g: float
+    shape: str
+
+
+@dataclass
+class _Jerk:
+    kind: str
+    series: int | None
+    bilateral: bool
+    parts: dict[int, _JerkPart]  # arm index -> its transient
+
+
+class _Planner:
+    def __init__(self, config: NightConfig) -> None:
+        self.cfg = config
+        self.rate_hz = float(config.rate_hz)
+        self.n = config.n_samples
+        self.duration_s = config.duration_s
+        # ~1 ms resolution for the sensor's sample-period averaging of short transients.
+        self.oversample = max(4, math.ceil(1000.0 / self.rate_hz))
+        self.schedule = make_schedule(self._rng("schedule"), self.duration_s)
+        self.grid_s = np.arange(0.0, self.duration_s, 1.0)
+        self.grid_stage = self.schedule.stage_at(self.grid_s)
+        rng = self._rng("posture")
+        self.posture0 = initial_posture(rng)
+        self.arms = [
+            _Arm(i, side, arm_up_vector(rng, self.posture0, side))
+            for i, side in enumerate(config.sides)
+        ]
+        self.jerks: list[_Jerk] = []
+        self.confounders: list[dict[str, Any]] = []
+
+    def _rng(self, name: str, arm: int = 0) -> np.random.Generator:
+        seq = np.random.SeedSequence(self.cfg.seed, spawn_key=(_STREAMS[name], arm))
+        return np.random.Generator(np.random.PCG64(seq))
+
+    # ----------------------------------------------------------------------------- helpers
+    def _poisson_times(
+        self, rng: np.random.Generator, rate_per_h: FloatArray, margin_s: float = 2.0
+    ) -> FloatArray:
+        """Sorted event times of an inhomogeneous Poisson process given on the 1 s grid."""
+        lam = np.asarray(rate_per_h, dtype=np.float64) / 3600.0
+        lam[(self.grid_s < margin_s) | (self.grid_s > self.duration_s - margin_s - 1.0)] = 0.0
+        total = float(lam.sum())
+        if total <= 0.0:
+            return np.zeros(0)
+        count = int(rng.poisson(total))
+        cells = rng.choice(lam.size, size=count, p=lam / total)
+        return np.sort(self.grid_s[cells] + rng.random(count))
+
+    def _stage_rate(self, per_stage: dict[int, float]) -> FloatArray:
+        """Rate on the 1 s grid from a rate per stage code."""
+        table = np.array([per_stage.get(code, 0.0) for code in range(len(STAGES))])
+        return np.asarray(table[self.grid_stage], dtype=np.float64)
+
+    def _after_awakening(self, window_s: float) -> npt.NDArray[np.bool_]:
+        """Grid mask of the ``window_s`` after each awakening starts (JME: jerks on waking)."""
+        mask = np.zeros(self.grid_s.size, dtype=bool)
+        for a, _ in self.schedule.awakenings_s:
+            mask |= (self.grid_s >= a) & (self.grid_s < a + window_s)
+        return mask
+
+    def _inside(self, a: float, b: float) -> bool:
+        return a >= 1.0 and b <= self.duration_s - 1.0
+
+    def _add_transient(self, arm: _Arm, tr: wf.Transient, start_s: float) -> None:
+        i0, data = wf.sample_transient(tr, start_s, self.rate_hz, self.n, self.oversample)
+        if data.shape[0]:
+            arm.acc.append(AccEvent(i0, data))
+
+    def _add_smooth(self, arm: _Arm, tr: wf.Transient, start_s: float) -> None:
+        i0, data = wf.sample_smooth(tr, start_s, self.rate_hz, self.n)
+        if data.shape[0]:
+            arm.acc.append(AccEvent(i0, data))
+
+    def _add_rotation(
+        self,
+        arm: _Arm,
+        start_s: float,
+        length_s: float,
+        shape: Callable[[FloatArray], FloatArray],
+        mode: str,
+        vector: FloatArray,
+        angle_rad: float,
+    ) -> None:
+        """Schedule a rotation whose path is ``shape(tau)`` sampled at the sample instants."""
+        i0 = max(math.ceil(start_s * self.rate_hz), 0)
+        i1 = min(math.ceil((start_s + length_s) * self.rate_hz), self.n)
+        if i1 <= i0:
+            return
+        tau = np.arange(i0, i1, dtype=np.float64) / self.rate_hz - start_s
+        final = float(shape(np.array([length_s]))[0])
+        arm.rot.append(_RotSpec(i0, shape(tau), final, mode, vector, angle_rad))
+
+    # ------------------------------------------------------------------------------- jerks
+    def _jerk_sides(self, rng: np.random.Generator, p_bilateral: float) -> tuple[bool, list[int]]:
+        bilateral = bool(rng.random() < p_bilateral)
+        if len(self.arms) == 1:
+            return bilateral, [0]
+        if bilateral:
+            return True, [0, 1]
+        return False, [int(rng.integers(0, 2))]
+
+    def _make_jerk(
+        self,
+        rng: np.random.Generator,
+        kind: str,
+        onset_s: float,
+        amplitude_g: float,
+        duration_s: float,
+        arms: list[int],
+        bilateral: bool,
+        series: int | None,
+        check: bool,
+    ) -> bool:
+        """Render one jerk onto ``arms``; with ``check``, refuse it if it would overlap one."""
+        lead = int(rng.choice(arms))
+        parts: dict[int, _JerkPart] = {}
+        for a in arms:
+            if a == lead:
+                onset, amp, dur = onset_s, amplitude_g, duration_s
+            else:
+                # The other wrist of a bilateral jerk: within 15 ms, its own size and direction.
+                onset = onset_s + float(rng.uniform(0.0, 0.015))
+                amp = max(amplitude_g * float(rng.uniform(0.3, 1.0)), 0.1)
+                dur = float(np.clip(duration_s * rng.uniform(0.8, 1.2), 0.04, 0.4))
+            parts[a] = _JerkPart(onset, dur, amp, "")
+        if check and not all(
+            self.arms[a].jerk_busy.free(p.onset_s - 0.4, p.onset_s + p.duration_s + 0.8)
+            for a, p in parts.items()
+        ):
+            return False
+        if not all(self._inside(p.onset_s, p.onset_s + p.duration_s + 1.0) for p in parts.values()):
+            return False
+        for a, p in parts.items():
+            arm = self.arms[a]
+            tr = wf.jerk(rng, p.amplitude_g, p.duration_s)
+            p.shape = str(tr.info["shape"])
+            self._add_transient(arm, tr, p.onset_s)
+            self._jerk_rotation(rng, arm, p, tr.length_s, kind)
+            arm.jerk_busy.add(p.onset_s - 0.4, p.onset_s + p.duration_s + 0.8)
+            arm.busy.add(p.onset_s - 1.0, p.onset_s + tr.length_s + 1.0)
+        self.jerks.append(_Jerk(kind, series, bilateral, parts))
+        return True
+
+    def _jerk_rotation(
+        self, rng: np.random.Generator, arm: _Arm, part: _JerkPart, length_s: float, kind: str
+    ) -> None:
+        """The limb swings with the jerk and comes back near (not exactly to) where it was."""
+        # Peak wrist excursion ≈ a T^2 / pi for a half-sine push, as a tilt of the forearm.
+        excursion_m = part.amplitude_g * _G * part.duration_s**2 / math.pi
+        peak = min(excursion_m / _FOREARM_M, math.radians(15.0)) * float(rng.uniform(0.5, 1.0))
+        if kind == "hypnic" and rng.random() < 0.5:
+            residual_deg = float(rng.uniform(3.0, 15.0))  # whole-arm start: a bigger shift
+        else:
+            residual_deg = min(float(rng.exponential(1.5)), 10.0)
+        residual = math.radians(residual_deg) * float(rng.choice([-1.0, 1.0]))
+        peak *= float(rng.choice([-1.0, 1.0]))
+
+        def shape(tau: FloatArray) -> FloatArray:
+            s = tau / length_s
+            return np.asarray(
+                peak * wf.bump(s) + residual * wf.min_jerk_progress(s), dtype=np.float64
+            )
+
+        self._add_rotation(arm, part.onset_s, length_s, shape, "tilt", random_unit(rng), 1.0)
+
+    @staticmethod
+    def _myoclonic_amplitude(rng: np.random.Generator) -> float:
+        # Log-uniform 0.1–3 g, tilted further towards small jerks.
+        return float(0.1 * 30.0 ** (rng.random() ** 1.3))
+
+    @staticmethod
+    def _myoclonic_duration(rng: np.random.Generator) -> float:
+        return float(np.clip(np.exp(rng.normal(math.log(0.11), 0.5)), 0.04, 0.4))
+
+    def plan_series(self) -> None:
+        rng = self._rng("series")
+        count = self.cfg.series_count
+        if count is None:
+            count = int(rng.choice(5, p=[0.3, 0.25, 0.2, 0.15, 0.1]))
+        if not self.cfg.series:
+            count = 0
+        wakes = [a for a, _ in self.schedule.awakenings_s]
+        planned: list[tuple[float, FloatArray]] = []
+        for _ in range(count):
+            n_jerks = int(rng.integers(3, 11))
+            gaps = rng.uniform(1.0, 6.0, size=n_jerks - 1)
+            length = float(gaps.sum())
+            for _attempt in range(50):
+                if wakes and rng.random() < 0.65:
+                    start = wakes[int(rng.integers(0, len(wakes)))] + float(rng.uniform(0, 1800.0))
+                else:
+                    start = float(rng.uniform(0.0, self.duration_s))
+                if not self._inside(start, start + length + 2.0):
+                    continue
+                if all(start > s + 30.0 or start + length + 30.0 < s for s, _ in planned):
+                    planned.append((start, np.concatenate([[0.0], np.cumsum(gaps)]) + start))
+                    break
+        planned.sort(key=lambda item: item[0])
+        for series_id, (_, onsets) in enumerate(planned, start=1):
+            generalised = rng.random() < 0.7  # generalised myoclonic seizure: both wrists
+            bilateral, arms = self._jerk_sides(rng, 1.0 if generalised else 0.0)
+            base = float(np.exp(rng.uniform(math.log(0.2), math.log(2.5))))
+            for onset in onsets:
+                amp = float(np.clip(base * rng.uniform(0.5, 1.5), 0.1, 3.0))
+                self._make_jerk(
+                    rng,
+                    "myoclonic",
+                    float(onset),
+                    amp,
+                    self._myoclonic_duration(rng),
+                    arms,
+                    bilateral,
+                    series_id,
+                    check=False,
+                )
+
+    def plan_hypnic(self) -> None:
+        if not self.cfg.hypnic:
+            return
+        rng = self._rng("hypnic")
+        for k, onset in enumerate(self.schedule.onsets_s):
+            p = [0.1, 0.35, 0.3, 0.2, 0.05] if k == 0 else [0.4, 0.3, 0.2, 0.07, 0.03]
+            count = int(rng.choice(5, p=p))
+            placed = 0
+            for _attempt in range(20 * count):
+                if placed >= count:
+                    break
+                if rng.random() < 0.85:
+                    offset = -60.0 + 360.0 * float(rng.beta(1.2, 2.5))
+                else:
+                    offset = float(rng.uniform(-180.0, 600.0))
+                if rng.random() < 0.8:
+                    amp = float(np.exp(rng.uniform(math.log(0.5), math.log(3.0))))
+                else:
+                    amp = float(np.exp(rng.uniform(math.log(0.15), math.log(0.5))))
+                dur = float(np.clip(np.exp(rng.normal(math.log(0.2), 0.4)), 0.08, 0.4))
+                bilateral, arms = self._jerk_sides(rng, 0.5)
+                ok = self._make_jerk(
+                    rng, "hypnic", onset + offset, amp, dur, arms, bilateral, None, check=True
+                )
+                placed += int(ok)
+
+    def plan_sporadic(self) -> None:
+        rng = self._rng("sporadic")
+        rate = self.cfg.jerk_rate_per_h
+        if rate is None:
+            rate = float(rng.uniform(3.0, 15.0))
+        weight = self._stage_rate({WAKE: 0.3, N1: 1.5, N2: 1.0, N3: 0.6, REM: 0.5})
+        weight = weight * np.where(self._after_awakening(1800.0), 2.0, 1.0)
+        asleep = self.grid_stage != WAKE
+        mean_asleep = float(weight[asleep].mean()) if asleep.any() else 1.0
+        for onset in self._poisson_times(rng, rate * weight / mean_asleep):
+            bilateral, arms = self._jerk_sides(rng, 0.3)
+            self._make_jerk(
+                rng,
+                "myoclonic",
+                float(onset),
+                self._myoclonic_amplitude(rng),
+                self._myoclonic_duration(rng),
+                arms,
+                bilateral,
+                None,
+                check=True,
+            )
+
+    # -------------------------------------------------------------------------- confounders
+    def _record(self, kind: str, start: float, end: float, arms: list[int], **extra: Any) -> None:
+        self.confounders.append(
+            {
+                "kind": kind,
+                "start": float(start),
+                "end": float(end),
+                "sensors": [self.arms[a].side for a in sorted(arms)],
+                **extra,
+            }
+        )
+
+    def _movement(
+        self,
+        rng: np.random.Generator,
+        span_s: float,
+        n_sub: int,
+        peak_g: float,
+        max_sub_s: float,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Sub-movements (starts, durations, weights, directions) filling ``span_s``.
+
+        Sub-movement durations are capped so that the wrist does not travel implausibly far
+        (peak a ≈ 5.8 x / T^2 for a minimum-jerk reach of length x over T).
+        """
+        cap = min(max_sub_s, math.sqrt(0.45 / max(peak_g, 1e-3)))
+        durations = np.minimum(rng.uniform(0.3, 1.5, size=n_sub), max(cap, 0.3))
+        durations = np.minimum(durations, span_s)
+        starts = rng.uniform(0.0, 1.0, size=n_sub) * (span_s - durations)
+        starts[0] = 0.0
+        last = int(np.argmax(starts + durations))
+        starts[last] = span_s - durations[last]
+        weights = rng.uniform(0.3, 1.0, size=n_sub)
+        directions = np.array([random_unit(rng) for _ in range(n_sub)])
+        return starts, durations, weights, directions
+
+    def _movement_wave(
+        self, rng: np.random.Generator, span_s: float, n_sub: int, peak_g: float, max_sub_s: float
+    ) -> tuple[wf.Transient, Callable[[FloatArray], FloatArray]]:
+        starts, durations, weights, directions = self._movement(
+            rng, span_s, n_sub, peak_g, max_sub_s
+        )
+        raw = wf.reach_movements(starts, durations, weights, directions)
+        grid = np.linspace(0.0, span_s, 4001)
+        scale = peak_g / float(np.linalg.norm(raw(grid), axis=1).max())
+
+        def wave(tau: FloatArray) -> FloatArray:
+            return np.asarray(raw(tau) * scale, dtype=np.float64)
+
+        progress = wf.reach_progress(starts, durations, weights)
+        return wf.Transient(wave, span_s), progress
+
+    def plan_turns(self) -> None:
+        rng = self._rng("turns")
+        rate = self._stage_rate({WAKE: 2.0, N1: 3.0, N2: 1.5, N3: 0.3, REM: 0.1})
+        times = list(self._poisson_times(rng, rate)) if self.cfg.turns else []
+        if self.cfg.turns:
+            # Brief awakenings come with movement: often a turn.
+            for a, b in self.schedule.awakenings_s:
+                if rng.random() < 0.6 and b - a > 30.0:
+                    times.append(float(rng.uniform(a + 5.0, b - 15.0)))
+        posture = self.posture0
+        for t in sorted(times):
+            duration = float(rng.uniform(2.0, 10.0))
+            offsets = [0.0] + [float(rng.uniform(-0.3, 0.3)) for _ in self.arms[1:]]
+            spans = [(t + o, t + o + duration) for o in offsets]
+            if not all(
+                self._inside(a - 2.0, b + 2.0) and arm.busy.free(a - 2.0, b + 2.0)
+                for arm, (a, b) in zip(self.arms, spans, strict=True)
+            ):
+                continue
+            posture = next_posture(rng, posture)
+            peaks = []
+            for arm, (a, b) in zip(self.arms, spans, strict=True):
+                peak = float(np.exp(rng.uniform(math.log(0.2), math.log(1.5))))
+                peaks.append(peak)
+                n_sub = int(np.clip(round(duration / 1.5 * rng.uniform(0.8, 1.5)), 2, 8))
+                tr, progress = self._movement_wave(rng, duration, n_sub, peak, 1.5)
+                self._add_smooth(arm, tr, a)
+                target = arm_up_vector(rng, posture, arm.side)
+                min_angle = math.radians(float(rng.uniform(30.0, 50.0)))
+                self._add_rotation(arm, a, duration, progress, "target", target, min_angle)
+                wobble = math.radians(float(rng.uniform(5.0, 20.0))) * float(rng.choice([-1, 1]))
+
+                self._add_rotation(
+                    arm,
+                    a,
+                    duration,
+                    _excursion(progress, wobble, 0.0),
+                    "tilt",
+                    random_unit(rng),
+                    1.0,
+                )
+                # Small knocks against the bedding, and the arm settling at the end.
+                for _ in range(int(rng.integers(0, 4))):
+                    knock = wf.jerk(
+                        rng,
+                        float(rng.uniform(0.02, 0.1)),
+                        float(rng.uniform(0.03, 0.1)),
+                        ring_fraction=(0.0, 0.3),
+                    )
+                    self._add_transient(arm, knock, a + float(rng.uniform(0.0, duration)))
+                if rng.random() < 0.6:
+                    settle = wf.damped_oscillation(
+                        float(rng.uniform(0.05, 0.3)),
+                        float(rng.uniform(3.0, 8.0)),
+                        float(rng.uniform(0.2, 0.6)),
+                        random_unit(rng),
+                    )
+                    self._add_transient(arm, settle, b - float(rng.uniform(0.0, 0.3)))
+                arm.busy.add(a - 2.0, b + 2.0)
+            start = min(a for a, _ in spans)
+            end = max(b for _, b in spans) + 0.6
+            self._record(
+                "turn",
+                start,
+                min(end, self.duration_s),
+                list(range(len(self.arms))),
+                posture=posture,
+                peak_g=max(peaks),
+            )
+
+    def plan_scratches(self) -> None:
+        if not self.cfg.scratch:
+            return
+        rng = self._rng("scratch")
+        rate = self._stage_rate({WAKE: 4.0, N1: 1.0, N2: 0.3, N3: 0.0, REM: 0.05})
+        for t in self._poisson_times(rng, rate):
+            a_idx = int(rng.integers(0, len(self.arms)))
+            arm = self.arms[a_idx]
+            approach = float(rng.uniform(0.4, 1.2))
+            strokes_s = float(np.exp(rng.uniform(math.log(2.0), math.log(30.0))))
+            back = float(rng.uniform(0.4, 1.2))
+            total = approach + strokes_s + back
+            if not (
+                self._inside(t - 1.0, t + total + 1.0) and arm.busy.free(t - 1.0, t + total + 1.0)
+            ):
+                continue
+            freq = float(rng.uniform(3.0, 7.0))
+            amp = float(np.exp(rng.uniform(math.log(0.1), math.log(1.0))))
+            self._add_smooth(arm, wf.scratch_strokes(rng, strokes_s, amp, freq), t + approach)
+            reach_g = float(rng.uniform(0.05, 0.3))
+            for when, length in ((t, approach), (t + approach + strokes_s, back)):
+                tr, _ = self._movement_wave(rng, length, 1, reach_g, length)
+                self._add_smooth(arm, tr, when)
+            lift = math.radians(float(rng.uniform(15.0, 70.0)))
+            residual = math.radians(float(rng.normal(0.0, 3.0)))
+
+            shape = _lift_and_return(approach, strokes_s, back, lift, residual)
+            self._add_rotation(arm, t, total, shape, "tilt", random_unit(rng), 1.0)
+            arm.busy.add(t - 1.0, t + total + 1.0)
+            self._record("scratch", float(t), float(t + total), [a_idx], freq_hz=freq, peak_g=amp)
+
+    def plan_fidgets(self) -> None:
+        if not self.cfg.fidgets:
+            return
+        for arm in self.arms:
+            rng = self._rng("fidgets", arm.index)
+            rate = self._stage_rate({WAKE: 40.0, N1: 12.0, N2: 5.0, N3: 1.0, REM: 2.0})
+            for t in self._poisson_times(rng, rate):
+                span = float(np.exp(rng.uniform(math.log(0.5), math.log(4.0))))
+                if not (
+                    self._inside(t - 0.5, t + span + 0.5) and arm.busy.free(t - 0.5, t + span + 0.5)
+                ):
+                    continue
+                peak = float(np.exp(rng.uniform(math.log(0.03), math.log(0.4))))
+                n_sub = int(np.clip(round(span / 1.0 * rng.uniform(0.7, 1.5)), 1, 4))
+                tr, progress = self._movement_wave(rng, span, n_sub, peak, span)
+                self._add_smooth(arm, tr, float(t))
+                turn = math.radians(float(rng.uniform(2.0, 20.0))) * float(rng.choice([-1, 1]))
+                keep = float(rng.uniform(0.0, 1.0))  # how much of the shift stays
+
+                shape = _excursion(progress, turn, keep)
+                self._add_rotation(arm, float(t), span, shape, "tilt", random_unit(rng), 1.0)
+                arm.busy.add(t - 0.5, t + span + 0.5)
+                self._record("fidget", float(t), float(t + span), [arm.index], peak_g=peak)
+
+    def plan_tremor(self) -> None:
+        if not self.cfg.tremor:
+            return
+        rng = self._rng("tremor")
+        if rng.random() < 0.5:
+            return  # half of the nights have no tremor at all
+        wake = self._stage_rate({WAKE: 1.0})
+        # A patient's tremor has its own frequency and size; episodes vary a little around it.
+        night_hz = float(rng.uniform(4.0, 7.0))
+        night_g = float(np.exp(rng.uniform(math.log(0.02), math.log(0.3))))
+        taken = _Occupancy()
+        for _ in range(int(rng.integers(1, 4))):
+            length = float(rng.uniform(60.0, 600.0))
+            if rng.random() < 0.85 and wake.sum() > 0:
+                start = float(rng.choice(self.grid_s, p=wake / wake.sum()))
+            else:
+                start = float(rng.uniform(0.0, self.duration_s))
+            start = float(np.clip(start, 1.0, max(self.duration_s - 1.0 - length, 1.0)))
+            length = min(length, self.duration_s - 1.0 - start)
+            if length < 20.0 or not taken.free(start - 10.0, start + length + 10.0):
+                continue
+            taken.add(start - 10.0, start + length + 10.0)
+            arms = list(range(len(self.arms)))
+            if len(arms) == 2 and rng.random() < 0.6:
+                arms = [int(rng.integers(0, 2))]
+            freq = float(np.clip(night_hz + rng.normal(0.0, 0.15), 4.0, 7.0))
+            amp = float(np.clip(night_g * rng.uniform(0.6, 1.4), 0.02, 0.3))
+            for a in arms:
+                # Same oscillator frequency, own direction and modulation on each arm.
+                arm_amp = amp * (1.0 if a == arms[0] else float(rng.uniform(0.3, 1.0)))
+                self._add_smooth(self.arms[a], wf.tremor(rng, length, arm_amp, freq), start)
+            self._record("tremor", start, start + length, arms, freq_hz=freq, peak_g=amp)
+
+    def plan_twitches(self) -> None:
+        if not self.cfg.rem_twitches:
+            return
+        rng = self._rng("twitches")
+        bursts = self._poisson_times(rng, self._stage_rate({REM: 90.0, N2: 3.0, N1: 3.0}))
+        for t in bursts:
+            n_twitch = int(rng.integers(1, 7)) if self.schedule.stage_at(t) == REM else 1
+            times = np.sort(t + rng.uniform(0.0, 3.0, size=n_twitch))
+            for tt in times:
+                if len(self.arms) == 2:
+                    arms = [0, 1] if rng.random() < 0.2 else [int(rng.integers(0, 2))]
+                else:
+                    arms = [0]
+                dur = float(rng.uniform(0.01, 0.06))
+                if not all(self.arms[a].jerk_busy.free(tt - 0.5, tt + dur + 0.5) for a in arms):
+                    continue
+                if not self._inside(tt, tt + 0.5):
+                    continue
+                peak = float(np.exp(rng.uniform(math.log(0.005), math.log(0.05))))
+                for a in arms:
+                    tr = wf.jerk(
+                        rng,
+                        peak * float(rng.uniform(0.5, 1.0)),
+                        dur,
+                        shape=str(rng.choice(["half_sine", "biphasic"])),
+                        ring_fraction=(0.0, 0.3),
+                        ring_decay_s=(0.05, 0.15),
+                    )
+                    self._add_transient(self.arms[a], tr, float(tt))
+                self._record("rem_twitch", float(tt), float(tt + dur), arms, peak_g=peak)
+
+    # --------------------------------------------------------------------------------- gaps
+    def plan_gaps(self, arm: _Arm) -> IntArray:
+        if not self.cfg.gaps:
+            return np.zeros((0, 2), dtype=np.int64)
+        rng = self._rng("gaps", arm.index)
+        hours = self.duration_s / 3600.0
+        n_short = int(rng.poisson(float(rng.uniform(2.0, 30.0)) * hours))
+        n_long = min(int(rng.poisson(1.2 * hours / 8.0)), 4)
+        short = np.exp(rng.uniform(math.log(0.05), math.log(2.0), size=n_short))
+        long = np.exp(rng.uniform(math.log(10.0), math.log(300.0), size=n_long))
+        lengths = np.concatenate([short, long])
+        starts = rng.uniform(0.0, self.duration_s, size=lengths.size)
+        s_idx = np.round(starts * self.rate_hz).astype(np.int64)
+        e_idx = np.minimum(s_idx + np.maximum(np.round(lengths * self.rate_hz), 1), self.n)
+        order = np.argsort(s_idx)
+        merged: list[list[int]] = []
+        for s, e in zip(s_idx[order], e_idx[order], strict=True):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], int(e))
+            else:
+                merged.append([int(s), int(e)])
+        return np.array(merged, dtype=np.int64).reshape(-1, 2)
+
+    # ----------------------------------------------------------------------------- baseline
+    def _smooth_noise(self, rng: np.random.Generator, size: int, sigma_knots: float) -> FloatArray:
+        x = gaussian_filter1d(rng.standard_normal(size), sigma_knots, mode="nearest")
+        return np.asarray(x / max(float(x.std()), 1e-12), dtype=np.float64)
+
+    def plan_baseline(self, arm: _Arm) -> Baseline:
+        rng = self._rng("baseline", arm.index)
+        step = 0.5
+        knots = np.arange(0.0, self.duration_s + 2.0 * step, step)
+        stage = self.schedule.stage_at(knots)
+        # Breathing: 12–20 /min, faster and irregular awake and in REM, regular in deep sleep.
+        base_hz = float(rng.uniform(12.0, 18.0)) / 60.0
+        offset = np.array([2.0, 0.5, -0.5, -1.0, 1.0])[stage] / 60.0
+        irregular = np.array([0.12, 0.06, 0.03, 0.02, 0.12])[stage]
+        offset = gaussian_filter1d(offset, 20.0, mode="nearest")
+        irregular = gaussian_filter1d(irregular, 20.0, mode="nearest")
+        breath_hz = (base_hz + offset) * (1.0 + irregular * self._smooth_noise(rng, knots.size, 30))
+        breath_hz = np.clip(breath_hz, 0.1, 0.5)
+        breath_phase = float(rng.uniform(0, 2 * np.pi)) + 2 * np.pi * np.cumsum(breath_hz) * step
+        amp0 = float(rng.uniform(1.0, 8.0)) / 1000.0
+        factor = gaussian_filter1d(np.array([1.2, 1.0, 1.0, 0.9, 0.9])[stage], 20.0)
+        envelope = np.exp(0.25 * self._smooth_noise(rng, knots.size, 120))
+        breath_amp = np.clip(amp0 * factor * envelope, 0.001, 0.008)
+        # Heart rate 50–72 bpm, higher awake/REM, with respiratory sinus arrhythmia.
+        hr_bpm = float(rng.uniform(50.0, 72.0)) + gaussian_filter1d(
+            np.array([8.0, 3.0, 0.0, -3.0, 5.0])[stage], 20.0, mode="nearest"
+        )
+        hr_bpm = hr_bpm + 3.0 * self._smooth_noise(rng, knots.size, 60)
+        hr_bpm = hr_bpm + 2.0 * np.sin(breath_phase)
+        heart_phase = float(rng.uniform(0, 1)) + np.cumsum(hr_bpm / 60.0) * step
+        drift_step = 1200.0
+        n_drift = int(self.duration_s // drift_step) + 3
+        drift = np.cumsum(rng.normal(0.0, 0.001, size=(n_drift, 3)), axis=0)
+        bias = rng.uniform(-0.02, 0.02, size=3) if self.cfg.bias else np.zeros(3)
+        noise_mg = self.cfg.noise_mg if self.cfg.noise_mg is not None else rng.uniform(2.0, 10.0)
+        return Baseline(
+            knot_step_s=step,
+            breath_phase=np.asarray(breath_phase, dtype=np.float64),
+            breath_amp_g=np.asarray(breath_amp, dtype=np.float64),
+            breath_axis=random_unit(rng),
+            heart_phase=np.asarray(heart_phase, dtype=np.float64),
+            heart_amp_g=float(rng.uniform(0.3, 1.5)) / 1000.0,
+            heart_dir=random_unit(rng),
+            drift_step_s=drift_step,
+            drift_g=np.asarray(drift, dtype=np.float64),
+            bias_g=np.asarray(bias, dtype=np.float64),
+            noise_g=float(noise_mg) / 1000.0,
+            breathing=self.cfg.breathing,
+            heartbeat=self.cfg.heartbeat,
+        )
+
+    # ---------------------------------------------------------------------------- resolving
+    def resolve_rotations(self, arm: _Arm) -> tuple[tuple[RotEvent, ...], FloatArray]:
+        """Fix each rotation's axis from the arm's orientation when it starts (time order)."""
+        specs = sorted(arm.rot, key=lambda s: s.start)
+        up = arm.up0.copy()
+        events: list[RotEvent] = []
+        states = [up.copy()]
+        for spec in specs:
+            if spec.mode == "target":
+                axis = perpendicular_axis(up, spec.vector)
+                angle = max(angle_between(up, spec.vector), spec.angle_rad)
+                path, final = spec.shape * angle, spec.final_shape * angle
+            else:
+                axis = perpendicular_axis(up, spec.vector)
+                path, final = spec.shape * spec.angle_rad, spec.final_shape * spec.angle_rad
+            events.append(RotEvent(spec.start, np.asarray(path, dtype=np.float64), final, axis))
+            up = unit(rotate(up[None, :], axis, final)[0])
+            states.append(up.copy())
+        return tuple(events), np.array(states)
+
+    # --------------------------------------------------------------------------------- truth
+    def _visible(self, gaps: IntArray, part: _JerkPart) -> bool:
+        """Is a jerk observable on a sensor with these gaps?
+
+        The samples just before and just after the onset must both be received (so the onset
+        never lies inside a gap), and at least half of the main lobe's samples.
+        """
+        if gaps.size == 0:
+            return True
+        first = math.floor(part.onset_s * self.rate_hz) + 1
+        last = max(first + 1, math.ceil((part.onset_s + part.duration_s) * self.rate_hz))
+        for slot in (first - 1, first):
+            i = int(np.searchsorted(gaps[:, 0], slot, side="right")) - 1
+            if i >= 0 and gaps[i, 1] > slot:
+                return False
+        missing = np.clip(np.minimum(gaps[:, 1], last) - np.maximum(gaps[:, 0], first), 0, None)
+        return float(missing.sum()) <= 0.5 * (last - first)
+
+    def _truth(self, gaps: list[IntArray]) -> dict[str, Any]:
+        t0 = float(self.cfg.t0)
+        sides = [arm.side for arm in self.arms]
+        jerks: list[dict[str, Any]] = []
+        for j in self.jerks:
+            visible = {a: p for a, p in j.parts.items() if self._visible(gaps[a], p)}
+            if not visible:
+                continue
+            onset = min(p.onset_s for p in visible.values())
+            end = max(p.onset_s + p.duration_s for p in visible.values())
+            # Bilateral: the span of both main lobes, from the earlier onset.
+            duration = next(iter(visible.values())).duration_s if len(visible) == 1 else end - onset
+            jerks.append(
+                {
+                    "onset": t0 + onset,
+                    "duration": duration,
+                    "amplitude_g": max(p.amplitude_g for p in visible.values()),
+                    "kind": j.kind,
+                    "series": j.series,
+                    "sensors": [sides[a] for a in sorted(visible)],
+                    "bilateral": j.bilateral,
+                    "stage": STAGES[int(self.schedule.stage_at(np.array([onset]))[0])],
+                    "per_sensor": {
+                        sides[a]: {
+                            "onset": t0 + p.onset_s,
+                            "duration": p.duration_s,
+                            "amplitude_g": p.amplitude_g,
+                            "shape": p.shape,
+                        }
+                        for a, p in sorted(visible.items())
+                    },
+                }
+            )
+        jerks.sort(key=lambda r: r["onset"])
+        confounders = sorted(self.confounders, key=lambda r: (r["start"], r["kind"]))
+        for c in confounders:
+            c["start"] += t0
+            c["end"] += t0
+        gap_rows = [
+            {"sensor": sides[a], "start": t0 + s / self.rate_hz, "end": t0 + e / self.rate_hz}
+            for a, g in enumerate(gaps)
+            for s, e in g.tolist()
+        ]
+        gap_rows.sort(key=lambda r: (r["start"], r["sensor"]))
+        sched = self.schedule
+        return {
+            "version": TRUTH_VERSION,
+            "seed": self.cfg.seed,
+            "rate_hz": self.rate_hz,
+            "hours": float(self.cfg.hours),
+            "t0": t0,
+            "range_g": float(self.cfg.range_g),
+            "bits": self.cfg.bits,
+            "sensors": sides,
+            "sleep_onset": t0 + sched.onsets_s[0],
+            "sleep_onsets": [t0 + x for x in sched.onsets_s],
+            "sleep_periods": [[t0 + a, t0 + b] for a, b in sched.periods_s],
+            "jerks": jerks,
+            "confounders": confounders,
+            "gaps": gap_rows,
+            "clipped": [],
+            "stages": [
+                [t0 + float(a), t0 + float(b), STAGES[int(c)]]
+                for a, b, c in zip(sched.starts_s, sched.ends_s, sched.stages, strict=True)
+            ],
+            "duration_s": self.duration_s,
+            "config": self.cfg.as_dict(),
+        }
+
+    def run(self) -> NightPlan:
+        self.plan_series()
+        self.plan_hypnic()
+        self.plan_sporadic()
+        self.plan_turns()
+        self.plan_scratches()
+        self.plan_fidgets()
+        self.plan_tremor()
+        self.plan_twitches()
+        gaps = [self.plan_gaps(arm) for arm in self.arms]
+        sensors = []
+        for arm, arm_gaps in zip(self.arms, gaps, strict=True):
+            rot_events, states = self.resolve_rotations(arm)
+            acc = tuple(sorted(arm.acc, key=lambda e: e.start))
+            baseline = self.plan_baseline(arm)
+            sensors.append(
+                SensorPlan(
+                    index=arm.index,
+                    side=arm.side,
+                    acc_events=acc,
+                    acc_starts=np.array([e.start for e in acc], dtype=np.int64),
+                    acc_ends=np.array([e.start + e.data.shape[0] for e in acc], dtype=np.int64),
+                    rot_events=rot_events,
+                    rot_starts=np.array([e.start for e in rot_events], dtype=np.int64),
+                    rot_ends=np.array([e.end for e in rot_events], dtype=np.int64),
+                    rot_states=states,
+                    baseline=baseline,
+                    gaps=arm_gaps,
+                )
+            )
+        truth = self._truth(gaps)
+        truth["noise_mg"] = {s.side: s.baseline.noise_g * 1000.0 for s in sensors}
+        return NightPlan(self.cfg, self.schedule, tuple(sensors), truth)
+
+
+def _excursion(
+    progress: Callable[[FloatArray], FloatArray], angle_rad: float, keep: float
+) -> Callable[[FloatArray], FloatArray]:
+    """Rotation path that swings out by ``angle_rad`` with the movement and keeps ``keep`` of it."""
+
+    def shape(tau: FloatArray) -> FloatArray:
+        p = progress(tau)
+        return np.asarray(angle_rad * (keep * p + (1.0 - keep) * np.sin(np.pi * p) ** 2))
+
+    return shape
+
+
+def _lift_and_return(
+    approach_s: float, hold_s: float, back_s: float, lift_rad: float, residual_rad: float
+) -> Callable[[FloatArray], FloatArray]:
+    """Rotation path of a hand reaching somewhere, staying ``hold_s``, and coming back."""
+
+    def shape(tau: FloatArray) -> FloatArray:
+        up = wf.min_jerk_progress(tau / approach_s)
+        down = wf.min_jerk_progress((tau - approach_s - hold_s) / back_s)
+        return np.asarray(lift_rad * up - (lift_rad - residual_rad) * down, dtype=np.float64)
+
+    return shape

@@ -1,0 +1,187 @@
+"""The spool: framing, torn-tail recovery, corruption, committed offsets, SIGKILL safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from collector.storage.spool import SpoolOptions, SpoolStream
+from detector.errors import ConfigError, StorageError
+
+
+def _lines(i: int, n: int = 3) -> bytes:
+    return b"".join(b"m,rec=%d v=%di %d\n" % (i, k, i * 1000 + k) for k in range(n))
+
+
+def _read_all(spool: SpoolStream) -> bytes:
+    out = []
+    while (batch := spool.read_batch(10_000, 1 << 20)) is not None:
+        out.append(batch.payload)
+        spool.commit(batch)
+    return b"".join(out)
+
+
+def test_append_read_commit_and_segment_deletion(tmp_path: Path) -> None:
+    opts = SpoolOptions(segment_max_bytes=4096)
+    spool = SpoolStream(tmp_path / "s", "events", opts)
+    for i in range(200):
+        spool.append(_lines(i), 3)
+    assert spool.pending_lines == 600
+    segments = sorted((tmp_path / "s").glob("seg-*.jms"))
+    assert len(segments) > 3
+    batch = spool.read_batch(max_lines=30, max_bytes=1 << 20)
+    assert batch is not None and batch.n_lines == 30
+    assert batch.payload == b"".join(_lines(i) for i in range(10))
+    spool.rewind()  # a failed send: the same lines come again
+    again = spool.read_batch(max_lines=30, max_bytes=1 << 20)
+    assert again == batch
+    spool.commit(batch)
+    rest = _read_all(spool)
+    assert rest == b"".join(_lines(i) for i in range(10, 200))
+    assert spool.pending_lines == 0 and spool.pending_bytes() == 0
+    assert len(list((tmp_path / "s").glob("seg-*.jms"))) == 1  # sent segments deleted
+    spool.close()
+
+
+def test_restart_resumes_at_committed_offset(tmp_path: Path) -> None:
+    spool = SpoolStream(tmp_path / "s", "events")
+    for i in range(10):
+        spool.append(_lines(i), 3)
+    batch = spool.read_batch(max_lines=12, max_bytes=1 << 20)
+    assert batch is not None
+    spool.commit(batch)
+    spool.close()
+    spool = SpoolStream(tmp_path / "s", "events")
+    assert spool.pending_lines == 18
+    assert _read_all(spool) == b"".join(_lines(i) for i in range(4, 10))
+    spool.close()
+
+
+def test_torn_tail_is_cut_never_parsed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool = SpoolStream(tmp_path / "s", "events")
+    for i in range(5):
+        spool.append(_lines(i), 3)
+    spool.close()
+    seg = sorted((tmp_path / "s").glob("seg-*.jms"))[-1]
+    good_size = seg.stat().st_size
+    # A crash in the middle of writing record 5: header and half the payload.
+    full = b"#JM1 %d 3 %08x\n" % (len(_lines(5)), 0) + _lines(5)
+    with open(seg, "ab") as f:
+        f.write(full[: len(full) // 2])
+    spool = SpoolStream(tmp_path / "s", "events")
+    assert seg.stat().st_size == good_size
+    assert spool.truncated_bytes == len(full) // 2
+    assert "torn tail" in caplog.text
+    spool.append(_lines(6), 3)  # appends continue after the cut
+    assert _read_all(spool) == b"".join(_lines(i) for i in (0, 1, 2, 3, 4, 6))
+    spool.close()
+
+
+@pytest.mark.parametrize("damage", ["crc", "header", "length"])
+def test_torn_tail_variants(tmp_path: Path, damage: str) -> None:
+    spool = SpoolStream(tmp_path / "s", "events")
+    spool.append(_lines(0), 3)
+    spool.close()
+    seg = sorted((tmp_path / "s").glob("seg-*.jms"))[-1]
+    payload = _lines(1)
+    bad = {
+        "crc": b"#JM1 %d 3 00000000\n" % len(payload) + payload,  # right length, wrong CRC
+        "header": b"#JM1 12x 3 0\n" + payload,
+        "length": b"#JM1 999999 3 00000000\n" + payload,
+    }[damage]
+    with open(seg, "ab") as f:
+        f.write(bad)
+    spool = SpoolStream(tmp_path / "s", "events")
+    assert _read_all(spool) == _lines(0)
+    spool.close()
+
+
+def test_corruption_before_valid_records_is_kept(tmp_path: Path) -> None:
+    q = tmp_path / "quarantine"
+    spool = SpoolStream(tmp_path / "s", "events", quarantine_dir=q)
+    for i in range(3):
+        spool.append(_lines(i), 3)
+    spool.close()
+    seg = sorted((tmp_path / "s").glob("seg-*.jms"))[-1]
+    data = bytearray(seg.read_bytes())
+    second = data.index(b"#JM1", 1)
+    data[second + 30] ^= 0xFF  # flip a byte inside record 1's payload
+    seg.write_bytes(bytes(data))
+    spool = SpoolStream(tmp_path / "s", "events", quarantine_dir=q)
+    assert _read_all(spool) == _lines(0)
+    (kept,) = q.glob("*.bin")
+    assert _lines(2) in kept.read_bytes()  # nothing acknowledged vanished silently
+    spool.close()
+
+
+def test_one_owner_per_stream(tmp_path: Path) -> None:
+    spool = SpoolStream(tmp_path / "s", "events")
+    with pytest.raises(StorageError, match="in use by another process"):
+        SpoolStream(tmp_path / "s", "events")
+    spool.close()
+    SpoolStream(tmp_path / "s", "events").close()
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="fsync_interval_s"):
+        SpoolOptions(fsync_interval_s=-1)
+    with pytest.raises(ConfigError, match="segment_max_bytes"):
+        SpoolOptions(segment_max_bytes=10)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from collector.storage.spool import SpoolOptions, SpoolStream
+    spool = SpoolStream(Path(sys.argv[1]), "events", SpoolOptions(segment_max_bytes=65536,
+                        fsync_interval_s=float(sys.argv[2])))
+    i = 0
+    while True:
+        payload = b"".join(b"m,rec=%d v=%di %d\\n" % (i, k, i * 1000 + k) for k in range(50))
+        spool.append(payload, 50)
+        sys.stdout.write(f"{i}\\n")  # acknowledged
+        sys.stdout.flush()
+        i += 1
+    """
+)
+
+
+@pytest.mark.parametrize("fsync_interval_s", [0.0, 0.5])
+def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, fsync_interval_s: float) -> None:
+    directory = tmp_path / "s"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(directory), str(fsync_interval_s)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert proc.stdout is not None
+    acked = -1
+    deadline = time.monotonic() + 20
+    while acked < 300 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, "writer died"
+        acked = int(line)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    acked = max([acked, *(int(x) for x in proc.stdout.read().split())])
+    proc.stdout.close()
+    spool = SpoolStream(directory, "events")
+    data = _read_all(spool)
+    spool.close()
+    records = data.split(b"\n")[:-1]
+    assert len(records) % 50 == 0  # only whole records, never a torn one
+    recovered = len(records) // 50
+    assert recovered >= acked + 1  # every acknowledged append is there
+    expected = b"".join(
+        b"".join(b"m,rec=%d v=%di %d\n" % (i, k, i * 1000 + k) for k in range(50))
+        for i in range(recovered)
+    )
+    assert data == expected
