@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "collector.commands.simulate",
     "collector.commands.detect",
     "collector.commands.evaluate",
+    "collector.commands.flush",
 )
 
 

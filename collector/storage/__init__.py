@@ -22,9 +22,10 @@ from .config import (
     load_storage_options,
 )
 from .lineproto import Point, encode_line, seconds_to_ns
-from .local import Gap, LocalStore, Night, StoredCount, StoredEvent, StoredStatus
+from .local import Annotation, Gap, LocalStore, Night, StoredCount, StoredEvent, StoredStatus
 from .schema import (
     ACTIVITY,
+    ANNOTATION,
     IMU,
     JERK_COUNT,
     JERK_EVENT,
@@ -39,6 +40,7 @@ from .storage import QuarantineReport, Storage, StorageStatus, StreamStatus
 
 __all__ = [
     "ACTIVITY",
+    "ANNOTATION",
     "IMU",
     "JERK_COUNT",
     "JERK_EVENT",
@@ -46,6 +48,7 @@ __all__ = [
     "STANDARD_STATES",
     "ActivityAggregator",
     "ActivityEpoch",
+    "Annotation",
     "Gap",
     "InfluxConfig",
     "LocalStore",

@@ -22,7 +22,15 @@ from detector.events import JerkEvent, MinuteCount
 from .lineproto import seconds_to_ns
 from .schema import SensorStatus
 
-__all__ = ["Gap", "LocalStore", "Night", "StoredCount", "StoredEvent", "StoredStatus"]
+__all__ = [
+    "Annotation",
+    "Gap",
+    "LocalStore",
+    "Night",
+    "StoredCount",
+    "StoredEvent",
+    "StoredStatus",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -41,6 +49,9 @@ CREATE TABLE IF NOT EXISTS status (
     side TEXT NOT NULL, connected INTEGER NOT NULL, gap_s REAL, battery_pct REAL,
     rate_hz REAL, detail TEXT,
     PRIMARY KEY (subject, sensor, time_ns, state)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS annotations (
+    subject TEXT NOT NULL, time_ns INTEGER NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (subject, time_ns)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nights (
     subject TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
     sleep_onset_ns INTEGER, wake_ns INTEGER, note TEXT,
@@ -86,6 +97,15 @@ class Gap:
     side: str
     start_s: float
     duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A note on a subject's timeline, e.g. a dose change: time (s since the epoch), text."""
+
+    subject: str
+    time_s: float
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +234,22 @@ class LocalStore:
         )
         self._write("INSERT OR REPLACE INTO nights VALUES (?,?,?,?,?,?)", [row])
 
+    def add_annotation(self, annotation: Annotation) -> None:
+        row = (annotation.subject, seconds_to_ns(annotation.time_s), annotation.text)
+        self._write("INSERT OR REPLACE INTO annotations VALUES (?,?,?)", [row])
+
     # ------------------------------------------------------------------ queries
+    def annotations(
+        self, subject: str, start_s: float = 0.0, end_s: float = 4e9
+    ) -> list[Annotation]:
+        """Annotations of ``subject`` in [start_s, end_s), oldest first."""
+        rows = self._read(
+            "SELECT subject, time_ns, text FROM annotations "
+            "WHERE subject = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns",
+            [subject, seconds_to_ns(start_s), seconds_to_ns(end_s)],
+        )
+        return [Annotation(r[0], r[1] * _NS, r[2]) for r in rows]
+
     @staticmethod
     def _where(
         subject: str, start_s: float, end_s: float, sensor: str | None, col: str

@@ -15,6 +15,8 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
     fields ``connected`` (bool, always present), ``gap_s`` (float, s, duration of a gap that
     starts at the point's time), ``battery_pct`` (float, %), ``rate_hz`` (float, Hz,
     achieved sample rate), ``detail`` (string, e.g. why a link dropped).
+``annotation`` — a note on a subject's timeline (e.g. ``clonazepam 0.5 mg -> 1 mg``).
+    tag ``subject``; field ``text`` (string); time = when it applies.
 ``imu`` — raw acceleration, in its own retention policy (1.x: RP ``raw``, 7 d by default;
     2.x: bucket ``<bucket>_raw``). tags ``subject``, ``sensor``, ``side``; fields ``ax``,
     ``ay``, ``az`` (float, g, written with 1 µg resolution).
@@ -44,6 +46,7 @@ from .lineproto import encode_line, escape_key, seconds_to_ns
 
 __all__ = [
     "ACTIVITY",
+    "ANNOTATION",
     "IMU",
     "JERK_COUNT",
     "JERK_EVENT",
@@ -64,6 +67,7 @@ JERK_COUNT = "jerk_count"
 SENSOR_STATUS = "sensor_status"
 IMU = "imu"
 ACTIVITY = "activity"
+ANNOTATION = "annotation"
 
 #: States the collector reports; others matching ``[a-z][a-z0-9_]{0,31}`` are accepted
 #: (``state`` is a tag, so keep the set small).

@@ -35,10 +35,11 @@ from detector.events import JerkEvent, MinuteCount
 from .config import InfluxConfig, StorageOptions
 from .forwarder import Forwarder, ForwarderStats, deliver, split_expired
 from .influx import InfluxLink, Stream
-from .lineproto import Point
-from .local import LocalStore, Night
+from .lineproto import Point, seconds_to_ns
+from .local import Annotation, LocalStore, Night
 from .quarantine import Quarantine
 from .schema import (
+    ANNOTATION,
     ActivityAggregator,
     ActivityEpoch,
     SensorStatus,
@@ -282,6 +283,19 @@ class Storage:
         """Record a night in the local store (for reports)."""
         self._check_open()
         self.store.add_night(night)
+
+    def add_annotation(self, annotation: Annotation) -> None:
+        """Store a timeline note (``annotation``: tag ``subject``, string field ``text``),
+        e.g. a dose change, in InfluxDB (Grafana annotations) and the local store."""
+        self._check_open()
+        point = Point(
+            ANNOTATION,
+            {"subject": annotation.subject},
+            {"text": annotation.text},
+            seconds_to_ns(annotation.time_s),
+        )
+        self.spools["events"].append_lines([point.to_line()])
+        self.store.add_annotation(annotation)
 
     def add_points(self, points: Iterable[Point], *, raw: bool = False) -> int:
         """Store generic points (e.g. ``night``/``annotation`` measurements) in the events
