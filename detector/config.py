@@ -75,7 +75,7 @@ class DetectorConfig:
     max_event_s: float = 0.9
     max_lobe_s: float = 0.5
     max_rise_s: float = 0.3
-    min_pre_s: float = 0.6
+    min_pre_s: float = 0.45
     min_post_s: float = 0.5
     pre_context_s: float = 2.0
     post_context_s: float = 2.0

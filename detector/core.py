@@ -414,7 +414,15 @@ class JerkDetector:
 
         # Neighbouring bursts (rhythmic strokes, tremor beats).
         win0, win1 = tf - cfg.neighbour_window_s, tl + cfg.neighbour_window_s
-        neighbours = sum(1 for f, e in self._recent if f != tf and f <= win1 and e >= win0)
+        # Only bursts of comparable size count: the tail of a big jerk's ringing can cross the
+        # threshold again and is not a rhythm.  (Peaks are taken inside the window so that the
+        # count does not depend on whether a later burst has ended yet.)
+        neighbours = 0
+        for f, e in self._recent:
+            if f != tf and f <= win1 and e >= win0:
+                seg = env[sl(max(f, win0), min(e, win1))]
+                if seg.size and float(seg.max()) >= 0.25 * b.peak_env:
+                    neighbours += 1
         if neighbours > cfg.max_neighbours:
             self._reject("rhythmic")
             return
@@ -425,7 +433,7 @@ class JerkDetector:
         quiet = np.ones(t.size, dtype=bool)
         for f, e in self._recent:
             if f != tf and e - f <= cfg.max_burst_s and e >= t[0] and f <= t[-1]:
-                quiet[sl(f - 0.1, e + 0.3)] = False
+                quiet[sl(f - 0.1, e + 0.6)] = False  # the burst and its decaying tail
         pre_sl, post_sl = (
             sl(tf - cfg.pre_context_s, tf - 0.2),
             sl(tl + 0.2, tl + cfg.post_context_s),
@@ -440,9 +448,9 @@ class JerkDetector:
             return
 
         # Baseline posture just before the burst; noise level there.
-        base_sl = sl(tf - 0.6, tf - 0.15)
+        base_sl = sl(max(tf - 0.6, t_seg_lo), tf - 0.15)
         base_acc = acc[base_sl]
-        if base_acc.shape[0] < 3:
+        if base_acc.shape[0] < 3 or float(t[base_sl][-1] - t[base_sl][0]) < 0.15:
             self._reject("gap_edge")
             return
         base = np.median(base_acc, axis=0)
@@ -528,8 +536,8 @@ class JerkDetector:
             return
 
         # A single-sample spike is not a limb movement (where the rate can show that).
-        half = mag >= 0.5 * peak
-        if int(np.count_nonzero(half)) < 2 and rate >= 80.0:
+        # (Only one sample clearly up: at >= 80 Hz a limb cannot move that briefly.)
+        if int(np.count_nonzero(mag >= 0.25 * peak)) < 2 and rate >= 80.0:
             self._reject("spike")
             return
 
@@ -559,6 +567,7 @@ class JerkDetector:
         # above ``impulse_hz`` (a sharp edge, limb ringing); a small, smooth, slow excursion
         # is a voluntary fidget.
         hf = _impulse_ratio(t, acc - base, onset, t_end + 0.5, self._sos_hf)
+
         self._feat.update(tilt=tilt_deg, hf=hf)
         if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
             self._reject("smooth")
