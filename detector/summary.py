@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -45,11 +46,14 @@ class NightSummary:
             if self.jerks_per_hour_sleep is not None
             else "no sleep detected"
         )
-        onset = (
-            "not detected"
-            if self.sleep_onset is None
-            else (time_label or f"t = {self.sleep_onset:.0f} s")
-        )
+        if self.sleep_onset is None:
+            onset = "not detected"
+        elif time_label is not None:
+            onset = time_label
+        elif self.sleep_onset > 1e8:  # a Unix time (live pipeline): show the local clock
+            onset = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.sleep_onset))
+        else:
+            onset = f"t = {self.sleep_onset:.0f} s"
         return [
             f"jerks            {self.jerks}  ({rate})",
             f"hypnic jerks     {self.hypnic}",

@@ -22,7 +22,13 @@ fi
 stamp="$root/.venv/.jerkmon-installed"
 extras="${JERKMON_EXTRAS:-}"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ] || ! grep -qx "extras=$extras" "$stamp"; then
-  "$root/.venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$root/.venv/bin/python" -m pip install -q -e "$root${extras:+[$extras]}"
+  log="$root/.venv/install.log"
+  echo "installing jerkmon into .venv (log: .venv/install.log)" >&2
+  if ! { "$root/.venv/bin/python" -m pip install --upgrade pip &&
+         "$root/.venv/bin/python" -m pip install -e "$root${extras:+[$extras]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "pip install failed; full log in $log" >&2
+    exit 1
+  fi
   echo "extras=$extras" > "$stamp"
 fi
