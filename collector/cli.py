@@ -21,6 +21,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "collector.commands.detect",
     "collector.commands.evaluate",
     "collector.commands.flush",
+    "collector.commands.scan",
 )
 
 
