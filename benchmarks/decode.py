@@ -26,7 +26,7 @@ from pathlib import Path
 # shadow the detector package: use the repository root instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 from collector.ble.clock import ClockMapConfig
 from collector.ble.session import BleSession, SampleBatch, SessionConfig

@@ -23,11 +23,11 @@ from pathlib import Path
 # detector package: put the repository root there instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import numpy as np  # noqa: E402
-from scipy import signal  # noqa: E402
+import numpy as np
+from scipy import signal
 
-from detector import JerkDetector  # noqa: E402
-from sim import NightConfig, simulate_night  # noqa: E402
+from detector import JerkDetector
+from sim import NightConfig, simulate_night
 
 
 def _best_of(n: int, fn: object) -> float:
