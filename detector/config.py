@@ -58,7 +58,8 @@ class DetectorConfig:
         wake_min_moves, max_sleep_bridge_s,
         rest_max_move_s, rest_jerk_angle_deg, rest_max_env_g: see :mod:`detector.sleep`.
         hypnic_before_s / hypnic_after_s: a jerk within this window around an estimated
-            sleep onset is hypnic.
+            sleep onset is hypnic (unless it belongs to a series or is smaller than
+            ``hypnic_min_peak_g``: sleep starts are isolated and usually large).
     """
 
     band_low_hz: float = 1.0
@@ -106,6 +107,7 @@ class DetectorConfig:
     max_sleep_bridge_s: float = 600.0
     hypnic_before_s: float = 120.0
     hypnic_after_s: float = 300.0
+    hypnic_min_peak_g: float = 0.2
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -644,7 +644,12 @@ class JerkDetector:
                 break
             # Hypnic jerks are isolated sleep starts; jerks repeating in a series are
             # myoclonic whatever the sleep state.
-            kind = "myoclonic" if h.series is not None else self.sleep.kind_at(h.event.onset, final)
+            # Sleep starts are typically large (whole-body) jerks; a small twitch near a sleep
+            # onset is more likely the ongoing myoclonus.
+            if h.series is not None or h.event.peak_acc_g < self.config.hypnic_min_peak_g:
+                kind: str | None = "myoclonic"
+            else:
+                kind = self.sleep.kind_at(h.event.onset, final)
             if kind is None:
                 break
             self._held.pop(0)
