@@ -84,7 +84,7 @@ class DetectorConfig:
     neighbour_window_s: float = 0.7
     max_neighbours: int = 1
     max_orientation_change_deg: float = 25.0
-    min_orientation_change_deg: float = 8.0
+    min_orientation_change_deg: float = 6.0
     orientation_change_deg_per_g: float = 10.0
     impulse_hz: float = 5.0
     min_impulse_ratio: float = 0.14
