@@ -21,6 +21,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "collector.commands.detect",
     "collector.commands.evaluate",
     "collector.commands.flush",
+    "collector.commands.annotate",
+    "collector.commands.dashboards",
     "collector.commands.scan",
 )
 
