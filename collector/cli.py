@@ -24,6 +24,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "collector.commands.annotate",
     "collector.commands.dashboards",
     "collector.commands.scan",
+    "collector.commands.report",
+    "collector.commands.export",
 )
 
 

@@ -9,6 +9,7 @@ ns since the Unix epoch and returned as float s.  WAL journal, ``synchronous=FUL
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -55,8 +56,26 @@ CREATE TABLE IF NOT EXISTS annotations (
 CREATE TABLE IF NOT EXISTS nights (
     subject TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
     sleep_onset_ns INTEGER, wake_ns INTEGER, note TEXT,
+    sleep_s REAL, sleep_periods TEXT, jerks INTEGER, jerks_in_sleep INTEGER, hypnic INTEGER,
+    series INTEGER, detector_version TEXT, detector_config TEXT,
     PRIMARY KEY (subject, start_ns)) WITHOUT ROWID;
 """
+
+#: Columns added to ``nights`` after the first release: (name, SQL type).  Stores created
+#: before get them with ``ALTER TABLE ... ADD COLUMN`` (NULL for the nights already there).
+_NIGHT_EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sleep_s", "REAL"),
+    ("sleep_periods", "TEXT"),
+    ("jerks", "INTEGER"),
+    ("jerks_in_sleep", "INTEGER"),
+    ("hypnic", "INTEGER"),
+    ("series", "INTEGER"),
+    ("detector_version", "TEXT"),
+    ("detector_config", "TEXT"),
+)
+_NIGHT_COLUMNS = "subject, start_ns, end_ns, sleep_onset_ns, wake_ns, note, " + ", ".join(
+    name for name, _ in _NIGHT_EXTRA_COLUMNS
+)
 
 _NS = 1e-9
 
@@ -110,7 +129,22 @@ class Annotation:
 
 @dataclass(frozen=True, slots=True)
 class Night:
-    """One recorded night; times in s since the epoch."""
+    """One recorded night of one subject; times in s since the epoch.
+
+    Attributes:
+        start_s / end_s: first / last sample of any sensor.
+        sleep_onset_s: first estimated sleep onset; wake_s: end of the last sleep period.
+        note: free text.
+        sleep_s: total estimated sleep, s (union of the sensors' sleep periods); None when
+            unknown (nights recorded before this field existed).
+        sleep_periods: the estimated sleep periods ``((onset_s, end_s), ...)``, union over
+            the sensors, in time order.
+        jerks: distinct jerks in the night (a bilateral jerk, seen on both wrists, counts
+            once); jerks_in_sleep: of which inside a sleep period; hypnic: of which hypnic;
+            series: distinct series (clusters).  None when unknown.
+        detector_version: version of the detector that produced the events.
+        detector_config: its :class:`~detector.config.DetectorConfig` as a JSON object.
+    """
 
     subject: str
     start_s: float
@@ -118,6 +152,14 @@ class Night:
     sleep_onset_s: float | None = None
     wake_s: float | None = None
     note: str | None = None
+    sleep_s: float | None = None
+    sleep_periods: tuple[tuple[float, float], ...] = ()
+    jerks: int | None = None
+    jerks_in_sleep: int | None = None
+    hypnic: int | None = None
+    series: int | None = None
+    detector_version: str | None = None
+    detector_config: str | None = None
 
 
 def _opt_ns(t_s: float | None) -> int | None:
@@ -126,6 +168,16 @@ def _opt_ns(t_s: float | None) -> int | None:
 
 def _opt_s(t_ns: int | None) -> float | None:
     return None if t_ns is None else t_ns * _NS
+
+
+def _periods_json(periods: Sequence[tuple[float, float]]) -> str | None:
+    return json.dumps([[float(a), float(b)] for a, b in periods]) if periods else None
+
+
+def _periods_from_json(text: str | None) -> tuple[tuple[float, float], ...]:
+    if not text:
+        return ()
+    return tuple((float(a), float(b)) for a, b in json.loads(text))
 
 
 class LocalStore:
@@ -139,6 +191,10 @@ class LocalStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(nights)")}
+            for name, sql_type in _NIGHT_EXTRA_COLUMNS:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE nights ADD COLUMN {name} {sql_type}")
         except sqlite3.Error as exc:
             raise StorageError(f"local event store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -231,8 +287,17 @@ class LocalStore:
             _opt_ns(night.sleep_onset_s),
             _opt_ns(night.wake_s),
             night.note,
+            night.sleep_s,
+            _periods_json(night.sleep_periods),
+            night.jerks,
+            night.jerks_in_sleep,
+            night.hypnic,
+            night.series,
+            night.detector_version,
+            night.detector_config,
         )
-        self._write("INSERT OR REPLACE INTO nights VALUES (?,?,?,?,?,?)", [row])
+        marks = ",".join("?" * len(row))
+        self._write(f"INSERT OR REPLACE INTO nights ({_NIGHT_COLUMNS}) VALUES ({marks})", [row])
 
     def add_annotation(self, annotation: Annotation) -> None:
         row = (annotation.subject, seconds_to_ns(annotation.time_s), annotation.text)
@@ -337,13 +402,33 @@ class LocalStore:
             if s.status.gap_s is not None
         ]
 
-    def nights(self, subject: str) -> list[Night]:
+    def nights(self, subject: str, start_s: float = 0.0, end_s: float = 4e9) -> list[Night]:
+        """Nights of ``subject`` that start in [start_s, end_s) (s since the epoch), oldest
+        first."""
         rows = self._read(
-            "SELECT subject, start_ns, end_ns, sleep_onset_ns, wake_ns, note FROM nights "
-            "WHERE subject = ? ORDER BY start_ns",
-            [subject],
+            f"SELECT {_NIGHT_COLUMNS} FROM nights "
+            "WHERE subject = ? AND start_ns >= ? AND start_ns < ? ORDER BY start_ns",
+            [subject, seconds_to_ns(start_s), seconds_to_ns(end_s)],
         )
-        return [Night(r[0], r[1] * _NS, r[2] * _NS, _opt_s(r[3]), _opt_s(r[4]), r[5]) for r in rows]
+        return [
+            Night(
+                r[0],
+                r[1] * _NS,
+                r[2] * _NS,
+                _opt_s(r[3]),
+                _opt_s(r[4]),
+                r[5],
+                sleep_s=r[6],
+                sleep_periods=_periods_from_json(r[7]),
+                jerks=r[8],
+                jerks_in_sleep=r[9],
+                hypnic=r[10],
+                series=r[11],
+                detector_version=r[12],
+                detector_config=r[13],
+            )
+            for r in rows
+        ]
 
     def subjects(self) -> list[str]:
         rows = self._read(

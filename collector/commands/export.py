@@ -1,0 +1,301 @@
+"""``jerkmon export``: events and per-night summaries of a cohort, for research.
+
+Writes ``nights.csv`` and ``events.csv`` (or ``.parquet``) and ``metadata.json`` into
+``--out``.  One row per subject-night (subject, night, sleep onset, hours of sleep, jerks,
+hypnic jerks, series, rate per hour of sleep, ...) and one row per detected event (per
+sensor; ``jerk_id`` ties together the two wrists' events of a bilateral jerk).  Every
+night row carries the detector version and configuration (JSON) that produced it;
+``metadata.json`` (and the Parquet files' key-value metadata under ``jerkmon``) lists them
+with column descriptions and units.  Times are UTC; the night date is the evening's date in
+``--tz`` (default: the system's time zone).  Source: the local store, or InfluxDB with
+``--influx-url``/``--influx-db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from collector.commands.report import add_source_arguments, open_source, parse_date, parse_tz
+from collector.nightdata import NightData, NightSource, in_periods, load_nights
+from detector import __version__ as JERKMON_VERSION
+from detector.errors import ConfigError, InputError
+
+__all__ = ["EVENT_COLUMNS", "NIGHT_COLUMNS", "ExportResult", "export_cohort", "register", "run"]
+
+#: Night table columns and their meaning (units in brackets).
+NIGHT_COLUMNS: dict[str, str] = {
+    "subject": "pseudonymous subject id",
+    "night": "date of the night's evening (YYYY-MM-DD, local time)",
+    "start_utc": "first sample [UTC]",
+    "end_utc": "last sample [UTC]",
+    "sleep_onset_utc": "first estimated sleep onset [UTC]",
+    "wake_utc": "end of the last estimated sleep period [UTC]",
+    "sleep_h": "estimated sleep, union of the wrists' sleep periods [h]",
+    "sleep_source": "detector | onset-wake (span only) | none (no sleep estimate)",
+    "recording_h": "first to last sample [h]",
+    "signal_h": "time with signal from at least one wrist [h]",
+    "sensors": "sensors with data [count]",
+    "gaps": "signal gaps, all sensors [count]",
+    "gap_h": "total duration of the gaps [h]",
+    "jerks": "distinct jerks; a bilateral jerk counts once [count]",
+    "jerks_in_sleep": "of which during estimated sleep [count]",
+    "hypnic": "hypnic jerks (at a sleep onset) [count]",
+    "myoclonic": "other jerks [count]",
+    "series": "distinct series (clusters of jerks) [count]",
+    "bilateral": "jerks seen on both wrists [count]",
+    "rate_per_h_sleep": "jerks_in_sleep / sleep_h [jerks per hour of sleep]",
+    "detector_version": "version of the detector that produced the events",
+    "detector_config": "detector configuration, JSON",
+}
+
+#: Event table columns and their meaning (units in brackets).
+EVENT_COLUMNS: dict[str, str] = {
+    "subject": "pseudonymous subject id",
+    "night": "date of the night's evening (YYYY-MM-DD, local time)",
+    "jerk_id": "subject-level jerk number within the night (shared by bilateral events)",
+    "sensor": "sensor id",
+    "side": "left | right | unknown",
+    "onset_utc": "onset [UTC]",
+    "onset_s": "onset [s since the Unix epoch]",
+    "kind": "myoclonic | hypnic",
+    "duration_s": "onset to end of the main acceleration lobe [s]",
+    "peak_acc_g": "peak dynamic acceleration [g]",
+    "peak_jerk_g_per_s": "peak rate of change of acceleration [g/s]",
+    "series": "series id of this sensor's detector (empty: lone jerk)",
+    "confidence": "how clearly the transient stands out [0..1]",
+    "bilateral": "the other wrist jerked at the same time",
+    "clipped": "the sensor saturated during the jerk (peak is a lower bound)",
+    "in_sleep": "onset during estimated sleep (empty: no sleep estimate)",
+    "detector_version": "version of the detector that produced the event",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """Files written and row counts."""
+
+    nights_path: Path
+    events_path: Path
+    metadata_path: Path
+    nights: int
+    events: int
+
+
+def _utc(values: Sequence[float | None]) -> pd.Series:
+    return pd.Series(
+        pd.to_datetime(
+            [float("nan") if v is None else v for v in values], unit="s", utc=True
+        ).as_unit("us")
+    )
+
+
+def nights_frame(nights: Sequence[NightData]) -> pd.DataFrame:
+    """One row per night (columns :data:`NIGHT_COLUMNS`)."""
+    recs = [n.record for n in nights]
+    df = pd.DataFrame(
+        {
+            "subject": pd.Series([r.subject for r in recs], dtype="string"),
+            "night": pd.Series([r.night.isoformat() for r in recs], dtype="string"),
+            "start_utc": _utc([r.start_s for r in recs]),
+            "end_utc": _utc([r.end_s for r in recs]),
+            "sleep_onset_utc": _utc([r.sleep_onset_s for r in recs]),
+            "wake_utc": _utc([r.wake_s for r in recs]),
+            "sleep_h": pd.Series([r.sleep_h for r in recs], dtype="Float64"),
+            "sleep_source": pd.Series([r.sleep_source for r in recs], dtype="string"),
+            "recording_h": pd.Series([r.recording_h for r in recs], dtype="float64"),
+            "signal_h": pd.Series([r.signal_h for r in recs], dtype="Float64"),
+            "sensors": pd.Series([r.sensors for r in recs], dtype="Int64"),
+            "gaps": pd.Series([r.gaps for r in recs], dtype="Int64"),
+            "gap_h": pd.Series([r.gap_h for r in recs], dtype="float64"),
+            "jerks": pd.Series([r.jerks for r in recs], dtype="Int64"),
+            "jerks_in_sleep": pd.Series([r.jerks_in_sleep for r in recs], dtype="Int64"),
+            "hypnic": pd.Series([r.hypnic for r in recs], dtype="Int64"),
+            "myoclonic": pd.Series([r.myoclonic for r in recs], dtype="Int64"),
+            "series": pd.Series([r.series for r in recs], dtype="Int64"),
+            "bilateral": pd.Series([r.bilateral for r in recs], dtype="Int64"),
+            "rate_per_h_sleep": pd.Series([r.rate_per_h_sleep for r in recs], dtype="Float64"),
+            "detector_version": pd.Series([r.detector_version for r in recs], dtype="string"),
+            "detector_config": pd.Series([r.detector_config for r in recs], dtype="string"),
+        }
+    )
+    return df[list(NIGHT_COLUMNS)]
+
+
+def events_frame(nights: Sequence[NightData]) -> pd.DataFrame:
+    """One row per sensor event (columns :data:`EVENT_COLUMNS`)."""
+    rows: list[dict[str, Any]] = []
+    for nd in nights:
+        r = nd.record
+        has_sleep = r.sleep_source != "none"
+        for k, jerk in enumerate(nd.jerks, 1):
+            for e in jerk.events:
+                ev = e.event
+                rows.append(
+                    {
+                        "subject": r.subject,
+                        "night": r.night.isoformat(),
+                        "jerk_id": k,
+                        "sensor": e.sensor,
+                        "side": e.side,
+                        "onset_s": ev.onset,
+                        "kind": ev.kind,
+                        "duration_s": ev.duration,
+                        "peak_acc_g": ev.peak_acc_g,
+                        "peak_jerk_g_per_s": ev.peak_jerk_g_per_s,
+                        "series": ev.series,
+                        "confidence": ev.confidence,
+                        "bilateral": e.bilateral,
+                        "clipped": ev.clipped,
+                        "in_sleep": in_periods(ev.onset, nd.periods) if has_sleep else None,
+                        "detector_version": r.detector_version,
+                    }
+                )
+    df = pd.DataFrame(
+        {
+            "subject": pd.Series([x["subject"] for x in rows], dtype="string"),
+            "night": pd.Series([x["night"] for x in rows], dtype="string"),
+            "jerk_id": pd.Series([x["jerk_id"] for x in rows], dtype="Int64"),
+            "sensor": pd.Series([x["sensor"] for x in rows], dtype="string"),
+            "side": pd.Series([x["side"] for x in rows], dtype="string"),
+            "onset_utc": _utc([x["onset_s"] for x in rows]),
+            "onset_s": pd.Series([x["onset_s"] for x in rows], dtype="float64"),
+            "kind": pd.Series([x["kind"] for x in rows], dtype="string"),
+            "duration_s": pd.Series([x["duration_s"] for x in rows], dtype="float64"),
+            "peak_acc_g": pd.Series([x["peak_acc_g"] for x in rows], dtype="float64"),
+            "peak_jerk_g_per_s": pd.Series([x["peak_jerk_g_per_s"] for x in rows], dtype="float64"),
+            "series": pd.Series([x["series"] for x in rows], dtype="Int64"),
+            "confidence": pd.Series([x["confidence"] for x in rows], dtype="float64"),
+            "bilateral": pd.Series([x["bilateral"] for x in rows], dtype="boolean"),
+            "clipped": pd.Series([x["clipped"] for x in rows], dtype="boolean"),
+            "in_sleep": pd.Series([x["in_sleep"] for x in rows], dtype="boolean"),
+            "detector_version": pd.Series([x["detector_version"] for x in rows], dtype="string"),
+        }
+    )
+    return df[list(EVENT_COLUMNS)]
+
+
+def export_cohort(
+    source: NightSource,
+    out_dir: Path,
+    fmt: str = "csv",
+    subjects: Sequence[str] | None = None,
+    first: date | None = None,
+    last: date | None = None,
+    tz: tzinfo | None = None,
+    source_label: str = "",
+) -> ExportResult:
+    """Write ``nights.<fmt>``, ``events.<fmt>`` and ``metadata.json`` into ``out_dir``.
+
+    Args:
+        fmt: ``csv`` or ``parquet``.  subjects: default every subject of the source.
+        first / last: evening dates of the first / last night (inclusive; None = all).
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"export format must be csv or parquet, got {fmt!r}")
+    chosen = list(subjects) if subjects else source.subjects()
+    nights: list[NightData] = []
+    for subject in chosen:
+        nights.extend(load_nights(source, subject, first, last, tz))
+    if not nights:
+        raise InputError(
+            f"nothing to export: no recorded night of {', '.join(chosen) or 'any subject'}"
+            + (f" between {first or 'the start'} and {last or 'the end'}" if first or last else "")
+        )
+    nf, ef = nights_frame(nights), events_frame(nights)
+    configs: dict[str, Any] = {}
+    for r in (n.record for n in nights):
+        if r.detector_config:
+            configs.setdefault(r.detector_config, {"version": r.detector_version, "nights": 0})
+            configs[r.detector_config]["nights"] += 1
+    meta = {
+        "exported_by": f"jerkmon {JERKMON_VERSION}",
+        "exported_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": source_label,
+        "subjects": chosen,
+        "first_night": None if first is None else first.isoformat(),
+        "last_night": None if last is None else last.isoformat(),
+        "time_zone_of_night_dates": str(tz) if tz is not None else "system local time",
+        "nights": len(nf),
+        "events": len(ef),
+        "detector_versions": sorted({v for v in nf["detector_version"].dropna()}),
+        "detector_configs": [
+            {"version": v["version"], "nights": v["nights"], "config": json.loads(k)}
+            for k, v in configs.items()
+        ],
+        "counting": "a jerk seen on both wrists within 0.1 s counts once (jerk_id); sleep is "
+        "the union of the wrists' sleep estimates",
+        "columns": {"nights": NIGHT_COLUMNS, "events": EVENT_COLUMNS},
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np_, ep = out_dir / f"nights.{fmt}", out_dir / f"events.{fmt}"
+    mp = out_dir / "metadata.json"
+    if fmt == "csv":
+        stamp = "%Y-%m-%dT%H:%M:%S.%fZ"
+        nf.to_csv(np_, index=False, date_format=stamp)
+        ef.to_csv(ep, index=False, date_format=stamp)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        blob = json.dumps(meta).encode()
+        for frame, path in ((nf, np_), (ef, ep)):
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), b"jerkmon": blob}
+            )
+            pq.write_table(table, path)
+    mp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return ExportResult(np_, ep, mp, len(nf), len(ef))
+
+
+def register(sub: Any) -> None:
+    """Add the ``export`` subcommand to the CLI's subparsers."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "export",
+        help="export events and per-night summaries (CSV or Parquet) for research",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="default csv")
+    p.add_argument("--out", type=Path, default=Path("jerkmon-export"), help="output directory")
+    p.add_argument(
+        "--subject",
+        action="append",
+        default=[],
+        help="subject to export (repeatable; default: every subject)",
+    )
+    p.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first night")
+    p.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last night")
+    add_source_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``jerkmon export``; return the exit status."""
+    tz = parse_tz(args.tz)
+    first = parse_date(args.date_from, "--from") if args.date_from else None
+    last = parse_date(args.date_to, "--to") if args.date_to else None
+    if first is not None and last is not None and last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    source, label = open_source(args)
+    try:
+        res = export_cohort(
+            source, args.out, args.format, args.subject, first, last, tz, source_label=label
+        )
+    finally:
+        source.close()
+    print(
+        f"exported {res.nights} nights to {res.nights_path} and {res.events} events to "
+        f"{res.events_path} (metadata: {res.metadata_path})"
+    )
+    return 0
