@@ -1,33 +1,49 @@
 """The bedside pipeline: samples of each sensor -> detector -> bilateral pairing -> storage.
 
 :class:`NightPipeline` is synchronous and does no I/O of its own besides calling the
-:class:`~collector.storage.Storage` it is given; sources (the simulator, the BLE collector)
-push samples into it from one task.
+:class:`~collector.storage.Storage` it is given.  :func:`consume` is the loop between a
+source and the pipeline: any async iterator of the items described in
+:mod:`collector.sources` (simulator, BLE sessions, a replay) can drive it.
+
+Restart after a crash: a pipeline can start with a :class:`ResumePoint` per sensor, read
+from the local store by :func:`resume_points`.  The detector's state died with the old
+process, so the new one is fed from a little before the resume point (its warm-up, see
+:func:`warmup_s`), and everything it would produce that the old process already stored -
+minutes counted, events emitted, raw samples and status before the point - is dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from collector.storage import Night, SensorStatus, Storage
+from collector.nightdata import night_fields
+from collector.sources import BatteryReport, GapReport, LinkReport, Samples
+from collector.storage import ActivityAggregator, LocalStore, Night, SensorStatus, Storage
 from detector import (
     DetectorConfig,
     JerkDetector,
     JerkEvent,
     MinuteAggregator,
+    MinuteCount,
     NightSummary,
     SleepPeriod,
     summarize,
 )
 from detector.bilateral import BilateralMatcher
-from detector.errors import ConfigError
+from detector.errors import ConfigError, InputError
 
 FloatArray = npt.NDArray[np.float64]
+
+#: Battery level below which a reading is stored with state ``low_battery``.
+LOW_BATTERY_PCT = 15
+
+EventListener = Callable[[str, JerkEvent, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +63,43 @@ class SensorSpec:
             raise ConfigError(f"rate_hz must be positive, got {self.rate_hz}")
 
 
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where the stored output of one sensor stops, after a run that did not finish.
+
+    Attributes:
+        outputs_from_s: a minute boundary: minute counts, raw samples, activity and status
+            before it are stored; the new run stores from here on.
+        last_event_s: onset of the last stored event (None: none yet); a new event within
+            ``DetectorConfig.max_event_s`` after it is the same jerk seen again.
+        series_offset: largest series id stored for the night, added to new series ids so
+            that the two runs' series do not merge.
+    """
+
+    outputs_from_s: float
+    last_event_s: float | None = None
+    series_offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.outputs_from_s):
+            raise ConfigError(f"outputs_from_s must be finite, got {self.outputs_from_s}")
+        if self.last_event_s is not None and not math.isfinite(self.last_event_s):
+            raise ConfigError(f"last_event_s must be finite, got {self.last_event_s}")
+        if self.series_offset < 0:
+            raise ConfigError(f"series_offset must be >= 0, got {self.series_offset}")
+
+
 @dataclass
 class _Channel:
     spec: SensorSpec
     detector: JerkDetector
     minutes: MinuteAggregator
     bridge_s: float
+    outputs_from: float = -math.inf
+    duplicate_until: float = -math.inf
+    series_offset: int = 0
+    activity: ActivityAggregator | None = None  # without raw storage (else Storage does it)
+    known_gap: tuple[float, float] | None = None  # the last gap the source explained
     events: list[JerkEvent] = field(default_factory=list)
     samples: int = 0
     covered_s: float = 0.0
@@ -65,13 +112,20 @@ class _Channel:
 class NightPipeline:
     """Runs one subject's night.
 
+    The ``activity`` summary is stored either way: with ``store_raw`` the samples go to
+    :meth:`Storage.add_imu`, which computes it (and keeps the ``imu`` points unless the
+    storage's ``spool_raw`` option is off); without, the pipeline computes it itself.
+
     Args:
         subject: pseudonymous subject id (a tag in InfluxDB: no names).
         sensors: the sensors worn.
         storage: where events, minute counts, gaps and raw samples go.
         config: detector configuration shared by all sensors.
-        store_raw: also store raw acceleration (``imu``) and its activity summary.
+        store_raw: also store raw acceleration (``imu``).
         bilateral_window_s: onset window for calling a jerk bilateral.
+        resume: per sensor, where the stored output of an unfinished earlier run stops.
+        night_start_s: start of the night for the night record (default: first sample).
+        on_event: called with (sensor, event, bilateral) when an event is stored.
     """
 
     def __init__(
@@ -82,98 +136,182 @@ class NightPipeline:
         config: DetectorConfig | None = None,
         store_raw: bool = True,
         bilateral_window_s: float = 0.1,
+        *,
+        resume: Mapping[str, ResumePoint] | None = None,
+        night_start_s: float | None = None,
+        on_event: EventListener | None = None,
     ) -> None:
         if not subject:
             raise ConfigError("subject id must not be empty")
         ids = [s.sensor for s in sensors]
         if not ids or len(set(ids)) != len(ids):
             raise ConfigError(f"need one or more distinct sensors, got {ids}")
+        unknown = set(resume or {}) - set(ids)
+        if unknown:
+            raise ConfigError(f"resume points for unknown sensors {sorted(unknown)}")
         self.subject = subject
         self.storage = storage
         self.store_raw = store_raw
         self.config = config if config is not None else DetectorConfig()
+        self.night_start_s = night_start_s
+        self.on_event = on_event
         self._ch: dict[str, _Channel] = {}
         for s in sensors:
             det = JerkDetector(s.rate_hz, self.config)
             bridge = self.config.max_bridge_s or 3.5 / s.rate_hz
-            self._ch[s.sensor] = _Channel(s, det, MinuteAggregator(s.rate_hz), bridge)
+            ch = _Channel(s, det, MinuteAggregator(s.rate_hz), bridge)
+            epoch_s = storage.options.activity_epoch_s
+            if not store_raw and epoch_s > 0:
+                ch.activity = ActivityAggregator(epoch_s)
+            point = (resume or {}).get(s.sensor)
+            if point is not None:
+                ch.outputs_from = point.outputs_from_s
+                if point.last_event_s is not None:
+                    ch.duplicate_until = point.last_event_s + self.config.max_event_s
+                ch.series_offset = point.series_offset
+            self._ch[s.sensor] = ch
         self._bilateral = BilateralMatcher(ids, bilateral_window_s)
         self.bilateral_count = 0
+        self.suppressed_events = 0
 
     # ------------------------------------------------------------------ feeding
     @property
     def sensors(self) -> list[SensorSpec]:
         return [c.spec for c in self._ch.values()]
 
+    def _channel(self, sensor: str) -> _Channel:
+        try:
+            return self._ch[sensor]
+        except KeyError:
+            raise InputError(
+                f"data from unknown sensor {sensor!r} (configured: {', '.join(self._ch)})"
+            ) from None
+
+    def handle(self, item: object) -> int:
+        """Take one source item (see :mod:`collector.sources`); returns the number of jerks
+        that became final."""
+        if isinstance(item, Samples):
+            return self.feed(item.sensor_address, item.t_host_s, item.acc_g)
+        if isinstance(item, GapReport):
+            self.mark_gap(item.sensor, item.start_s, item.end_s, item.reason)
+        elif isinstance(item, BatteryReport):
+            pct = float(item.percent)
+            state = "low_battery" if pct < LOW_BATTERY_PCT else "streaming"
+            self.status(item.sensor, SensorStatus(item.t_host_s, state, battery_pct=pct))
+        elif isinstance(item, LinkReport):
+            state = "connected" if item.connected else "disconnected"
+            detail = item.detail[:200] or None
+            self.status(item.sensor, SensorStatus(item.t_s, state, item.connected, detail=detail))
+        else:
+            raise InputError(
+                f"a source yielded {type(item).__name__}, which the pipeline cannot use"
+            )
+        return 0
+
     def feed(self, sensor: str, t: npt.ArrayLike, acc: npt.ArrayLike) -> int:
         """Push samples of one sensor (t: (n,) s since the epoch; acc: (n, 3) g).
         Returns the number of jerks that became final."""
-        ch = self._ch[sensor]
+        ch = self._channel(sensor)
         t_arr = np.asarray(t, dtype=np.float64).reshape(-1)
         acc_arr = np.asarray(acc, dtype=np.float64)
         if t_arr.size == 0:
             return 0
-        # Gaps inside the stream (lost packets) are recorded; link-level gaps come from
-        # mark_gap() by the source, which knows why they happened.
-        prev = ch.t_last
-        tt = t_arr if prev is None else np.concatenate(([prev], t_arr))
-        steps = np.diff(tt)
-        big = np.flatnonzero(steps > ch.bridge_s)
-        for i in big.tolist():
-            self._status(ch, SensorStatus(float(tt[i]), "gap", gap_s=float(steps[i])))
-        ch.gaps += big.size
-        ch.covered_s += float(steps[steps <= ch.bridge_s].sum())
-        if ch.t_first is None:
-            ch.t_first = float(t_arr[0])
-        ch.t_last = float(t_arr[-1])
-        ch.samples += t_arr.size
         new = ch.detector.process(t_arr, acc_arr)
+        # Samples before the resume point only warm the detector up: stored already.
+        k = int(np.searchsorted(t_arr, ch.outputs_from, "left"))
+        if k < t_arr.size:
+            t_out, acc_out = t_arr[k:], acc_arr[k:]
+            # Gaps inside the stream (lost packets) are recorded; link-level gaps come from
+            # mark_gap() by the source, which knows why they happened.
+            prev = ch.t_last
+            tt = t_out if prev is None else np.concatenate(([prev], t_out))
+            steps = np.diff(tt)
+            big = np.flatnonzero(steps > ch.bridge_s)
+            for i in big.tolist():
+                if not self._explained(ch, float(tt[i]), float(tt[i + 1])):
+                    self._status(ch, SensorStatus(float(tt[i]), "gap", gap_s=float(steps[i])))
+            ch.gaps += big.size
+            ch.covered_s += float(steps[steps <= ch.bridge_s].sum())
+            if ch.t_first is None:
+                ch.t_first = float(t_out[0])
+            ch.t_last = float(t_out[-1])
+            ch.samples += t_out.size
         n = self._emit(ch, new)
         counts = ch.minutes.process(t_arr, new, ch.detector.watermark)
-        if counts:
-            self.storage.add_counts(self.subject, sensor, ch.spec.side, counts)
-        if self.store_raw:
-            self.storage.add_imu(self.subject, sensor, ch.spec.side, t_arr, acc_arr)
+        self._counts(ch, counts)
+        if k < t_arr.size:
+            if ch.activity is not None:
+                epochs = ch.activity.add(t_out, acc_out)
+                if epochs:
+                    self.storage.add_activity(self.subject, sensor, ch.spec.side, epochs)
+            elif self.store_raw:
+                self.storage.add_imu(self.subject, sensor, ch.spec.side, t_out, acc_out)
         return n
 
     def mark_gap(self, sensor: str, start_s: float, end_s: float, reason: str) -> None:
         """Record a gap the source knows about (disconnect, stall)."""
-        ch = self._ch[sensor]
+        ch = self._channel(sensor)
+        ch.known_gap = (start_s, end_s)
         self._status(
             ch,
             SensorStatus(start_s, "gap", gap_s=max(0.0, end_s - start_s), detail=reason[:200]),
         )
 
+    @staticmethod
+    def _explained(ch: _Channel, start_s: float, end_s: float) -> bool:
+        # The source reported this gap with its reason: a second, anonymous record at the
+        # same time would replace it in the store.
+        gap = ch.known_gap
+        return gap is not None and gap[0] - ch.bridge_s <= start_s and end_s <= gap[1] + ch.bridge_s
+
     def status(self, sensor: str, status: SensorStatus) -> None:
-        self._status(self._ch[sensor], status)
+        self._status(self._channel(sensor), status)
 
     def _status(self, ch: _Channel, status: SensorStatus) -> None:
-        self.storage.add_status(self.subject, ch.spec.sensor, ch.spec.side, status)
+        if status.time_s >= ch.outputs_from:
+            self.storage.add_status(self.subject, ch.spec.sensor, ch.spec.side, status)
+
+    def _counts(self, ch: _Channel, counts: Sequence[MinuteCount]) -> None:
+        # Minute starts are multiples of 60 s; a resume point is one too, or the night start.
+        keep = [c for c in counts if c.start + 60.0 > ch.outputs_from]
+        if keep:
+            self.storage.add_counts(self.subject, ch.spec.sensor, ch.spec.side, keep)
 
     def _emit(self, ch: _Channel, new: Sequence[JerkEvent]) -> int:
         final = self._bilateral.process(
             ch.spec.sensor, new, math.inf if ch.finished else ch.detector.watermark
         )
+        stored = 0
         for sensor, ev, bilateral in final:
             c = self._ch[sensor]
+            if ev.onset < c.outputs_from or ev.onset <= c.duplicate_until:
+                self.suppressed_events += 1  # the earlier run stored it (or saw its minute)
+                continue
+            if ev.series is not None and c.series_offset:
+                ev = dataclasses.replace(ev, series=ev.series + c.series_offset)
             c.events.append(ev)
             self.bilateral_count += int(bilateral)
             self.storage.add_events(self.subject, sensor, c.spec.side, [ev], [bilateral])
-        return len(final)
+            stored += 1
+            if self.on_event is not None:
+                self.on_event(sensor, ev, bilateral)
+        return stored
 
     # ------------------------------------------------------------------ ending
     def finish_sensor(self, sensor: str) -> None:
-        """End of one sensor's stream: flush its detector and counts."""
-        ch = self._ch[sensor]
+        """End of one sensor's stream: flush its detector, counts and activity."""
+        ch = self._channel(sensor)
         if ch.finished:
             return
         tail = ch.detector.flush()
         ch.finished = True
         self._emit(ch, tail)
-        counts = ch.minutes.process(np.empty(0), tail, math.inf) + ch.minutes.flush()
-        if counts:
-            self.storage.add_counts(self.subject, sensor, ch.spec.side, counts)
-        if self.store_raw:
+        self._counts(ch, ch.minutes.process(np.empty(0), tail, math.inf) + ch.minutes.flush())
+        if ch.activity is not None:
+            epochs = ch.activity.finish()
+            if epochs:
+                self.storage.add_activity(self.subject, sensor, ch.spec.side, epochs)
+        elif self.store_raw:
             self.storage.finish_sensor(self.subject, sensor, ch.spec.side)
 
     def finish(self) -> dict[str, NightSummary]:
@@ -184,21 +322,33 @@ class NightPipeline:
         starts = [c.t_first for c in self._ch.values() if c.t_first is not None]
         ends = [c.t_last for c in self._ch.values() if c.t_last is not None]
         if starts and ends:
-            onsets = [s.sleep_onset for s in out.values() if s.sleep_onset is not None]
+            # A resumed detector's first "sleep onset" may just be where it started
+            # watching: only onsets after the resume point are reported.
+            onsets = [
+                s.sleep_onset
+                for sensor, s in out.items()
+                if s.sleep_onset is not None and s.sleep_onset >= self._ch[sensor].outputs_from
+            ]
             wakes = [p[-1].end for c in self._ch.values() if (p := c.detector.sleep_periods())]
+            start = self.night_start_s if self.night_start_s is not None else min(starts)
             self.storage.add_night(
                 Night(
                     subject=self.subject,
-                    start_s=min(starts),
+                    start_s=start,
                     end_s=max(ends),
                     sleep_onset_s=min(onsets) if onsets else None,
                     wake_s=max(wakes) if wakes else None,
+                    **night_fields(
+                        {s: (c.events, c.detector.sleep_periods()) for s, c in self._ch.items()},
+                        self.config,
+                        self._bilateral.window_s,
+                    ),
                 )
             )
         return out
 
     def summaries(self) -> dict[str, NightSummary]:
-        """Per-sensor night summaries so far."""
+        """Per-sensor night summaries so far (since the resume point, after a restart)."""
         out: dict[str, NightSummary] = {}
         for sensor, ch in self._ch.items():
             span = (ch.t_last - ch.t_first) if ch.t_first is not None and ch.t_last else 0.0
@@ -207,16 +357,20 @@ class NightPipeline:
 
     def events(self, sensor: str) -> list[JerkEvent]:
         """Final events of one sensor so far, in onset order."""
-        return list(self._ch[sensor].events)
+        return list(self._channel(sensor).events)
 
     def sleep_periods(self, sensor: str) -> list[SleepPeriod]:
-        return self._ch[sensor].detector.sleep_periods()
+        return self._channel(sensor).detector.sleep_periods()
 
     def span(self) -> tuple[float, float]:
         """First and last sample time over all sensors, s (0, 0 before any sample)."""
         starts = [c.t_first for c in self._ch.values() if c.t_first is not None]
         ends = [c.t_last for c in self._ch.values() if c.t_last is not None]
         return (min(starts), max(ends)) if starts and ends else (0.0, 0.0)
+
+    def last_sample(self, sensor: str) -> float | None:
+        """Time of the newest stored sample of one sensor, s (None before any)."""
+        return self._channel(sensor).t_last
 
     @property
     def samples(self) -> int:
@@ -225,3 +379,75 @@ class NightPipeline:
     @property
     def jerks(self) -> int:
         return sum(len(c.events) for c in self._ch.values())
+
+
+async def consume(
+    pipeline: NightPipeline,
+    source: AsyncIterable[object],
+    on_item: Callable[[], None] | None = None,
+) -> None:
+    """Feed every item of ``source`` into ``pipeline`` until the source ends.
+
+    This is the seam between sources and the pipeline: ``source`` is any async iterable of
+    the items described in :mod:`collector.sources` (matched by their attributes), e.g. the
+    simulator's :func:`~collector.sources.sim_source` or, later, the BLE sessions merged into
+    one stream.  The source decides when to stop (on a signal it ends its iteration); the
+    caller then calls :meth:`NightPipeline.finish`.  ``on_item`` runs after every item.
+    Feeding is synchronous (detector, fsync'd spool append), so the loop yields to the event
+    loop only where the source awaits.
+    """
+    async for item in source:
+        pipeline.handle(item)
+        if on_item is not None:
+            on_item()
+
+
+def warmup_s(config: DetectorConfig) -> float:
+    """s of signal a fresh detector sees before a resume point: enough for its noise floor
+    and for its sleep estimate to settle, so that it neither calls the first minutes awake
+    nor labels jerks hypnic around a sleep onset that is only where it started watching."""
+    return (
+        config.noise_history_s
+        + config.sleep_min_rest_s
+        + config.hypnic_before_s
+        + config.hypnic_after_s
+        + 60.0
+    )
+
+
+def resume_points(
+    store: LocalStore,
+    subject: str,
+    sensors: Sequence[str],
+    night_start_s: float,
+    night_end_s: float,
+) -> dict[str, ResumePoint]:
+    """Where the stored output of each sensor stops within [night_start_s, night_end_s).
+
+    Minute counts are stored in order, each once the detector could no longer change it, so
+    the end of the last stored minute is where the stored record is complete; before any
+    count, the resume point is the night's start.  A run that was stopped (not killed)
+    flushed its detectors and recorded where the night ended: the minute of that end was
+    counted only in part, so the resume point goes back to its start (the new count of that
+    minute replaces the partial one: same time, same series) - unless later minutes were
+    counted since (a resumed run that then crashed).
+    """
+    stopped = [n.end_s for n in store.nights(subject) if abs(n.start_s - night_start_s) < 1e-3]
+    out: dict[str, ResumePoint] = {}
+    for sensor in sensors:
+        counts = store.minute_counts(subject, night_start_s, night_end_s, sensor)
+        events = store.events(subject, night_start_s, night_end_s, sensor)
+        start = night_start_s
+        if counts:
+            start = max(start, counts[-1].count.start + 60.0)
+        if stopped:
+            # Only when that end is in the last minute counted: a later run may have gone on.
+            last_minute = math.floor(max(stopped) / 60.0) * 60.0
+            if last_minute + 60.0 >= start:
+                start = max(night_start_s, last_minute)
+        out[sensor] = ResumePoint(
+            outputs_from_s=start,
+            last_event_s=max((e.event.onset for e in events), default=None),
+            series_offset=max((e.event.series or 0 for e in events), default=0),
+        )
+    return out

@@ -1,37 +1,134 @@
-"""Sample sources for the live pipeline.
+"""Sample sources for the live pipeline, and the seam between sources and the pipeline.
 
-A source is an async iterator of :class:`SampleBatch` (and :class:`GapNotice` for gaps the
-source knows the reason of).  The simulator source replays a simulated night in packets at
-a chosen speed; the BLE source lives in :mod:`collector.ble`.
+A *source* is any async iterator of the items below; :func:`collector.pipeline.consume`
+feeds one into a :class:`~collector.pipeline.NightPipeline` and does not care where the items
+come from.  The items are recognised by their attributes (the :class:`Samples`,
+:class:`GapReport`, :class:`BatteryReport` and :class:`LinkReport` protocols), not by their
+class, so a source needs no import from here::
+
+    Samples        .sensor_address  .side  .t_host_s (n,) s since the epoch  .acc_g (n, 3) g
+    GapReport      .sensor  .start_s  .end_s  .reason      (samples are missing in between)
+    BatteryReport  .sensor  .t_host_s  .percent
+    LinkReport     .sensor  .t_s  .connected  .detail       (link up/down)
+
+The BLE collector's session (``collector.ble.session``: ``SampleBatch``, ``GapRecord``,
+``BatteryReading``) already has these shapes, so ``consume(pipeline, merge(left, right))``
+takes the sessions of both wrists as they are (:func:`merge` interleaves async
+iterators); the simulator source here yields this module's dataclasses, which have the same
+fields.  The sensor id used by the pipeline is ``sensor_address`` / ``sensor``.
+
+Rules for a source: per sensor, batches come in time order; a source that knows why samples
+are missing says so with a gap report (the pipeline also notices unexplained jumps); the
+source stops by ending the iteration (it should watch a stop event of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from detector.errors import ConfigError
 
+if TYPE_CHECKING:
+    from sim import NightStream
+
 FloatArray = npt.NDArray[np.float64]
+T = TypeVar("T")
+
+__all__ = [
+    "BatteryNotice",
+    "BatteryReport",
+    "GapNotice",
+    "GapReport",
+    "LinkNotice",
+    "LinkReport",
+    "SampleBatch",
+    "Samples",
+    "merge",
+    "parse_speed",
+    "parse_start",
+    "sim_source",
+]
 
 
+# ---------------------------------------------------------------------------------- protocols
+@runtime_checkable
+class Samples(Protocol):
+    """Contiguous samples of one sensor."""
+
+    @property
+    def sensor_address(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def t_host_s(self) -> FloatArray: ...
+    @property
+    def acc_g(self) -> FloatArray: ...
+
+
+@runtime_checkable
+class GapReport(Protocol):
+    """Samples of ``sensor`` are missing between ``start_s`` and ``end_s`` (s since the epoch)."""
+
+    @property
+    def sensor(self) -> str: ...
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def reason(self) -> str: ...
+
+
+@runtime_checkable
+class BatteryReport(Protocol):
+    """Battery level of ``sensor`` at ``t_host_s``."""
+
+    @property
+    def sensor(self) -> str: ...
+    @property
+    def t_host_s(self) -> float: ...
+    @property
+    def percent(self) -> int: ...
+
+
+@runtime_checkable
+class LinkReport(Protocol):
+    """The link to ``sensor`` came up (``connected``) or went down at ``t_s``."""
+
+    @property
+    def sensor(self) -> str: ...
+    @property
+    def t_s(self) -> float: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
+
+# ------------------------------------------------------------------------ concrete items
 @dataclass(frozen=True, slots=True)
 class SampleBatch:
-    """Samples of one sensor: t (n,) s since the epoch, acc (n, 3) g."""
+    """Samples of one sensor (a :class:`Samples`)."""
 
-    sensor: str
-    t: FloatArray
-    acc: FloatArray
+    sensor_address: str
+    side: str
+    t_host_s: FloatArray
+    acc_g: FloatArray
 
 
 @dataclass(frozen=True, slots=True)
 class GapNotice:
-    """A gap in one sensor's data the source knows about, s since the epoch."""
+    """A gap the source knows the reason of (a :class:`GapReport`)."""
 
     sensor: str
     start_s: float
@@ -39,48 +136,163 @@ class GapNotice:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class BatteryNotice:
+    """A battery reading (a :class:`BatteryReport`)."""
+
+    sensor: str
+    t_host_s: float
+    percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkNotice:
+    """A link state change (a :class:`LinkReport`)."""
+
+    sensor: str
+    t_s: float
+    connected: bool
+    detail: str = ""
+
+
+# ------------------------------------------------------------------------------- merging
+async def merge(*sources: AsyncIterator[T]) -> AsyncIterator[T]:
+    """One async iterator over several (e.g. one BLE session per wrist), items in arrival
+    order; ends when all have ended.  An error in one source cancels the others and is
+    raised here.  Each source's own order is kept, which is all the pipeline needs."""
+    queue: asyncio.Queue[tuple[int, T | None, BaseException | None]] = asyncio.Queue(256)
+
+    async def pump(i: int, source: AsyncIterator[T]) -> None:
+        try:
+            async for item in source:
+                await queue.put((i, item, None))
+        except Exception as exc:  # handed to the consumer, which raises it
+            await queue.put((i, None, exc))
+            return
+        await queue.put((i, None, None))
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(sources)]
+    running = len(tasks)
+    try:
+        while running:
+            _, item, error = await queue.get()
+            if error is not None:
+                raise error
+            if item is None:
+                running -= 1
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# ------------------------------------------------------------------------------- parsing
 def parse_speed(text: str) -> float:
     """``--speed``: a factor over real time (1 = real time) or ``max`` (as fast as possible,
     returned as ``inf``)."""
     if text.strip().lower() == "max":
-        return float("inf")
+        return math.inf
     try:
         value = float(text)
     except ValueError as exc:
         raise ConfigError(f"--speed must be a number or 'max', got {text!r}") from exc
-    if not value > 0:
-        raise ConfigError(f"--speed must be positive, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"--speed must be a positive number or 'max', got {text!r}")
     return value
 
 
-async def replay(
-    recordings: list[tuple[str, FloatArray, FloatArray]],
+def parse_start(text: str) -> float:
+    """``--start``: unix seconds (``1718400000``) or ISO 8601 (``2024-06-14T22:30``, local time
+    unless it carries an offset); returns s since the epoch."""
+    s = text.strip()
+    try:
+        value = float(s)
+    except ValueError:
+        try:
+            stamp = dt.datetime.fromisoformat(s)
+        except ValueError:
+            raise ConfigError(
+                f"--start must be unix seconds or an ISO time like 2024-06-14T22:30, got {text!r}"
+            ) from None
+        value = stamp.timestamp()  # naive = local time, as a bedside user means it
+    if not (math.isfinite(value) and 0 < value < 1e11):
+        raise ConfigError(f"--start must be a time after 1970, got {text!r}")
+    return value
+
+
+# ------------------------------------------------------------------------- simulator source
+async def sim_source(
+    night: NightStream,
+    sensors: Sequence[str],
     speed: float,
+    *,
+    start_s: float | None = None,
+    live_from_s: float | None = None,
     packet_s: float = 0.25,
+    battery_every_s: float = 900.0,
     stop: asyncio.Event | None = None,
-) -> AsyncIterator[SampleBatch | GapNotice]:
-    """Replay recordings ``(sensor, t (n,), acc (n, 3))`` in time order, ``packet_s`` at a
-    time per sensor, paced so that sensor time advances ``speed`` times faster than wall
-    time (``inf``: no pacing; packets grow to 10 s to cut per-packet overhead)."""
-    if not recordings:
-        return
-    t0 = min(float(t[0]) for _, t, _ in recordings if t.size)
-    t1 = max(float(t[-1]) for _, t, _ in recordings if t.size)
-    step = packet_s if np.isfinite(speed) else max(packet_s, 10.0)
-    edges = np.arange(t0, t1 + step, step)
-    cuts = [np.searchsorted(t, edges, "left") for _, t, _ in recordings]
-    wall0 = time.monotonic()
-    for k in range(edges.size - 1):
+    on_live: Callable[[float], None] | None = None,
+) -> AsyncIterator[SampleBatch | BatteryNotice | LinkNotice]:
+    """Stream a simulated night as packets of ``packet_s`` s of samples per sensor.
+
+    Samples before ``start_s`` are skipped (rendered, not yielded).  Samples before
+    ``live_from_s`` are yielded at once (the past, e.g. a resumed run's detector warm-up);
+    from there on a packet is released when sample time, running ``speed`` times faster than
+    wall time, reaches its end (``inf``: no pacing, 10 s packets).  ``on_live(t)`` is called
+    once, with the sample time that corresponds to the moment pacing starts.  A
+    :class:`LinkNotice` opens each sensor's live stream and a :class:`BatteryNotice` (a
+    simulated 4 %/h drain) comes every ``battery_every_s`` of sample time.  Ends at the end
+    of the night or as soon as ``stop`` is set.
+    """
+    if not speed > 0:
+        raise ConfigError(f"speed must be > 0, got {speed}")
+    if len(sensors) != len(night.sides):
+        raise ConfigError(f"{len(night.sides)} simulated sensors but {len(sensors)} ids")
+    t0, n_slots, rate = float(night.config.t0), night.config.n_samples, night.rate_hz
+    paced = math.isfinite(speed)
+    chunk_s = packet_s if paced else max(packet_s, 10.0)
+    step = max(1, round(chunk_s * rate))  # slots per chunk, as NightStream.chunks cuts them
+    first = -math.inf if start_s is None else float(start_s)
+    live = max(first, t0 if live_from_s is None else float(live_from_s))
+    wall0: float | None = None
+    next_battery = [-math.inf] * len(sensors)
+    opened = [False] * len(sensors)
+    for k, recs in enumerate(night.chunks(chunk_s)):
+        end = t0 + min((k + 1) * step, n_slots) / rate  # sample time that completes the packet
+        if end <= first:
+            continue
         if stop is not None and stop.is_set():
             return
-        if np.isfinite(speed):
-            due = wall0 + (edges[k + 1] - t0) / speed
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        delay = 0.0
+        if paced and end > live:
+            if wall0 is None:
+                wall0 = time.monotonic()
+                if on_live is not None:
+                    on_live(live)
+            delay = wall0 + (end - live) / speed - time.monotonic()
+        if delay > 0 and stop is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
         else:
-            await asyncio.sleep(0)  # let signal handlers and status printing run
-        for (sensor, t, acc), c in zip(recordings, cuts, strict=True):
-            a, b = int(c[k]), int(c[k + 1])
-            if b > a:
-                yield SampleBatch(sensor, t[a:b], acc[a:b])
+            # Also when late or unpaced: let signal handlers and the status line run.
+            await asyncio.sleep(max(delay, 0.0))
+        for i, (sensor, rec) in enumerate(zip(sensors, recs, strict=True)):
+            t, acc = rec.t, rec.acc
+            if t.size and t[0] < first:
+                keep = t >= first
+                t, acc = t[keep], acc[keep]
+            if t.size == 0:
+                continue
+            if t[-1] >= live:
+                if not opened[i]:
+                    opened[i] = True
+                    yield LinkNotice(sensor, float(t[0]), True, "simulated sensor")
+                if t[0] >= next_battery[i]:
+                    hours = (float(t[0]) - t0) / 3600.0
+                    yield BatteryNotice(sensor, float(t[0]), max(0, round(100 - 4 * hours)))
+                    next_battery[i] = (math.floor(t[0] / battery_every_s) + 1) * battery_every_s
+            yield SampleBatch(sensor, night.sides[i], t, acc)

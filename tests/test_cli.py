@@ -42,7 +42,7 @@ def test_simulate_detect_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["evaluate", str(events), f"{prefix}.truth.json", "--json", str(scores)]) == 0
     s = json.loads(scores.read_text())
     assert s["n_detected"] == len(rows)
-    assert s["sensitivity"] >= 0.85 and s["ppv"] >= 0.85  # accuracy proper: test_accuracy  # accuracy proper: test_accuracy
+    assert s["sensitivity"] >= 0.85 and s["ppv"] >= 0.85  # accuracy: test_accuracy.py
     assert s["median_onset_error_ms"] <= 20.0
 
 
