@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.influxread import InfluxReader, night_point
+from collector.influxread import InfluxReader
 from collector.nightdata import load_nights
 from collector.report import write_report
 from collector.storage import Annotation, InfluxConfig, LocalStore, Storage, StorageOptions
@@ -24,8 +24,9 @@ DAYS = [date(2026, 11, 2), date(2026, 11, 3)]
 
 @pytest.fixture
 def influx_night(running_influxd: LocalInfluxd, db_name: str, tmp_path: Path) -> Path:
-    """Two nights of ``a1`` (with ``night`` points) and one of ``b2`` (without), written
-    through Storage to the local store and to InfluxDB."""
+    """Two nights of ``a1`` and one of ``b2``, written through Storage to the local store and
+    to InfluxDB; b2's ``night`` point is then deleted (data from before nights were
+    published), so its night must be derived from the minute counts."""
     cfg = InfluxConfig(url=running_influxd.url, db=db_name, timeout_s=5.0)
     data_dir = tmp_path / "data"
     with Storage(data_dir, cfg, FAST) as st:
@@ -34,8 +35,8 @@ def influx_night(running_influxd: LocalInfluxd, db_name: str, tmp_path: Path) ->
         )
         record_nights(data_dir, "b2", [(DAYS[0], 10.0, 50, 0)], sensors=1, storage=st)
         st.add_annotation(Annotation("a1", evening(DAYS[1], 9), "levetiracetam 500 mg bid"))
-        st.add_points(night_point(n) for n in st.store.nights("a1"))
         assert st.flush(30.0)
+    InfluxReader(running_influxd.url, db_name).query('DELETE FROM "night" WHERE "subject" = \'b2\'')
     return data_dir
 
 

@@ -59,7 +59,8 @@ def test_local_store_is_idempotent_and_queryable(tmp_path: Path) -> None:
         assert night.sleep_onset_s == T0 + 20 and night.wake_s is None
         assert store.subjects() == ["ana", "bob"]
         # Everything also sits in the spool for a later flush.
-        assert storage.status().streams["events"].backlog_lines == 3 * 2 + 2 + 2 + 2
+        # (the lines above, plus one for the night point)
+        assert storage.status().streams["events"].backlog_lines == 3 * 2 + 2 + 2 + 2 + 1
     # Reopened: still there.
     with Storage(tmp_path / "d") as again:
         assert len(again.store.events("ana", T0, T0 + 3600)) == 4

@@ -280,8 +280,12 @@ class Storage:
         return len(lines)
 
     def add_night(self, night: Night) -> None:
-        """Record a night in the local store (for reports)."""
+        """Record a night in the local store and as a ``night`` point in InfluxDB (sleep onset,
+        hours of sleep, counts, detector version: what reports read from a server)."""
         self._check_open()
+        from collector.influxread import night_point  # the schema lives with its reader
+
+        self.spools["events"].append_lines([night_point(night).to_line()])
         self.store.add_night(night)
 
     def add_annotation(self, annotation: Annotation) -> None:
