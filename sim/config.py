@@ -16,7 +16,8 @@ RANGES_G: tuple[float, ...] = (2.0, 4.0, 8.0)
 #: ADC resolutions (bits over the full ± range).
 BITS: tuple[int, ...] = (12, 16)
 
-_FLAGS: tuple[str, ...] = (
+#: Event types and signal components that can be switched off (``--no NAME``).
+SWITCHES: tuple[str, ...] = (
     "hypnic",
     "series",
     "turns",
@@ -97,7 +98,7 @@ class NightConfig:
             raise ConfigError(
                 f"series_count must be an integer 0–50 or None, got {self.series_count!r}"
             )
-        for name in _FLAGS:
+        for name in SWITCHES:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not _is_number(self.t0) or not math.isfinite(self.t0):

@@ -7,21 +7,7 @@ import time
 from collections import Counter
 
 from sim import NightConfig, NightStream, write_stream
-
-# Event types and signal components that ``--no NAME`` can switch off.
-_SWITCHES: tuple[str, ...] = (
-    "hypnic",
-    "series",
-    "turns",
-    "scratch",
-    "tremor",
-    "fidgets",
-    "rem_twitches",
-    "gaps",
-    "breathing",
-    "heartbeat",
-    "bias",
-)
+from sim.config import SWITCHES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,9 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--no",
         action="append",
         default=[],
-        choices=_SWITCHES,
+        choices=SWITCHES,
         metavar="NAME",
-        help=f"switch a component off (repeatable): {', '.join(_SWITCHES)}",
+        help=f"switch a component off (repeatable): {', '.join(SWITCHES)}",
     )
     p.add_argument("--out", required=True, metavar="PREFIX", help="output path prefix")
     p.set_defaults(func=run)
