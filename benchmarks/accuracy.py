@@ -1,0 +1,69 @@
+"""Detector accuracy on simulated nights (seeds the detector was not tuned on).
+
+    .venv/bin/python benchmarks/accuracy.py [--seeds 101-110] [--rates 50,100] [--hours 8]
+
+Prints per night and pooled: sensitivity, PPV, false jerks per hour, median onset error and
+hypnic/myoclonic label accuracy (match window +-0.25 s, one to one).  Tuning used seeds 1-10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# As a script, this folder comes first on sys.path and benchmarks/detector.py would shadow
+# the detector package: use the repository root instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import numpy as np
+
+from collector.evaluation import score
+from detector import JerkDetector
+from sim import NightConfig, simulate_night
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seeds", default="101-110")
+    ap.add_argument("--rates", default="50,100")
+    ap.add_argument("--hours", type=float, default=8.0)
+    args = ap.parse_args()
+    for rate in [float(r) for r in args.rates.split(",")]:
+        tp = fp = fn = 0
+        hours = 0.0
+        errs: list[float] = []
+        kinds: list[float] = []
+        for seed in _seeds(args.seeds):
+            night = simulate_night(NightConfig(hours=args.hours, rate_hz=rate, seed=seed))
+            rec = night.sensors[0]
+            det = JerkDetector(rate)
+            ev = det.process(rec.t, rec.acc) + det.flush()
+            s = score(np.array([e.onset for e in ev]), [e.kind for e in ev], night.truth)
+            tp, fp, fn = tp + s.true_positives, fp + s.false_positives, fn + s.false_negatives
+            hours += s.hours
+            errs.append(s.median_onset_error_ms)
+            kinds.append(s.kind_accuracy)
+            print(
+                f"{rate:5.0f} Hz seed {seed}: true {s.n_true:3d} sens {s.sensitivity:.3f} "
+                f"PPV {s.ppv:.3f} false/h {s.false_per_hour:.2f} "
+                f"onset err {s.median_onset_error_ms:4.1f} ms kind {s.kind_accuracy:.3f}"
+            )
+        print(
+            f"{rate:5.0f} Hz pooled over {hours:.0f} h: sensitivity {tp / (tp + fn):.3f}, "
+            f"PPV {tp / (tp + fp):.3f}, false jerks/h {fp / hours:.2f}, median onset error "
+            f"{np.median(errs):.1f} ms, kind label right {np.mean(kinds):.3f} "
+            f"(worst night {np.min(kinds):.3f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
