@@ -12,9 +12,10 @@ class, so a source needs no import from here::
     LinkReport     .sensor  .t_s  .connected  .detail       (link up/down)
 
 The BLE collector's session (``collector.ble.session``: ``SampleBatch``, ``GapRecord``,
-``BatteryReading``) already has these shapes, so ``consume(pipeline, merge(left, right))``
-takes the sessions of both wrists as they are (:func:`merge` interleaves async
-iterators); the simulator source here yields this module's dataclasses, which have the same
+``BatteryReading``, ``LinkEvent``) already has these shapes, so
+``consume(pipeline, session_source([left, right], stop))`` takes the sessions of both wrists
+as they are (:func:`merge` interleaves async iterators; :func:`session_source` adds the
+stopping); the simulator source here yields this module's dataclasses, which have the same
 fields.  The sensor id used by the pipeline is ``sensor_address`` / ``sensor``.
 
 Rules for a source: per sensor, batches come in time order; a source that knows why samples
@@ -53,9 +54,11 @@ __all__ = [
     "LinkReport",
     "SampleBatch",
     "Samples",
+    "Session",
     "merge",
     "parse_speed",
     "parse_start",
+    "session_source",
     "sim_source",
 ]
 
@@ -186,6 +189,37 @@ async def merge(*sources: AsyncIterator[T]) -> AsyncIterator[T]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Session(Protocol):
+    """What :func:`session_source` needs of a sensor session (``collector.ble.session.
+    BleSession``): async iteration that ends after :meth:`stop`."""
+
+    def __aiter__(self) -> AsyncIterator[object]: ...
+    async def stop(self) -> None: ...
+
+
+async def session_source(sessions: Sequence[Session], stop: asyncio.Event) -> AsyncIterator[object]:
+    """The items of several sensor sessions (one per wrist), merged, until ``stop`` is set.
+
+    Then every session is stopped - it stops the stream, disconnects and yields what it
+    still holds (samples waiting for the clock mapping to settle) - and the source ends
+    once all have ended.  A fatal error of one session (e.g. a sensor that cannot stream
+    at the configured rate) stops the others and is raised here."""
+
+    async def stopper() -> None:
+        await stop.wait()
+        await asyncio.gather(*(s.stop() for s in sessions))
+
+    task = asyncio.create_task(stopper())
+    try:
+        async for item in merge(*(aiter(s) for s in sessions)):
+            yield item
+    finally:
+        if not stop.is_set():
+            task.cancel()  # ended early (an error): merge() has stopped the sessions
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # a stop in progress is left to finish
 
 
 # ------------------------------------------------------------------------------- parsing

@@ -32,7 +32,7 @@ import contextlib
 import math
 import selectors
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
@@ -46,6 +46,7 @@ from collector.protocols.base import BATTERY_LEVEL_UUID, BATTERY_SERVICE_UUID
 from collector.protocols.pmd import (
     PMD_CONTROL_UUID,
     PMD_DATA_UUID,
+    PMD_EPOCH_UNIX_S,
     PMD_SERVICE_UUID,
     ControlOp,
     MeasurementType,
@@ -246,6 +247,104 @@ class SensorFaults:
 
 
 @dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """How many faults each emulated sensor of a night suffers (``jerkmon run --sim-ble
+    --faults disconnects=20,stalls=1``); :meth:`schedule` places them at seeded times.
+
+    Attributes:
+        disconnects: peripheral-side link drops.
+        stalls: notification stalls (connected but silent) of ``stall_s`` each.
+        stall_s: length of a stall, s (the collector's watchdog ends it sooner).
+        drops: single frames never sent.
+        resets: power losses: the link drops and the sensor clock restarts.
+        readvertise_s: silence after a drop or a power loss before advertising again, s.
+    """
+
+    disconnects: int = 0
+    stalls: int = 0
+    stall_s: float = 60.0
+    drops: int = 0
+    resets: int = 0
+    readvertise_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("disconnects", "stalls", "drops", "resets"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
+                raise ConfigError(f"faults: {name} must be a whole number 0..10000, got {value!r}")
+        if not (math.isfinite(self.stall_s) and self.stall_s > 0):
+            raise ConfigError(f"faults: stall_s must be > 0 s, got {self.stall_s}")
+        if not (math.isfinite(self.readvertise_s) and self.readvertise_s >= 0):
+            raise ConfigError(f"faults: readvertise_s must be >= 0 s, got {self.readvertise_s}")
+
+    @classmethod
+    def parse(cls, text: str) -> FaultPlan:
+        """``"disconnects=20,stalls=1,stall_s=60"`` (any subset of the fields; ``""``: none)."""
+        values: dict[str, Any] = {}
+        names = {f.name: f.type for f in fields(cls)}  # "int" / "float" (postponed)
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            key, sep, raw = part.partition("=")
+            key = key.strip()
+            if not sep or key not in names:
+                raise ConfigError(
+                    f"--faults: expected KEY=VALUE with KEY one of {', '.join(names)}, got {part!r}"
+                )
+            try:
+                values[key] = int(raw) if names[key] == "int" else float(raw)
+            except ValueError:
+                raise ConfigError(f"--faults: {key} must be a number, got {raw!r}") from None
+        return cls(**values)
+
+    @property
+    def total(self) -> int:
+        return self.disconnects + self.stalls + self.drops + self.resets
+
+    def describe(self) -> str:
+        parts = [
+            f"{n} {name}"
+            for n, name in (
+                (self.disconnects, "disconnects"),
+                (self.stalls, f"stalls of {self.stall_s:g} s"),
+                (self.drops, "dropped frames"),
+                (self.resets, "power losses"),
+            )
+            if n
+        ]
+        return ", ".join(parts) or "none"
+
+    def schedule(self, start_s: float, end_s: float, seed: int) -> SensorFaults:
+        """Fault times within (``start_s``, ``end_s``): the span is cut into one slot per
+        fault and each fault falls at a random point of the middle of its slot, so faults
+        are spread over the night and never on top of each other."""
+        n = self.total
+        if n == 0:
+            return SensorFaults(readvertise_delay_s=self.readvertise_s)
+        slot = (end_s - start_s) / n
+        if not slot >= 10.0:
+            raise ConfigError(
+                f"--faults: {n} faults do not fit a {end_s - start_s:g} s night "
+                "(at most one per 10 s)"
+            )
+        rng = np.random.default_rng(seed)
+        kinds = ["d"] * self.disconnects + ["s"] * self.stalls
+        kinds += ["f"] * self.drops + ["r"] * self.resets
+        order = rng.permutation(n)
+        at = start_s + slot * (np.arange(n) + rng.uniform(0.2, 0.8, n))
+        times: dict[str, list[float]] = {"d": [], "s": [], "f": [], "r": []}
+        for k, i in enumerate(order.tolist()):
+            times[kinds[i]].append(float(at[k]))
+        return SensorFaults(
+            disconnect_at_s=tuple(sorted(times["d"])),
+            stalls=tuple((t, self.stall_s) for t in sorted(times["s"])),
+            drop_frames_at_s=tuple(sorted(times["f"])),
+            clock_reset_at_s=tuple(sorted(times["r"])),
+            readvertise_delay_s=self.readvertise_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class EmulatedSensorConfig:
     """The emulated sensor.
 
@@ -415,6 +514,7 @@ class EmulatedPmdSensor:
         self._range_g = max(self.config.ranges_g)
         self._stream_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._commands: set[asyncio.Task[Any]] = set()
         self._stall: tuple[int, float] | None = None
         self._pending_drops = sorted(self.config.faults.drop_frames_at_s)
         self._clock_segments: list[tuple[float, float]] = [
@@ -512,6 +612,7 @@ class EmulatedPmdSensor:
         if self._stream_task is not None:
             self._stream_task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._commands, return_exceptions=True)
         if self.device is not None:
             if self._connection is not None:
                 with contextlib.suppress(Exception):  # best effort on shutdown
@@ -526,6 +627,14 @@ class EmulatedPmdSensor:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def _command(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run an HCI command that cancelling the caller must not interrupt: bumble's host
+        would get the answer on a cancelled future (``InvalidStateError``)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+        await asyncio.shield(task)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -546,8 +655,8 @@ class EmulatedPmdSensor:
         if self.clock.now_s() < self._silent_until:
             return
         ms = self.config.advertising_interval_ms
-        await self.device.start_advertising(
-            advertising_interval_min=ms, advertising_interval_max=ms
+        await self._command(
+            self.device.start_advertising(advertising_interval_min=ms, advertising_interval_max=ms)
         )
 
     async def _advertise_at(self, t_s: float) -> None:
@@ -582,6 +691,10 @@ class EmulatedPmdSensor:
         if not self._closing:
             self._spawn(self._advertise_at(max(now, self._silent_until)))
 
+    async def drop_link(self) -> None:
+        """Drop the link now from the sensor's side, as a ``disconnect`` fault does."""
+        await self._drop_link("disconnect")
+
     async def _drop_link(self, cause: str) -> None:
         connection = self._connection
         if connection is None or self.device is None:
@@ -606,7 +719,7 @@ class EmulatedPmdSensor:
         else:
             self._silent_until = self.clock.now_s() + self.config.faults.readvertise_delay_s
             if self.device is not None:
-                await self.device.stop_advertising()
+                await self._command(self.device.stop_advertising())
             self._spawn(self._advertise_at(self._silent_until))
 
     async def _begin_stall(self, until_s: float) -> None:
@@ -804,6 +917,60 @@ async def start_emulated_sensors(
         sensor = EmulatedPmdSensor(t, acc, cfg, clock=clock, radio=radio)
         await sensor.start()
         sensors[side] = sensor
+    return sensors
+
+
+#: Clock error of the emulated sensors of a night by side: (s off at the first sample, ppm
+#: fast), a few seconds and ppm as real sensor clocks - and different per wrist, so that
+#: the two are only aligned through the collector's clock mapping.
+NIGHT_SENSOR_CLOCKS: dict[str, tuple[float, float]] = {
+    "left": (2.5, 20.0),
+    "right": (-1.25, -15.0),
+}
+
+
+async def start_night_sensors(
+    recordings: Mapping[str, tuple[NDArray[np.float64], NDArray[np.float64]]],
+    clock: SimClock,
+    *,
+    sample_rate_hz: int,
+    faults: Mapping[str, SensorFaults] | None = None,
+    seed: int = 0,
+    radio: SimRadio | None = None,
+) -> dict[str, EmulatedPmdSensor]:
+    """Emulated sensors streaming a simulated night (``jerkmon run --sim-ble``).
+
+    ``recordings`` maps a side to ``(t, acc)`` with ``t`` in Unix seconds on the ``clock``
+    time base (the night must have no gaps of its own: the emulated link makes them).  Each
+    sensor's clock reads the true date (PMD: ns since 2000) off by
+    :data:`NIGHT_SENSOR_CLOCKS` and drifting, as a real one does.
+    """
+    sensors: dict[str, EmulatedPmdSensor] = {}
+    try:
+        for i, (side, (t, acc)) in enumerate(recordings.items()):
+            if side not in EMULATED_SENSORS:
+                raise ConfigError(f"no emulated sensor for side {side!r}")
+            address, name = EMULATED_SENSORS[side]
+            error_s, ppm = NIGHT_SENSOR_CLOCKS[side]
+            t_first = float(t[0])
+            # sensor clock = offset + t * (1 + drift): the true date + error_s at t_first
+            offset = (t_first - PMD_EPOCH_UNIX_S + error_s) - t_first * (1.0 + ppm * 1e-6)
+            cfg = EmulatedSensorConfig(
+                name=name,
+                address=address,
+                sample_rate_hz=sample_rate_hz,
+                sensor_clock_offset_s=offset,
+                clock_drift_ppm=ppm,
+                seed=seed * 16 + i,
+                faults=(faults or {}).get(side, SensorFaults()),
+            )
+            sensor = EmulatedPmdSensor(t, acc, cfg, clock=clock, radio=radio)
+            sensors[side] = sensor
+            await sensor.start()
+    except BaseException:
+        for sensor in sensors.values():
+            await sensor.stop()
+        raise
     return sensors
 
 

@@ -1,15 +1,17 @@
 """BLE collector: one thin async adapter over bleak (``session``), pure clock mapping
 (``clock``) and scanning (``scan``).
 
-Wiring a live pipeline (``jerkmon run --device ADDR --side left``)::
+Wiring a live pipeline (``jerkmon run --device ADDR --side left``; the real thing is
+``collector.commands.run.BleRun``)::
 
-    from collector.ble.session import BleSession, SessionConfig, SampleBatch, GapRecord
+    from collector.ble.session import BleSession, SessionConfig
+    from collector.pipeline import consume
+    from collector.sources import session_source
 
-    session = BleSession(SessionConfig(address=args.device, side=args.side))
-    async with session:
-        async for event in session:      # SampleBatch | GapRecord | BatteryReading
-            ...                          # feed the detector / storage
-    # stop from elsewhere (signal handler): await session.stop() -> iteration ends cleanly
+    sessions = [BleSession(SessionConfig(address=a, side=s, link_events=True)) for a, s in ...]
+    await consume(pipeline, session_source(sessions, stop))   # stop: an asyncio.Event
+    # items: SampleBatch | GapRecord | BatteryReading | LinkEvent, taken by the pipeline as
+    # they are; stop.set() (signal handler) stops every session, which yields what it holds
 
 With ``--sim-ble`` the same session runs against emulated sensors on an in-process bumble
 radio; only the backends and the host clock change::
@@ -25,6 +27,9 @@ radio; only the backends and the host clock change::
         scanner_backend=BumbleScannerBackend,
         host_clock=clock,
     )
+
+``jerkmon run --sim-ble`` does this with ``sim.ble_sensor.start_night_sensors`` (a simulated
+night, sensor clocks seconds off and drifting, faults from ``FaultPlan``).
 
 Samples are held back until the clock mapping has settled - by default until a drift
 estimate exists (2 min of data at the start of a session, 60 s after a sensor clock reset);

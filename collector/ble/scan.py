@@ -8,10 +8,11 @@ from typing import Any
 
 from bleak import BleakScanner
 from bleak.backends.scanner import BaseBleakScanner
+from bleak.exc import BleakError
 
 from collector.protocols.base import DeviceProfile
 from collector.protocols.pmd import PolarPmdProfile
-from detector.errors import ConfigError
+from detector.errors import ConfigError, TransportError
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +65,24 @@ async def scan_sensors(
                 found.append(FoundSensor(device.address.upper(), name, adv.rssi, profile.kind))
                 break
     return sorted(found, key=lambda f: (-f.rssi, f.address))
+
+
+async def check_adapter(
+    *,
+    scanner_backend: type[BaseBleakScanner] | None = None,
+    backend_kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Start and stop a scan once, so that a missing adapter or BlueZ is one clear error at
+    start-up (a session retries such errors forever, as an adapter can come back)."""
+    kwargs: dict[str, Any] = dict(backend_kwargs or {})
+    if scanner_backend is not None:
+        kwargs["backend"] = scanner_backend
+    try:
+        scanner = BleakScanner(**kwargs)
+        await scanner.start()
+        await scanner.stop()
+    except (BleakError, OSError) as exc:
+        raise TransportError(
+            f"cannot use Bluetooth ({type(exc).__name__}: {exc}); is a Bluetooth adapter with "
+            "BlueZ available? ('--sim-ble' runs emulated sensors on a virtual radio)"
+        ) from exc

@@ -11,7 +11,7 @@ Usage::
     session = BleSession(SessionConfig(address="A0:9E:1A:00:00:01", side="left"))
     async with session:
         async for event in session:          # SampleBatch | GapRecord | BatteryReading
-            ...
+            ...                              # (+ LinkEvent with link_events=True)
     # or from another task: await session.stop()  (the iteration then ends cleanly)
 
 Rules kept here: the notification callbacks only timestamp the bytes and queue them; all
@@ -119,7 +119,19 @@ class BatteryReading:
     percent: int
 
 
-CollectorEvent = SampleBatch | GapRecord | BatteryReading
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """The stream of ``sensor`` started (``connected``) or the link went down, at host time
+    ``t_s``; ``detail`` says why (``"stream started"``, a :data:`GapReason`, ``"stopped"``).
+    Only yielded with ``SessionConfig(link_events=True)``."""
+
+    sensor: str
+    t_s: float
+    connected: bool
+    detail: str
+
+
+CollectorEvent = SampleBatch | GapRecord | BatteryReading | LinkEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +154,8 @@ class SessionConfig:
         max_queued_frames: notifications buffered for the consumer; beyond, frames are
             dropped (and show as a gap).
         clock: clock-mapping tuning.
+        link_events: also yield a :class:`LinkEvent` when a stream starts and when its
+            link goes down (for live status; a gap is reported either way).
     """
 
     address: str
@@ -157,6 +171,7 @@ class SessionConfig:
     battery_interval_s: float = 300.0
     max_queued_frames: int = 100_000
     clock: ClockMapConfig = field(default_factory=ClockMapConfig)
+    link_events: bool = False
 
     def __post_init__(self) -> None:
         parts = self.address.split(":")
@@ -252,11 +267,18 @@ class _Battery:
 
 
 @dataclass(frozen=True, slots=True)
+class _Link:
+    host_ns: int
+    connected: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class _End:
     error: BaseException | None = None
 
 
-_Item = _Rx | _LinkDown | _Configure | _Battery | _End
+_Item = _Rx | _LinkDown | _Configure | _Battery | _Link | _End
 
 
 @dataclass(slots=True)
@@ -319,6 +341,7 @@ class BleSession:
         self._last_rx_loop_s = 0.0
         self._down_since_loop_s: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._link_up = False  # a stream started on the current connection
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -389,6 +412,7 @@ class BleSession:
                     reason = lost.args[0]
                 if self._stop.is_set():
                     break
+                self._link_state(False, reason)
                 if streamed:
                     failures = 0
                     self.stats.link_losses[reason] += 1
@@ -409,7 +433,14 @@ class BleSession:
             if not isinstance(exc, JerkmonError):
                 raise
         finally:
+            self._link_state(False, "stopped" if error is None else "error")
             self._inbox.put_nowait(_End(error))
+
+    def _link_state(self, connected: bool, detail: str) -> None:
+        # Only the changes: a failed attempt after a drop is not a second "down".
+        if connected != self._link_up:
+            self._link_up = connected
+            self._inbox.put_nowait(_Link(self.host_clock.now_ns(), connected, detail))
 
     async def _scan(self) -> BLEDevice:
         address = self.config.address
@@ -507,6 +538,7 @@ class BleSession:
             start_answers[step.name] = await self._run_step(client, step)
             start_answers[f"{step.name}_request"] = step.data
         self._inbox.put_nowait(_Configure(start_answers))
+        self._link_state(True, "stream started")
         assert self._loop is not None
         loop = self._loop
         self._last_rx_loop_s = loop.time()
@@ -608,6 +640,11 @@ class _Emitter:
         elif isinstance(item, _LinkDown):
             if self.link_reason is None or self.link_reason == "error":
                 self.link_reason = item.reason
+        elif isinstance(item, _Link):
+            if s.config.link_events:
+                self.out.append(
+                    LinkEvent(self.address, item.host_ns / 1e9, item.connected, item.detail)
+                )
         elif isinstance(item, _Rx):
             self.frame(item)
 
