@@ -68,6 +68,7 @@ from collector.sources import (
 from collector.storage import InfluxConfig, Storage, StorageOptions
 from collector.storage.cliargs import add_storage_arguments, storage_settings_from_args
 from collector.storage.forwarder import message_summary
+from dashboards.nights import publish_nights
 from detector import DetectorConfig, NightSummary
 from detector.errors import ConfigError
 
@@ -560,6 +561,8 @@ class _SimRun(_LiveRun):
             )
             await consume(pipeline, source)
             summaries = pipeline.finish()
+            # Per-wrist night summaries for the Night/Trends/Cohort dashboards (idempotent).
+            publish_nights(storage, [pipeline.subject])
             code = await self._finish_storage(storage, status, ticker)
             ticker = None
         finally:
@@ -702,6 +705,8 @@ class BleRun(_LiveRun):
             source = self._observe(session_source(self.sessions, self.stop), status)
             await consume(pipeline, source)
             summaries = pipeline.finish()
+            # Per-wrist night summaries for the Night/Trends/Cohort dashboards (idempotent).
+            publish_nights(storage, [pipeline.subject])
             await self._stop_emulated()
             code = await self._finish_storage(storage, status, ticker)
             ticker = None
