@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from collector.storage.influxd import LocalInfluxd
+from tests.runproc import RunProcess
 
 
 def _require_influxd() -> None:
@@ -61,3 +62,12 @@ def influxd_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfl
 def db_name() -> str:
     """A fresh database name per test, so tests sharing one server do not interfere."""
     return f"jm_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def spawn() -> Iterator[list[RunProcess]]:
+    """Child ``jerkmon run`` processes, killed at the end of the test if still running."""
+    started: list[RunProcess] = []
+    yield started
+    for p in started:
+        p.kill()

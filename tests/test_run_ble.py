@@ -16,12 +16,10 @@ import contextlib
 import io
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from collector.storage import LocalStore, Storage, StoredEvent
 from collector.storage.influxd import LocalInfluxd
 from sim import SimulatedNight
 from tests.influx_server import influx_query, rows
+from tests.runproc import RunProcess
 
 REPO = Path(__file__).resolve().parents[1]
 SUBJECT = "s1"
@@ -390,56 +389,22 @@ def test_flags_are_checked_before_anything_connects(
     assert not (tmp_path / "events.sqlite3").exists()  # nothing was started
 
 
-class _Child:
-    """``jerkmon run`` in a child process; stderr lines collected as they come."""
-
-    def __init__(self, argv: list[str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JERKMON_")}
-        env["PYTHONPATH"] = str(REPO)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", *argv],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.err: list[str] = []
-
-    def wait_for(self, text: str, count: int, timeout_s: float = 30.0) -> None:
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + timeout_s
-        while sum(text in line for line in self.err) < count:
-            assert time.monotonic() < deadline and self.proc.poll() is None, "".join(self.err)
-            self.err.append(self.proc.stderr.readline())
-
-
-@pytest.fixture
-def child() -> Iterator[list[_Child]]:
-    started: list[_Child] = []
-    yield started
-    for c in started:
-        if c.proc.poll() is None:
-            c.proc.kill()
-        c.proc.wait(30)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_sensors_and_stores_what_was_held_back(
-    signum: signal.Signals, tmp_path: Path, child: list[_Child]
+    signum: signal.Signals, tmp_path: Path, spawn: list[RunProcess]
 ) -> None:
     """In real time, samples wait ~2 min for the clock mapping; a signal before that must
     still deliver and store every sample received, and leave the links closed."""
     data = tmp_path / "d"
     argv = ["run", "--sim-ble", "--sensors", "2", "--hours", "0.2", "--speed", "1"]
-    c = _Child([*argv, "--subject", SUBJECT, "--data-dir", str(data)])
-    child.append(c)
-    c.wait_for(": streaming; samples are stored once", 2)
+    c = RunProcess([*argv, "--subject", SUBJECT, "--data-dir", str(data)])
+    spawn.append(c)
+    c.wait_for(": streaming; samples are stored once", count=2)
     time.sleep(5.0)  # the night starts 3 s after the sensors are on
     c.proc.send_signal(signum)
-    out, rest = c.proc.communicate(timeout=60)
-    err = "".join(c.err) + rest
-    assert c.proc.returncode == 128 + signum, err
+    code, out = c.finish(60.0)
+    err = c.stderr
+    assert code == 128 + signum, err
     assert "stopping" in err and "interrupted: everything so far is stored" in err
     assert "link lost" not in err  # a stop is not a drop
     sent = [line.split()[3] for line in out.splitlines() if "emulated sensor sent" in line]
