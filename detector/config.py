@@ -30,6 +30,9 @@ class DetectorConfig:
         max_event_s: onset to last sample above 20 % of the peak envelope (lobe + ringing).
         max_lobe_s: width of the main deviation lobe(s).
         max_rise_s: onset to peak; slow fidgets rise more slowly.
+        max_pre_onset_drift: a jerk starts abruptly from rest.  If, just before the onset,
+            the limb had already moved from where it was a second earlier by more than this
+            fraction of the peak deviation, the movement crept in: voluntary, not a jerk.
         min_pre_s / min_post_s: quiet signal needed inside the segment before / after a
             burst, so nothing fires on a gap edge.
         pre_context_s / post_context_s: windows whose median envelope, relative to the
@@ -41,6 +44,9 @@ class DetectorConfig:
         orientation_change_deg_per_g: largest posture change across a jerk: min + per_g x
             peak, capped at max (a twitch leaves the limb near where it was; big jerks
             may throw it further); beyond it the burst is a turn or reposition.
+        settle_window_s, max_settle_deg: a transient less than ``settle_window_s`` after the
+            limb's posture differed from its pre-burst posture by more than ``max_settle_deg``
+            (turning over, repositioning) is the limb landing or settling, not a jerk.
         impulse_hz, min_impulse_ratio, smooth_max_peak_g: a transient below
             ``smooth_max_peak_g`` whose energy above ``impulse_hz`` is less than
             ``min_impulse_ratio`` of the total (RMS ratio) is a smooth voluntary fidget.
@@ -74,8 +80,9 @@ class DetectorConfig:
     merge_gap_s: float = 0.12
     max_burst_s: float = 1.5
     max_event_s: float = 0.9
-    max_lobe_s: float = 0.5
+    max_lobe_s: float = 0.8
     max_rise_s: float = 0.3
+    max_pre_onset_drift: float = 0.25
     min_pre_s: float = 0.45
     min_post_s: float = 0.5
     pre_context_s: float = 2.0
@@ -86,6 +93,8 @@ class DetectorConfig:
     max_orientation_change_deg: float = 25.0
     min_orientation_change_deg: float = 6.0
     orientation_change_deg_per_g: float = 10.0
+    settle_window_s: float = 6.0
+    max_settle_deg: float = 20.0
     impulse_hz: float = 5.0
     min_impulse_ratio: float = 0.14
     smooth_max_peak_g: float = 0.4

@@ -55,6 +55,8 @@ _MOVEMENT_REASONS = frozenset(
         "rhythmic",
         "long_event",
         "clipping",
+        "settling",
+        "gradual_start",
     }
 )  # an onset never precedes its burst's first sample by more
 
@@ -408,7 +410,8 @@ class JerkDetector:
         if tf - t_seg_lo < cfg.min_pre_s or t_seg_hi - tl < cfg.min_post_s:
             self._reject("gap_edge")
             return
-        i0 = int(np.searchsorted(self._bt, max(tf - cfg.pre_context_s - 0.5, t_seg_lo), "left"))
+        look_back_s = max(cfg.pre_context_s + 0.5, cfg.settle_window_s + 0.1)
+        i0 = int(np.searchsorted(self._bt, max(tf - look_back_s, t_seg_lo), "left"))
         i1 = int(np.searchsorted(self._bt, min(tl + cfg.post_context_s, t_seg_hi), "right"))
         t = self._bt[i0:i1]
         acc = self._bacc[i0:i1]
@@ -513,6 +516,14 @@ class JerkDetector:
         onset = t_lo - slope_span * lvl_lo / (lvl_hi - lvl_lo)
         onset = min(max(onset, t_lo - 1.5 / rate, t_lo - 0.05), t_lo)
 
+        # A jerk starts abruptly from rest; a voluntary movement creeps in: the limb had
+        # already drifted from where it was a second earlier when the steep part began.
+        drift = _pre_onset_drift(t, acc, onset)
+        self._feat.update(drift=drift / peak)
+        if drift > cfg.max_pre_onset_drift * peak:
+            self._reject("gradual_start")
+            return
+
         # End of the peak's lobe: back near the posture before, or settled in a new one.
         post_acc = acc[sl(tl + 0.2, tl + 0.7)]
         if post_acc.shape[0] >= 3:
@@ -568,6 +579,13 @@ class JerkDetector:
         )
         if tilt_deg > max_tilt:
             self._reject("posture_change")
+            return
+        # A transient within seconds of a large posture change (turning over, repositioning)
+        # is the limb landing or settling after that movement: jerks start from a settled limb.
+        settle_deg = _max_angle_from(base, t, acc, tf - cfg.settle_window_s, tf - 0.6)
+        self._feat.update(settle=settle_deg)
+        if settle_deg > cfg.max_settle_deg:
+            self._reject("settling")
             return
 
         # Impulsiveness: a myoclonic burst is brief, so the limb's response carries energy
@@ -664,7 +682,7 @@ class JerkDetector:
         return out
 
     def _trim(self) -> None:
-        keep_s = self.config.pre_context_s + 1.0
+        keep_s = max(self.config.pre_context_s, self.config.settle_window_s) + 1.0
         keep_n = max(1, round(keep_s * self.rate_hz))
         if self._bt.size < 4 * keep_n:
             return  # trim in large steps: copying is amortised
@@ -718,6 +736,37 @@ def _angle_deg(a: FloatArray, b: FloatArray) -> float:
     """Angle between two (3,) vectors, degrees."""
     cosang = float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
     return math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
+
+
+def _pre_onset_drift(t: FloatArray, acc: FloatArray, onset: float) -> float:
+    """How far, g, the limb had moved before ``onset`` (s): largest distance between the
+    median of ``acc`` (n, 3) g over [onset - 1.4, onset - 0.9] s and the medians of three
+    short windows covering [onset - 0.45, onset - 0.03] s.  0 when the reference is missing
+    (segment start)."""
+    a, b = np.searchsorted(t, (onset - 1.4, onset - 0.9))
+    if b - a < 3:
+        return 0.0
+    ref = np.median(acc[a:b], axis=0)
+    idx = np.searchsorted(t, (onset - 0.45, onset - 0.3, onset - 0.15, onset - 0.03))
+    out = 0.0
+    for i, j in itertools.pairwise(idx.tolist()):
+        if j > i:
+            out = max(out, float(np.linalg.norm(np.median(acc[i:j], axis=0) - ref)))
+    return out
+
+
+def _max_angle_from(
+    ref: FloatArray, t: FloatArray, acc: FloatArray, t0: float, t1: float, step_s: float = 0.5
+) -> float:
+    """Largest angle, degrees, between ``ref`` (3,) and the median posture of consecutive
+    ``step_s`` windows of ``acc`` (n, 3) g covering [t0, t1] s (``t`` (n,) s, increasing)."""
+    edges = np.arange(t1, t0 - 1e-9, -step_s)[::-1]
+    idx = np.searchsorted(t, edges)
+    out = 0.0
+    for a, b in itertools.pairwise(idx.tolist()):
+        if b - a >= 3:
+            out = max(out, _angle_deg(ref, np.median(acc[a:b], axis=0)))
+    return out
 
 
 def _impulse_ratio(t: FloatArray, dev: FloatArray, t0: float, t1: float, sos: FloatArray) -> float:
