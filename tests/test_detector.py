@@ -147,3 +147,34 @@ def test_config_is_validated() -> None:
         JerkDetector(0.0)
     with pytest.raises(ConfigError, match="finite"):
         DetectorConfig(series_gap_s=float("inf"))
+
+
+def test_arm_landing_at_the_end_of_a_turn_is_not_a_jerk() -> None:
+    fs = 100.0
+    t, acc = synth.rest(120, fs, seed=8)
+    synth.add_turn(acc, fs, 30, 4.0, 60.0)
+    synth.add_jerk(acc, fs, 36.5, 0.5, 0.08, seed=3)  # the arm settles after the turn
+    synth.add_jerk(acc, fs, 80.0, 0.5, 0.08, seed=3)  # the same transient from a still limb
+    det = JerkDetector(fs)
+    events = det.process(t, acc) + det.flush()
+    assert [round(e.onset, 1) for e in events] == [80.0]
+    assert det.rejected.get("settling") == 1
+
+
+def test_movement_that_creeps_in_is_not_a_jerk() -> None:
+    fs = 100.0
+    t, acc = synth.rest(120, fs, seed=9)
+    for start in (30.0, 80.0):
+        # The same steep 0.25 g, 0.2 s push; the first time the limb had been moving for a
+        # second before it (a reach speeding up), the second time it starts from rest.
+        if start == 30.0:
+            i0, i1 = round((start - 1.0) * fs), round(start * fs)
+            acc[i0:i1, 0] += 0.12 * np.sin(0.5 * np.pi * np.arange(i1 - i0) / (i1 - i0)) ** 2
+            acc[i1 : i1 + round(0.5 * fs), 0] += 0.12 * np.cos(
+                0.5 * np.pi * np.arange(round(0.5 * fs)) / (0.5 * fs)
+            )
+        synth.add_jerk(acc, fs, start, 0.25, 0.2, seed=4, ringing=0.5)
+    det = JerkDetector(fs)
+    events = det.process(t, acc) + det.flush()
+    assert [round(e.onset, 1) for e in events] == [80.0]
+    assert det.rejected.get("gradual_start") == 1
