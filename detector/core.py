@@ -190,6 +190,7 @@ class JerkDetector:
         self._bacc: FloatArray = np.empty((0, 3))
         self._benv: FloatArray = np.empty(0)
         self._bfloor: FloatArray = np.empty(0)
+        self._bfill: npt.NDArray[np.bool_] = np.empty(0, dtype=bool)  # interpolated samples
         self._seg_t0: dict[int, float] = {}  # segment id -> time of its first sample
         self._seg_t1: dict[int, float] = {}  # closed segment id -> time of its last sample
         # Bursts: the open one, closed ones awaiting analysis, and recent (t_first, t_last)
@@ -263,6 +264,7 @@ class JerkDetector:
 
     def _process_block(self, t_arr: FloatArray, acc_arr: FloatArray) -> list[JerkEvent]:
         prev = self._last_t
+        t_arr, acc_arr, filled = self._fill_short_gaps(t_arr, acc_arr)
         cuts = (np.flatnonzero(np.diff(t_arr) > self._bridge_s) + 1).tolist()
         bounds = [0, *cuts, t_arr.size]
         for j, (a, b) in enumerate(itertools.pairwise(bounds)):
@@ -272,7 +274,7 @@ class JerkDetector:
             if new_seg:
                 self._end_segment()
                 self._start_segment(float(t_arr[a]), acc_arr[a])
-            self._ingest(t_arr[a:b], acc_arr[a:b])
+            self._ingest(t_arr[a:b], acc_arr[a:b], filled[a:b])
         self._last_t = float(t_arr[-1])
         self._analyse_ready(final=False)
         return self._release(final=False)
@@ -326,7 +328,40 @@ class JerkDetector:
             self._recent[-1] = (ob.t_first, ob.t_last)
             self._open = None
 
-    def _ingest(self, t: FloatArray, acc: FloatArray) -> None:
+    def _fill_short_gaps(
+        self, t: FloatArray, acc: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """Fill gaps of up to ``max_fill_s`` (a lost BLE packet) by linear interpolation at the
+        nominal rate, so the filters run on instead of restarting.  Returns t (m,), acc (m, 3)
+        and a (m,) mask of the filled samples.  Depends only on the two samples around each
+        gap, so chunking does not change it."""
+        lead = self._seg_open and self._bt.size > 0
+        tt = np.concatenate((self._bt[-1:], t)) if lead else t
+        dt = np.diff(tt)
+        where = np.flatnonzero((dt > self._bridge_s) & (dt <= self.config.max_fill_s))
+        if where.size == 0:
+            return t, acc, np.zeros(t.size, dtype=bool)
+        aa = np.concatenate((self._bacc[-1:], acc)) if lead else acc
+        ts: list[FloatArray] = []
+        accs: list[FloatArray] = []
+        masks: list[npt.NDArray[np.bool_]] = []
+        pos = 1 if lead else 0  # next sample of tt to copy
+        for i in where.tolist():  # the gap lies between tt[i] and tt[i + 1]
+            ts.append(tt[pos : i + 1])
+            accs.append(aa[pos : i + 1])
+            masks.append(np.zeros(i + 1 - pos, dtype=bool))
+            k = max(round(float(dt[i]) * self.rate_hz) - 1, 1)
+            frac = np.arange(1, k + 1) / (k + 1)
+            ts.append(tt[i] + frac * dt[i])
+            accs.append(aa[i] + frac[:, None] * (aa[i + 1] - aa[i]))
+            masks.append(np.ones(k, dtype=bool))
+            pos = i + 1
+        ts.append(tt[pos:])
+        accs.append(aa[pos:])
+        masks.append(np.zeros(tt.size - pos, dtype=bool))
+        return np.concatenate(ts), np.concatenate(accs), np.concatenate(masks)
+
+    def _ingest(self, t: FloatArray, acc: FloatArray, filled: npt.NDArray[np.bool_]) -> None:
         assert self._zi is not None
         bp, self._zi = signal.sosfilt(self._sos, acc, axis=0, zi=self._zi)
         env = np.sqrt(np.einsum("ij,ij->i", bp, bp))
@@ -340,6 +375,7 @@ class JerkDetector:
         self._bacc = np.concatenate((self._bacc, acc))
         self._benv = np.concatenate((self._benv, env))
         self._bfloor = np.concatenate((self._bfloor, floor))
+        self._bfill = np.concatenate((self._bfill, filled))
         self._track_bursts(above, t, env, start_abs)
 
     def _track_bursts(
@@ -416,6 +452,7 @@ class JerkDetector:
         t = self._bt[i0:i1]
         acc = self._bacc[i0:i1]
         env = self._benv[i0:i1]
+        filled = self._bfill[i0:i1]
         floor = float(self._bfloor[int(np.searchsorted(self._bt, tf))])
         thr = max(cfg.min_threshold_g, cfg.threshold_factor * floor)
 
@@ -538,6 +575,15 @@ class JerkDetector:
         duration = max(t_end - onset, 1.0 / rate)
         t_peak = float(tw[p])
         self._feat.update(onset=onset, lobe=t_end - onset, rise=t_peak - onset)
+        # Filled (interpolated) signal may carry the filters but never a jerk: its onset must
+        # have been seen, and most of its lobe.
+        if filled.any():
+            lobe_filled = filled[sl(onset, t_end)]
+            if filled[sl(onset - 0.05, onset + 0.05)].any() or (
+                lobe_filled.size and float(lobe_filled.mean()) > 0.5
+            ):
+                self._reject("gap_edge")
+                return
         if t_end - onset > cfg.max_lobe_s:
             self._reject("wide_lobe")
             return
@@ -699,6 +745,7 @@ class JerkDetector:
         self._bacc = self._bacc[cut:].copy()
         self._benv = self._benv[cut:].copy()
         self._bfloor = self._bfloor[cut:].copy()
+        self._bfill = self._bfill[cut:].copy()
         self._base += cut
         horizon = float(self._bt[0]) - keep_s
         while self._recent and self._recent[0][1] < horizon:

@@ -178,3 +178,27 @@ def test_movement_that_creeps_in_is_not_a_jerk() -> None:
     events = det.process(t, acc) + det.flush()
     assert [round(e.onset, 1) for e in events] == [80.0]
     assert det.rejected.get("gradual_start") == 1
+
+
+def test_jerks_next_to_a_lost_packet_are_found_but_not_inside_it() -> None:
+    fs = 100.0
+    t, acc = synth.rest(160, fs, seed=10)
+    keep = np.ones(t.size, dtype=bool)
+    # A lost 0.3 s packet just before, one inside the lobe (after the onset) and one just
+    # after a jerk: the filters run on over filled signal, so all three are found.
+    keep[round(29.7 * fs) : round(29.95 * fs)] = False
+    synth.add_jerk(acc, fs, 30.1, 0.4, 0.15, seed=1)
+    keep[round(60.1 * fs) : round(60.17 * fs)] = False
+    synth.add_jerk(acc, fs, 60.0, 0.4, 0.2, seed=2)
+    keep[round(90.3 * fs) : round(90.65 * fs)] = False
+    synth.add_jerk(acc, fs, 90.0, 0.4, 0.15, seed=3)
+    # A jerk whose onset was never received: not counted.
+    keep[round(119.9 * fs) : round(120.2 * fs)] = False
+    synth.add_jerk(acc, fs, 120.0, 0.4, 0.15, seed=4)
+    # A gap longer than max_fill_s still ends the segment: nothing right after it.
+    keep[round(139.0 * fs) : round(140.0 * fs)] = False
+    synth.add_jerk(acc, fs, 140.1, 0.4, 0.15, seed=5)
+    events = run(t[keep], acc[keep], fs)
+    assert [round(e.onset, 1) for e in events] == [30.1, 60.0, 90.0]
+    # Without filling (gaps end segments) the three near lost packets are lost too.
+    assert run(t[keep], acc[keep], fs, max_fill_s=0.01) == []

@@ -22,7 +22,8 @@ def _busy_signal() -> tuple[np.ndarray, np.ndarray]:
     keep = np.ones(t.size, dtype=bool)
     keep[round(70 * FS) : round(71 * FS)] = False  # a gap
     keep[round(90 * FS) + 3] = False  # one lost sample (bridged)
-    acc[round(200 * FS) : round(200 * FS) + 4] = np.nan
+    keep[round(100.4 * FS) : round(100.7 * FS)] = False  # a lost packet after a jerk (filled)
+    acc[round(200 * FS) : round(200 * FS) + 4] = np.nan  # filled too
     return t[keep], acc[keep]
 
 
