@@ -50,6 +50,10 @@ class DetectorConfig:
         impulse_hz, min_impulse_ratio, smooth_max_peak_g: a transient below
             ``smooth_max_peak_g`` whose energy above ``impulse_hz`` is less than
             ``min_impulse_ratio`` of the total (RMS ratio) is a smooth voluntary fidget.
+        ambiguous_impulse_ratio, max_pre_step_deg: a transient below ``smooth_max_peak_g``
+            with an impulse ratio below ``ambiguous_impulse_ratio`` is rejected when the
+            limb's posture stepped by more than ``max_pre_step_deg`` (and 3 x its typical
+            step) between 0.5 s windows in the 2 s before it: the end of a movement.
         clip_g: absolute saturation level when known (e.g. 7.99 for a +-8 g sensor);
             otherwise a rail is recognised as repeated identical samples beyond 1.5 g.
         max_clip_s: longer saturation inside a burst is a sensor fault, not a jerk.
@@ -101,6 +105,8 @@ class DetectorConfig:
     impulse_hz: float = 5.0
     min_impulse_ratio: float = 0.14
     smooth_max_peak_g: float = 0.4
+    ambiguous_impulse_ratio: float = 0.2
+    max_pre_step_deg: float = 1.0
     clip_g: float | None = None
     max_clip_s: float = 0.25
 

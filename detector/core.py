@@ -57,6 +57,7 @@ _MOVEMENT_REASONS = frozenset(
         "clipping",
         "settling",
         "gradual_start",
+        "moving_before",
     }
 )  # an onset never precedes its burst's first sample by more
 
@@ -628,7 +629,8 @@ class JerkDetector:
             return
         # A transient within seconds of a large posture change (turning over, repositioning)
         # is the limb landing or settling after that movement: jerks start from a settled limb.
-        settle_deg = _max_angle_from(base, t, acc, tf - cfg.settle_window_s, tf - 0.6)
+        postures = _window_medians(t, acc, tf - cfg.settle_window_s, tf - 0.6)
+        settle_deg = max((_angle_deg(base, p) for p in postures), default=0.0)
         self._feat.update(settle=settle_deg)
         if settle_deg > cfg.max_settle_deg:
             self._reject("settling")
@@ -643,6 +645,18 @@ class JerkDetector:
         if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
             self._reject("smooth")
             return
+        # A small, rather smooth transient is ambiguous; if the limb was moving in the two
+        # seconds before it (a posture step between 0.5 s windows above both
+        # ``max_pre_step_deg`` and 3 x the typical step of the last seconds, so that
+        # breathing does not count), it is the end of a voluntary movement.
+        if hf < cfg.ambiguous_impulse_ratio and peak < cfg.smooth_max_peak_g:
+            steps = [_angle_deg(a, b) for a, b in itertools.pairwise(postures)]
+            if len(steps) >= 4:
+                near_deg, typical_deg = max(steps[-3:]), float(np.median(steps))
+                self._feat.update(pre_step=near_deg, pre_step_typ=typical_deg)
+                if near_deg > max(cfg.max_pre_step_deg, 3.0 * typical_deg):
+                    self._reject("moving_before")
+                    return
 
         # Saturation.
         ev = sl(onset, tl)
@@ -802,18 +816,15 @@ def _pre_onset_drift(t: FloatArray, acc: FloatArray, onset: float) -> float:
     return out
 
 
-def _max_angle_from(
-    ref: FloatArray, t: FloatArray, acc: FloatArray, t0: float, t1: float, step_s: float = 0.5
-) -> float:
-    """Largest angle, degrees, between ``ref`` (3,) and the median posture of consecutive
-    ``step_s`` windows of ``acc`` (n, 3) g covering [t0, t1] s (``t`` (n,) s, increasing)."""
+def _window_medians(
+    t: FloatArray, acc: FloatArray, t0: float, t1: float, step_s: float = 0.5
+) -> list[FloatArray]:
+    """Median posture (3,) g of each consecutive ``step_s`` window of ``acc`` (n, 3) g, ending
+    at ``t1`` and going back to ``t0`` s (``t`` (n,) s, increasing), oldest first; windows
+    with fewer than 3 samples are left out."""
     edges = np.arange(t1, t0 - 1e-9, -step_s)[::-1]
     idx = np.searchsorted(t, edges)
-    out = 0.0
-    for a, b in itertools.pairwise(idx.tolist()):
-        if b - a >= 3:
-            out = max(out, _angle_deg(ref, np.median(acc[a:b], axis=0)))
-    return out
+    return [np.median(acc[a:b], axis=0) for a, b in itertools.pairwise(idx.tolist()) if b - a >= 3]
 
 
 def _impulse_ratio(t: FloatArray, dev: FloatArray, t0: float, t1: float, sos: FloatArray) -> float:
