@@ -202,3 +202,27 @@ def test_jerks_next_to_a_lost_packet_are_found_but_not_inside_it() -> None:
     assert [round(e.onset, 1) for e in events] == [30.1, 60.0, 90.0]
     # Without filling (gaps end segments) the three near lost packets are lost too.
     assert run(t[keep], acc[keep], fs, max_fill_s=0.01) == []
+
+
+def test_small_smooth_transient_after_limb_movement_is_not_a_jerk() -> None:
+    fs = 100.0
+    t, acc = synth.rest(120, fs, seed=12)
+    # The same small, rather smooth 0.25 g push (impulse ratio ~0.17) twice; before the first
+    # the limb shifted by ~3 degrees 1.5 s earlier
+    # (a reach ending), before the second it lay still.
+    i0, i1 = round(28.0 * fs), round(28.5 * fs)
+    shift = 0.05 * (0.5 - 0.5 * np.cos(np.pi * np.arange(i1 - i0) / (i1 - i0)))
+    acc[i0:i1, 0] += shift
+    acc[i1:, 0] += 0.05
+    for onset in (30.0, 80.0):
+        synth.add_jerk(acc, fs, onset, 0.25, 0.2, seed=5, ringing=0.1)
+    det = JerkDetector(fs)
+    events = det.process(t, acc) + det.flush()
+    assert [round(e.onset, 1) for e in events] == [80.0]
+    assert det.rejected.get("moving_before") == 1
+    # A clearly impulsive jerk after the same shift still counts.
+    t, acc2 = synth.rest(120, fs, seed=12)
+    acc2[i0:i1, 0] += shift
+    acc2[i1:, 0] += 0.05
+    synth.add_jerk(acc2, fs, 30.0, 0.6, 0.08, seed=5)
+    assert [round(e.onset, 1) for e in run(t, acc2, fs)] == [30.0]
