@@ -648,8 +648,13 @@ class JerkDetector:
         # A small, rather smooth transient is ambiguous; if the limb was moving in the two
         # seconds before it (a posture step between 0.5 s windows above both
         # ``max_pre_step_deg`` and 3 x the typical step of the last seconds, so that
-        # breathing does not count), it is the end of a voluntary movement.
-        if hf < cfg.ambiguous_impulse_ratio and peak < cfg.smooth_max_peak_g:
+        # breathing does not count), it is the end of a voluntary movement.  A jerk just
+        # before (a series) explains such a step: then it is not checked.
+        if (
+            hf < cfg.ambiguous_impulse_ratio
+            and peak < cfg.smooth_max_peak_g
+            and self._last_jerk_end < tf - 3.0
+        ):
             steps = [_angle_deg(a, b) for a, b in itertools.pairwise(postures)]
             if len(steps) >= 4:
                 near_deg, typical_deg = max(steps[-3:]), float(np.median(steps))

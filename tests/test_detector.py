@@ -224,4 +224,8 @@ def test_small_smooth_transient_after_limb_movement_is_not_a_jerk() -> None:
     acc2[i0:i1, 0] += shift
     acc2[i1:, 0] += 0.05
     synth.add_jerk(acc2, fs, 30.0, 0.6, 0.08, seed=5)
-    assert [round(e.onset, 1) for e in run(t, acc2, fs)] == [30.0]
+    # In a series, the step is the previous jerk's: the small smooth one 1.5 s after counts.
+    i2 = round(30.2 * fs)
+    acc2[i2:, 0] += 0.05
+    synth.add_jerk(acc2, fs, 31.5, 0.25, 0.2, seed=5, ringing=0.1)
+    assert [round(e.onset, 1) for e in run(t, acc2, fs)] == [30.0, 31.5]
