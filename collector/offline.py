@@ -68,7 +68,6 @@ def detect_csv(
     n = 0
     t_first = t_last = 0.0
     covered_s = 0.0
-    step_s = 0.0
     with bar:
         for chunk in reader:
             if det is None:
@@ -76,12 +75,11 @@ def detect_csv(
                 det = JerkDetector(rate, config)
                 agg = MinuteAggregator(rate)
                 t_first = float(chunk.t[0])
-                step_s = 1.0 / rate
             assert agg is not None
             new = det.process(chunk.t, chunk.acc)
             events += new
             minutes += agg.process(chunk.t, new, det.watermark)
-            covered_s += _covered(chunk.t, t_last if n else None, step_s, det.config)
+            covered_s += _covered(chunk.t, t_last if n else None, det.config.bridge_s(det.rate_hz))
             n += chunk.t.size
             t_last = float(chunk.t[-1])
             # The bar tracks bytes (its total is known up front), estimated from rows read.
@@ -105,9 +103,8 @@ def detect_csv(
     )
 
 
-def _covered(t: np.ndarray, prev: float | None, step_s: float, cfg: DetectorConfig) -> float:
-    """Seconds of signal in (n,) times: steps no longer than a gap count."""
-    bridge = cfg.max_bridge_s if cfg.max_bridge_s is not None else 3.5 * step_s
+def _covered(t: np.ndarray, prev: float | None, bridge: float) -> float:
+    """Seconds of signal in (n,) times: steps no longer than ``bridge`` s count."""
     tt = t if prev is None else np.concatenate(([prev], t))
     d = np.diff(tt)
     return float(d[d <= bridge].sum())

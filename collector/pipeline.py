@@ -158,8 +158,7 @@ class NightPipeline:
         self._ch: dict[str, _Channel] = {}
         for s in sensors:
             det = JerkDetector(s.rate_hz, self.config)
-            bridge = self.config.max_bridge_s or 3.5 / s.rate_hz
-            ch = _Channel(s, det, MinuteAggregator(s.rate_hz), bridge)
+            ch = _Channel(s, det, MinuteAggregator(s.rate_hz), self.config.bridge_s(s.rate_hz))
             epoch_s = storage.options.activity_epoch_s
             if not store_raw and epoch_s > 0:
                 ch.activity = ActivityAggregator(epoch_s)

@@ -161,5 +161,10 @@ class DetectorConfig:
         if self.max_event_s > self.max_burst_s:
             raise ConfigError("DetectorConfig needs max_event_s <= max_burst_s")
 
+    def bridge_s(self, rate_hz: float) -> float:
+        """Longest time step, s, that is still continuous signal at ``rate_hz``; a longer one
+        is a gap (filled up to ``max_fill_s``, else the segment ends)."""
+        return self.max_bridge_s if self.max_bridge_s is not None else 3.5 / rate_hz
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

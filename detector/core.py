@@ -14,11 +14,13 @@ Pipeline per gap-free segment (vectorised per chunk, filter state carried across
 4. Jerks are held until their series (``series_gap_s``) and kind (hypnic or myoclonic, from
    :class:`~detector.sleep.SleepEstimator`) are final, then returned in onset order.
 
-Gaps: a time step longer than ``max_bridge_s`` (or rows with NaN) ends the segment.  The
-filters restart from the first sample of the next segment (steady state, so no step
-transient); a burst needs ``min_pre_s``/``min_post_s`` of in-segment signal around it, so
-nothing is reported on a gap edge.  Everything depends only on the samples, never on how
-they were chunked: feeding a night whole or sample by sample yields identical events.
+Gaps: a time step longer than ``max_bridge_s`` (or rows with NaN) is a gap.  Up to
+``max_fill_s`` it is filled by linear interpolation so the filters run on (filled signal never
+holds a jerk's onset or most of its lobe).  A longer gap ends the segment: the filters restart
+from the first sample of the next segment (steady state, so no step transient), and a burst
+needs ``min_pre_s``/``min_post_s`` of in-segment signal around it, so nothing is reported on
+a gap edge.  Everything depends only on the samples, never on how they were chunked: feeding
+a night whole or sample by sample yields identical events.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ class JerkDetector:
             fs=self.rate_hz,
             output="sos",
         )
-        self._bridge_s = cfg.max_bridge_s if cfg.max_bridge_s is not None else 3.5 / self.rate_hz
+        self._bridge_s = cfg.bridge_s(self.rate_hz)
         block_n = max(1, round(cfg.noise_block_s * self.rate_hz))
         self._noise = _NoiseFloor(
             block_n, max(1, round(cfg.noise_history_s / cfg.noise_block_s)), 0.01
@@ -337,12 +339,16 @@ class JerkDetector:
         and a (m,) mask of the filled samples.  Depends only on the two samples around each
         gap, so chunking does not change it."""
         lead = self._seg_open and self._bt.size > 0
-        tt = np.concatenate((self._bt[-1:], t)) if lead else t
-        dt = np.diff(tt)
-        where = np.flatnonzero((dt > self._bridge_s) & (dt <= self.config.max_fill_s))
-        if where.size == 0:
+        lo, hi = self._bridge_s, self.config.max_fill_s
+        dt = np.diff(t)
+        fill = (dt > lo) & (dt <= hi)
+        lead_fill = lead and lo < float(t[0] - self._bt[-1]) <= hi
+        if not (lead_fill or fill.any()):  # the usual case: no copies
             return t, acc, np.zeros(t.size, dtype=bool)
+        tt = np.concatenate((self._bt[-1:], t)) if lead else t
         aa = np.concatenate((self._bacc[-1:], acc)) if lead else acc
+        dt = np.diff(tt)
+        where = np.flatnonzero((dt > lo) & (dt <= hi))
         ts: list[FloatArray] = []
         accs: list[FloatArray] = []
         masks: list[npt.NDArray[np.bool_]] = []
