@@ -61,9 +61,10 @@ class DetectorConfig:
     Stream handling:
         max_bridge_s: a time step longer than this is a gap: the filters restart and no
             event may straddle it.  ``None`` = 3.5 nominal sample periods.
-        max_fill_s: a longer gap up to this (a lost BLE packet) is filled by linear
+        max_fill_s: a longer gap up to this (lost BLE packets) is filled by linear
             interpolation so the filters run on; no jerk may have its onset, or most of its
-            lobe, in filled signal.  Longer gaps end the segment.
+            lobe, in filled signal.  Up to the 2 s of context the checks look at, the limb
+            is still seen on both sides of the gap.  Longer gaps end the segment.
         series_gap_s: successive jerks closer than this belong to one series.
 
     Sleep (van Hees-style sustained inactivity on 5 s epochs):
@@ -111,7 +112,7 @@ class DetectorConfig:
     max_clip_s: float = 0.25
 
     max_bridge_s: float | None = None
-    max_fill_s: float = 0.4
+    max_fill_s: float = 2.0
     series_gap_s: float = 10.0
 
     epoch_s: float = 5.0

@@ -197,11 +197,14 @@ def test_jerks_next_to_a_lost_packet_are_found_but_not_inside_it() -> None:
     # A jerk whose onset was never received: not counted.
     keep[round(119.9 * fs) : round(120.2 * fs)] = False
     synth.add_jerk(acc, fs, 120.0, 0.4, 0.15, seed=4)
-    # A gap longer than max_fill_s still ends the segment: nothing right after it.
-    keep[round(139.0 * fs) : round(140.0 * fs)] = False
+    # A jerk 0.1 s after a 1 s gap (still filled), and one 0.1 s after a gap longer than
+    # max_fill_s, which ends the segment: nothing right after that one.
+    keep[round(124.0 * fs) : round(125.0 * fs)] = False
+    synth.add_jerk(acc, fs, 125.1, 0.4, 0.15, seed=6)
+    keep[round(137.5 * fs) : round(140.0 * fs)] = False
     synth.add_jerk(acc, fs, 140.1, 0.4, 0.15, seed=5)
     events = run(t[keep], acc[keep], fs)
-    assert [round(e.onset, 1) for e in events] == [30.1, 60.0, 90.0]
+    assert [round(e.onset, 1) for e in events] == [30.1, 60.0, 90.0, 125.1]
     # Without filling (gaps end segments) the three near lost packets are lost too.
     assert run(t[keep], acc[keep], fs, max_fill_s=0.01) == []
 
