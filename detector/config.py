@@ -54,6 +54,11 @@ class DetectorConfig:
             with an impulse ratio below ``ambiguous_impulse_ratio`` is rejected when the
             limb's posture stepped by more than ``max_pre_step_deg`` (and 3 x its typical
             step) between 0.5 s windows in the 2 s before it: the end of a movement.
+        return_impulse_ratio, return_max_tilt_deg: a transient below ``smooth_max_peak_g``
+            with an impulse ratio below ``return_impulse_ratio`` counts only if the limb
+            comes back to within ``return_max_tilt_deg`` of its posture: the less a
+            transient looks like a twitch, the more it must end like one (a voluntary
+            movement ends where it was meant to go).
         clip_g: absolute saturation level when known (e.g. 7.99 for a +-8 g sensor);
             otherwise a rail is recognised as repeated identical samples beyond 1.5 g.
         max_clip_s: longer saturation inside a burst is a sensor fault, not a jerk.
@@ -99,14 +104,16 @@ class DetectorConfig:
     neighbour_window_s: float = 0.7
     max_neighbours: int = 1
     max_orientation_change_deg: float = 25.0
-    min_orientation_change_deg: float = 6.0
+    min_orientation_change_deg: float = 8.0
     orientation_change_deg_per_g: float = 10.0
     settle_window_s: float = 6.0
     max_settle_deg: float = 20.0
     impulse_hz: float = 5.0
-    min_impulse_ratio: float = 0.14
+    min_impulse_ratio: float = 0.11
     smooth_max_peak_g: float = 0.4
     ambiguous_impulse_ratio: float = 0.2
+    return_impulse_ratio: float = 0.17
+    return_max_tilt_deg: float = 2.0
     max_pre_step_deg: float = 1.0
     clip_g: float | None = None
     max_clip_s: float = 0.25

@@ -60,6 +60,7 @@ _MOVEMENT_REASONS = frozenset(
         "settling",
         "gradual_start",
         "moving_before",
+        "no_return",
     }
 )  # an onset never precedes its burst's first sample by more
 
@@ -650,6 +651,14 @@ class JerkDetector:
         self._feat.update(tilt=tilt_deg, hf=hf)
         if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
             self._reject("smooth")
+            return
+        # Rather smooth and small: it must at least end like a twitch, back where it was.
+        if (
+            hf < cfg.return_impulse_ratio
+            and peak < cfg.smooth_max_peak_g
+            and tilt_deg > cfg.return_max_tilt_deg
+        ):
+            self._reject("no_return")
             return
         # A small, rather smooth transient is ambiguous; if the limb was moving in the two
         # seconds before it (a posture step between 0.5 s windows above both
