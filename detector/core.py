@@ -530,7 +530,7 @@ class JerkDetector:
             p += 1
         peak = float(mag[p])
         self._feat.update(peak=peak, sigma1=sigma1)
-        if peak < cfg.min_peak_acc_g:
+        if _refined_peak(mag, p) < cfg.min_peak_acc_g:
             self._reject("small")
             return
         lvl_lo = max(0.15 * peak, 3.0 * sigma1)
@@ -811,6 +811,19 @@ def _cross(t: FloatArray, y: FloatArray, i: int, level: float) -> float:
     frac = (level - y0) / (y1 - y0)
     frac = min(max(frac, 0.0), 1.0)
     return float(t[i] + frac * (t[i + 1] - t[i]))
+
+
+def _refined_peak(y: FloatArray, p: int) -> float:
+    """Height of the local maximum ``y[p]`` refined by a parabola through its neighbours: at
+    low rates a brief lobe falls between samples, and its sampled peak understates it."""
+    if not 0 < p < y.size - 1:
+        return float(y[p])
+    y0, y1, y2 = float(y[p - 1]), float(y[p]), float(y[p + 1])
+    curv = y0 - 2.0 * y1 + y2
+    if curv >= 0.0:
+        return y1
+    delta = min(max(0.5 * (y0 - y2) / curv, -0.5), 0.5)
+    return y1 - 0.25 * (y0 - y2) * delta
 
 
 def _angle_deg(a: FloatArray, b: FloatArray) -> float:

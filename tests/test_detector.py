@@ -252,3 +252,15 @@ def test_small_smooth_transient_that_leaves_the_limb_elsewhere_is_not_a_jerk() -
     acc2[i1:, 0] += 0.07
     synth.add_jerk(acc2, fs, 30.0, 0.25, 0.08, seed=5)
     assert [round(e.onset, 1) for e in run(t, acc2, fs)] == [30.0]
+
+
+def test_peak_between_samples_is_refined() -> None:
+    from detector.core import _refined_peak
+
+    # A 40 ms half-sine lobe sampled at 50 Hz, off its centre: the samples understate it.
+    t = np.arange(-0.1, 0.15, 0.02) + 0.007
+    y = np.where((t > 0) & (t < 0.04), np.sin(np.pi * np.clip(t, 0, 0.04) / 0.04), 0.0)
+    p = int(np.argmax(y))
+    assert y[p] < 0.9
+    assert y[p] < _refined_peak(y, p) <= 1.0
+    assert _refined_peak(y, 0) == y[0]  # no neighbour on one side: the sample itself
