@@ -104,7 +104,7 @@ class DetectorConfig:
     neighbour_window_s: float = 0.7
     max_neighbours: int = 1
     max_orientation_change_deg: float = 25.0
-    min_orientation_change_deg: float = 8.0
+    min_orientation_change_deg: float = 10.0
     orientation_change_deg_per_g: float = 10.0
     settle_window_s: float = 6.0
     max_settle_deg: float = 20.0
@@ -113,7 +113,7 @@ class DetectorConfig:
     smooth_max_peak_g: float = 0.4
     ambiguous_impulse_ratio: float = 0.2
     return_impulse_ratio: float = 0.17
-    return_max_tilt_deg: float = 2.0
+    return_max_tilt_deg: float = 2.5
     max_pre_step_deg: float = 1.0
     clip_g: float | None = None
     max_clip_s: float = 0.25
