@@ -78,7 +78,8 @@ class DetectorConfig:
         rest_max_move_s, rest_jerk_angle_deg, rest_max_env_g: see :mod:`detector.sleep`.
         hypnic_before_s / hypnic_after_s: a jerk within this window around an estimated
             sleep onset is hypnic (unless it belongs to a series or is smaller than
-            ``hypnic_min_peak_g``: sleep starts are isolated and usually large).
+            ``hypnic_min_peak_g``: sleep starts are isolated whole-body jerks, large at the
+            wrist; a small jerk near a sleep onset is more likely the ongoing myoclonus).
     """
 
     band_low_hz: float = 1.0
@@ -134,7 +135,7 @@ class DetectorConfig:
     max_sleep_bridge_s: float = 600.0
     hypnic_before_s: float = 120.0
     hypnic_after_s: float = 300.0
-    hypnic_min_peak_g: float = 0.2
+    hypnic_min_peak_g: float = 0.5
 
     def __post_init__(self) -> None:
         for f in fields(self):
