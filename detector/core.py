@@ -43,7 +43,7 @@ FloatArray = npt.NDArray[np.float64]
 
 _RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
 _BLOCK_N = 8192  # samples per internal processing block
-_ONSET_LEAD_S = 0.5
+_ONSET_LEAD_S = 0.5  # s: an onset never precedes its burst's first sample by more
 # Rejected bursts that were real motion (they count as movement for the sleep estimate);
 # the other reasons (small, spike, gap_edge, duplicate, no_onset) are noise or artefacts.
 _MOVEMENT_REASONS = frozenset(
@@ -62,7 +62,7 @@ _MOVEMENT_REASONS = frozenset(
         "moving_before",
         "no_return",
     }
-)  # an onset never precedes its burst's first sample by more
+)
 
 
 @dataclass(slots=True)
