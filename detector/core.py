@@ -268,8 +268,9 @@ class JerkDetector:
 
     def _process_block(self, t_arr: FloatArray, acc_arr: FloatArray) -> list[JerkEvent]:
         prev = self._last_t
-        t_arr, acc_arr, filled = self._fill_short_gaps(t_arr, acc_arr)
-        cuts = (np.flatnonzero(np.diff(t_arr) > self._bridge_s) + 1).tolist()
+        # One set of time steps serves gap filling and the segment cuts.
+        t_arr, acc_arr, filled, dt = self._fill_short_gaps(t_arr, acc_arr, np.diff(t_arr))
+        cuts = (np.flatnonzero(dt > self._bridge_s) + 1).tolist()
         bounds = [0, *cuts, t_arr.size]
         for j, (a, b) in enumerate(itertools.pairwise(bounds)):
             new_seg = (
@@ -333,19 +334,19 @@ class JerkDetector:
             self._open = None
 
     def _fill_short_gaps(
-        self, t: FloatArray, acc: FloatArray
-    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-        """Fill gaps of up to ``max_fill_s`` (a lost BLE packet) by linear interpolation at the
-        nominal rate, so the filters run on instead of restarting.  Returns t (m,), acc (m, 3)
-        and a (m,) mask of the filled samples.  Depends only on the two samples around each
+        self, t: FloatArray, acc: FloatArray, dt: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        """Fill gaps of up to ``max_fill_s`` (lost BLE packets) by linear interpolation at the
+        nominal rate, so the filters run on instead of restarting.  ``dt`` (n - 1,) s are the
+        steps of ``t``.  Returns t (m,), acc (m, 3), a (m,) mask of the filled samples and
+        the (m - 1,) steps of the returned t.  Depends only on the two samples around each
         gap, so chunking does not change it."""
         lead = self._seg_open and self._bt.size > 0
         lo, hi = self._bridge_s, self.config.max_fill_s
-        dt = np.diff(t)
         fill = (dt > lo) & (dt <= hi)
         lead_fill = lead and lo < float(t[0] - self._bt[-1]) <= hi
         if not (lead_fill or fill.any()):  # the usual case: no copies
-            return t, acc, np.zeros(t.size, dtype=bool)
+            return t, acc, np.zeros(t.size, dtype=bool), dt
         tt = np.concatenate((self._bt[-1:], t)) if lead else t
         aa = np.concatenate((self._bacc[-1:], acc)) if lead else acc
         dt = np.diff(tt)
@@ -367,7 +368,8 @@ class JerkDetector:
         ts.append(tt[pos:])
         accs.append(aa[pos:])
         masks.append(np.zeros(tt.size - pos, dtype=bool))
-        return np.concatenate(ts), np.concatenate(accs), np.concatenate(masks)
+        t_out = np.concatenate(ts)
+        return t_out, np.concatenate(accs), np.concatenate(masks), np.diff(t_out)
 
     def _ingest(self, t: FloatArray, acc: FloatArray, filled: npt.NDArray[np.bool_]) -> None:
         assert self._zi is not None

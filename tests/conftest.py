@@ -31,12 +31,8 @@ def _require_influxd() -> None:
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfluxd]:
     """A running influxd 1.x without authentication (``.url``, ``.kill()``, ``.start()``)."""
     _require_influxd()
-    server = LocalInfluxd(tmp_path_factory.mktemp("influxd"))
-    server.start()
-    try:
+    with LocalInfluxd(tmp_path_factory.mktemp("influxd")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -50,12 +46,8 @@ def running_influxd(influxd: LocalInfluxd) -> LocalInfluxd:
 def influxd_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfluxd]:
     """A second influxd with ``auth-enabled``; admin ``admin_user``/``admin_password``."""
     _require_influxd()
-    server = LocalInfluxd(tmp_path_factory.mktemp("influxd-auth"), auth=True)
-    server.start()
-    try:
+    with LocalInfluxd(tmp_path_factory.mktemp("influxd-auth"), auth=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
