@@ -64,6 +64,10 @@ class DetectorConfig:
         max_clip_s: longer saturation inside a burst is a sensor fault, not a jerk.
 
     Stream handling:
+        analysis_rate_hz: a slower stream is interpolated (band-limited, by the integer
+            factor nearest to analysis_rate_hz / rate, if >= 2) before anything else: at
+            50 Hz a 40 ms lobe is two samples, its peak falls between them and a brief jerk
+            can stay under the threshold.  Costs ``half_len`` = 10 input samples of latency.
         max_bridge_s: a time step longer than this is a gap: the filters restart and no
             event may straddle it.  ``None`` = 3.5 nominal sample periods.
         max_fill_s: a longer gap up to this (lost BLE packets) is filled by linear
@@ -119,6 +123,7 @@ class DetectorConfig:
     clip_g: float | None = None
     max_clip_s: float = 0.25
 
+    analysis_rate_hz: float = 100.0
     max_bridge_s: float | None = None
     max_fill_s: float = 2.0
     series_gap_s: float = 10.0
@@ -163,6 +168,10 @@ class DetectorConfig:
             raise ConfigError("DetectorConfig.min_threshold_g and min_peak_acc_g must be > 0")
         if self.noise_history_s < self.noise_block_s or self.noise_block_s <= 0:
             raise ConfigError("DetectorConfig needs 0 < noise_block_s <= noise_history_s")
+        if self.analysis_rate_hz <= 0:
+            raise ConfigError(
+                f"DetectorConfig.analysis_rate_hz must be > 0, got {self.analysis_rate_hz}"
+            )
         if self.max_bridge_s is not None and self.max_bridge_s <= 0:
             raise ConfigError(f"DetectorConfig.max_bridge_s must be > 0, got {self.max_bridge_s}")
         if self.epoch_s <= 0 or self.sleep_min_rest_s < self.epoch_s:

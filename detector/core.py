@@ -2,6 +2,8 @@
 
 Pipeline per gap-free segment (vectorised per chunk, filter state carried across chunks):
 
+0. Streams slower than ``analysis_rate_hz`` are interpolated by an integer factor
+   (:class:`~detector.interp.StreamInterpolator`); all below runs at ``work_hz``.
 1. ``acc`` (n, 3) g -> Butterworth band-pass (``sosfilt`` with ``zi``) -> magnitude ``env``
    (n,) g: dynamic acceleration without gravity, breathing or slow drift.
 2. Noise floor = median of the last ``noise_history_s`` per-second medians of ``env``;
@@ -37,6 +39,7 @@ from scipy import signal
 from detector.config import DetectorConfig
 from detector.errors import ConfigError, InputError
 from detector.events import JerkEvent, JerkKind
+from detector.interp import StreamInterpolator
 from detector.sleep import SleepEstimator, SleepPeriod
 
 FloatArray = npt.NDArray[np.float64]
@@ -142,7 +145,8 @@ class JerkDetector:
 
     Args:
         rate_hz: nominal sample rate, Hz (25-200 Hz tested).  Timestamps may be irregular;
-            the filters assume this rate.
+            the filters assume this rate.  Below ``config.analysis_rate_hz`` the stream is
+            interpolated first; ``work_hz`` is the rate everything then runs at.
         config: :class:`DetectorConfig`; defaults are physiological, not tuned to a dataset.
 
     Feed with :meth:`process` in chunks of any size, end with :meth:`flush`.  Pure: no I/O,
@@ -160,11 +164,17 @@ class JerkDetector:
         high = min(cfg.band_high_hz, 0.45 * self.rate_hz)
         if high <= cfg.band_low_hz:
             raise ConfigError(f"band_low_hz {cfg.band_low_hz} is above what {rate_hz} Hz can carry")
+        # Slower streams are interpolated to about ``analysis_rate_hz`` (integer factor) so
+        # that a jerk's shape is measured at ~10 ms resolution; everything below works at
+        # ``work_hz``.  The pass bands stay within what the input rate carries.
+        up = max(1, round(cfg.analysis_rate_hz / self.rate_hz))
+        self.work_hz = self.rate_hz * up
+        self._interp = StreamInterpolator(up) if up > 1 else None
         self._sos = signal.butter(
             cfg.filter_order,
             [cfg.band_low_hz, high],
             btype="bandpass",
-            fs=self.rate_hz,
+            fs=self.work_hz,
             output="sos",
         )
         self._zi_unit = signal.sosfilt_zi(self._sos)  # (sections, 2)
@@ -172,19 +182,20 @@ class JerkDetector:
             2,
             min(cfg.impulse_hz, 0.4 * self.rate_hz),
             btype="highpass",
-            fs=self.rate_hz,
+            fs=self.work_hz,
             output="sos",
         )
         self._bridge_s = cfg.bridge_s(self.rate_hz)
-        block_n = max(1, round(cfg.noise_block_s * self.rate_hz))
+        block_n = max(1, round(cfg.noise_block_s * self.work_hz))
         self._noise = _NoiseFloor(
             block_n, max(1, round(cfg.noise_history_s / cfg.noise_block_s)), 0.01
         )
-        self._merge_n = max(1, round(cfg.merge_gap_s * self.rate_hz))
-        self.sleep = SleepEstimator(self.rate_hz, cfg)
+        self._merge_n = max(1, round(cfg.merge_gap_s * self.work_hz))
+        self.sleep = SleepEstimator(self.work_hz, cfg)
 
         # Stream state.
-        self._last_t: float | None = None
+        self._last_t: float | None = None  # latest input sample
+        self._last_acc: FloatArray | None = None
         self._zi: FloatArray | None = None
         self._seg = 0
         self._seg_open = False
@@ -279,8 +290,12 @@ class JerkDetector:
             if new_seg:
                 self._end_segment()
                 self._start_segment(float(t_arr[a]), acc_arr[a])
-            self._ingest(t_arr[a:b], acc_arr[a:b], filled[a:b])
+            if self._interp is None:
+                self._ingest(t_arr[a:b], acc_arr[a:b], filled[a:b])
+            else:
+                self._ingest(*self._interp.push(t_arr[a:b], acc_arr[a:b], filled[a:b]))
         self._last_t = float(t_arr[-1])
+        self._last_acc = acc_arr[-1].copy()
         self._analyse_ready(final=False)
         return self._release(final=False)
 
@@ -318,10 +333,14 @@ class JerkDetector:
         self._seg_t0[self._seg] = t0
         # Steady state for the first sample: the band-pass starts at rest, no step response.
         self._zi = self._zi_unit[:, :, None] * first_sample[None, None, :]
+        if self._interp is not None:
+            self._interp.start(first_sample)
 
     def _end_segment(self) -> None:
         if not self._seg_open:
             return
+        if self._interp is not None:
+            self._ingest(*self._interp.finish())
         self._seg_open = False
         self._seg_t1[self._seg] = float(self._bt[-1])
         self._close_open()
@@ -341,14 +360,20 @@ class JerkDetector:
         steps of ``t``.  Returns t (m,), acc (m, 3), a (m,) mask of the filled samples and
         the (m - 1,) steps of the returned t.  Depends only on the two samples around each
         gap, so chunking does not change it."""
-        lead = self._seg_open and self._bt.size > 0
         lo, hi = self._bridge_s, self.config.max_fill_s
         fill = (dt > lo) & (dt <= hi)
-        lead_fill = lead and lo < float(t[0] - self._bt[-1]) <= hi
+        # The segment's previous input sample, if the gap may sit just before this chunk.
+        prev = (
+            (self._last_t, self._last_acc)
+            if self._seg_open and self._last_t is not None and self._last_acc is not None
+            else None
+        )
+        lead = prev is not None
+        lead_fill = prev is not None and lo < float(t[0] - prev[0]) <= hi
         if not (lead_fill or fill.any()):  # the usual case: no copies
             return t, acc, np.zeros(t.size, dtype=bool), dt
-        tt = np.concatenate((self._bt[-1:], t)) if lead else t
-        aa = np.concatenate((self._bacc[-1:], acc)) if lead else acc
+        tt = np.concatenate((np.array([prev[0]]), t)) if prev is not None else t
+        aa = np.concatenate((prev[1][None, :], acc)) if prev is not None else acc
         dt = np.diff(tt)
         where = np.flatnonzero((dt > lo) & (dt <= hi))
         ts: list[FloatArray] = []
@@ -373,6 +398,8 @@ class JerkDetector:
 
     def _ingest(self, t: FloatArray, acc: FloatArray, filled: npt.NDArray[np.bool_]) -> None:
         assert self._zi is not None
+        if t.size == 0:
+            return
         bp, self._zi = signal.sosfilt(self._sos, acc, axis=0, zi=self._zi)
         env = np.sqrt(np.einsum("ij,ij->i", bp, bp))
         floor = self._noise.update(env)
@@ -413,7 +440,8 @@ class JerkDetector:
     # ================================================================== analysis
     def _analyse_ready(self, final: bool) -> None:
         cfg = self.config
-        last_t = self._last_t if self._last_t is not None else -math.inf
+        # What has been ingested (the interpolator holds back its last few input samples).
+        last_t = float(self._bt[-1]) if self._bt.size else -math.inf
         while self._closed:
             b = self._closed[0]
             seg_done = b.seg in self._seg_t1
@@ -444,7 +472,7 @@ class JerkDetector:
 
     def _analyse(self, b: _Burst) -> None:
         cfg = self.config
-        rate = self.rate_hz
+        rate = self.work_hz
         tf, tl = b.t_first, b.t_last
         self._cur = (tf, tl)
         self._feat = {}
@@ -611,7 +639,7 @@ class JerkDetector:
 
         # A single-sample spike is not a limb movement (where the rate can show that).
         # (Only one sample clearly up: at >= 80 Hz a limb cannot move that briefly.)
-        if int(np.count_nonzero(mag >= 0.25 * peak)) < 2 and rate >= 80.0:
+        if int(np.count_nonzero(mag >= 0.25 * peak)) < 2 and self.rate_hz >= 80.0:
             self._reject("spike")
             return
 
@@ -765,7 +793,7 @@ class JerkDetector:
 
     def _trim(self) -> None:
         keep_s = max(self.config.pre_context_s, self.config.settle_window_s) + 1.0
-        keep_n = max(1, round(keep_s * self.rate_hz))
+        keep_n = max(1, round(keep_s * self.work_hz))
         if self._bt.size < 4 * keep_n:
             return  # trim in large steps: copying is amortised
         cut_t = float(self._bt[-1]) - keep_s
@@ -898,7 +926,8 @@ def _clipped_count(acc: FloatArray, clip_g: float | None) -> int:
     if acc.shape[0] < 2:
         return 0
     same = np.zeros(acc.shape, dtype=bool)
-    eq = acc[1:] == acc[:-1]
+    # Not exact equality: interpolated samples on a rail differ from it by rounding.
+    eq = np.abs(acc[1:] - acc[:-1]) <= 1e-9
     same[1:] |= eq
     same[:-1] |= eq
     return int(np.count_nonzero((same & (a >= _RAIL_MIN_G)).any(axis=1)))

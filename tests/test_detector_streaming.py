@@ -3,70 +3,73 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector import JerkDetector, JerkEvent, MinuteAggregator
 from tests import synth
 
-FS = 50.0
+RATES = (50.0, 100.0)  # interpolated to the analysis rate, and taken as is
 
 
-def _busy_signal() -> tuple[np.ndarray, np.ndarray]:
-    t, acc = synth.rest(240, FS, seed=11)
+def _busy_signal(fs: float) -> tuple[np.ndarray, np.ndarray]:
+    t, acc = synth.rest(240, fs, seed=11)
     for k, onset in enumerate([15.0, 17.5, 20.0, 60.0, 100.0, 180.0, 181.5]):
-        synth.add_jerk(acc, FS, onset, 0.3 + 0.2 * k, 0.08 + 0.03 * k, seed=k)
-    synth.add_scratch(acc, FS, 30, 6, 0.25)
-    synth.add_tremor(acc, FS, 120, 20, 0.04)
-    synth.add_turn(acc, FS, 150, 3.0, 70.0)
+        synth.add_jerk(acc, fs, onset, 0.3 + 0.2 * k, 0.08 + 0.03 * k, seed=k)
+    synth.add_scratch(acc, fs, 30, 6, 0.25)
+    synth.add_tremor(acc, fs, 120, 20, 0.04)
+    synth.add_turn(acc, fs, 150, 3.0, 70.0)
     keep = np.ones(t.size, dtype=bool)
-    keep[round(70 * FS) : round(71 * FS)] = False  # a gap
-    keep[round(90 * FS) + 3] = False  # one lost sample (bridged)
-    keep[round(100.4 * FS) : round(100.7 * FS)] = False  # a lost packet after a jerk (filled)
-    acc[round(200 * FS) : round(200 * FS) + 4] = np.nan  # filled too
+    keep[round(70 * fs) : round(71 * fs)] = False  # a gap
+    keep[round(90 * fs) + 3] = False  # one lost sample (bridged)
+    keep[round(100.4 * fs) : round(100.7 * fs)] = False  # a lost packet after a jerk (filled)
+    acc[round(200 * fs) : round(200 * fs) + 4] = np.nan  # filled too
     return t[keep], acc[keep]
 
 
-T_BUSY, ACC_BUSY = _busy_signal()
-
-
-def _whole(t: np.ndarray, acc: np.ndarray) -> list[JerkEvent]:
-    det = JerkDetector(FS)
+def _whole(fs: float, t: np.ndarray, acc: np.ndarray) -> list[JerkEvent]:
+    det = JerkDetector(fs)
     return det.process(t, acc) + det.flush()
 
 
-WHOLE = _whole(T_BUSY, ACC_BUSY)
+BUSY = {fs: _busy_signal(fs) for fs in RATES}
+WHOLE = {fs: _whole(fs, *BUSY[fs]) for fs in RATES}
 
 
-def test_reference_signal_has_events() -> None:
-    # Guards the property test below against comparing two empty lists.
-    assert len(WHOLE) == 7
-    assert sum(1 for e in WHOLE if e.series is not None) >= 5
+@pytest.mark.parametrize("fs", RATES)
+def test_reference_signal_has_events(fs: float) -> None:
+    # Guards the property tests below against comparing two empty lists.
+    assert len(WHOLE[fs]) == 7
+    assert sum(1 for e in WHOLE[fs] if e.series is not None) >= 5
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=60))
-def test_any_chunking_gives_identical_events(sizes: list[int]) -> None:
-    det = JerkDetector(FS)
+@pytest.mark.parametrize("fs", RATES)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=60))
+def test_any_chunking_gives_identical_events(fs: float, sizes: list[int]) -> None:
+    t, acc = BUSY[fs]
+    det = JerkDetector(fs)
     out: list[JerkEvent] = []
     i, k = 0, 0
-    n = T_BUSY.size
-    while i < n:
+    while i < t.size:
         step = sizes[k % len(sizes)]
-        out += det.process(T_BUSY[i : i + step], ACC_BUSY[i : i + step])
+        out += det.process(t[i : i + step], acc[i : i + step])
         i += step
         k += 1
     out += det.flush()
-    assert out == WHOLE
+    assert out == WHOLE[fs]
 
 
-def test_single_sample_feeding_gives_identical_events() -> None:
-    det = JerkDetector(FS)
+@pytest.mark.parametrize("fs", RATES)
+def test_single_sample_feeding_gives_identical_events(fs: float) -> None:
+    t, acc = BUSY[fs]
+    det = JerkDetector(fs)
     out: list[JerkEvent] = []
-    for i in range(T_BUSY.size):
-        out += det.process(T_BUSY[i : i + 1], ACC_BUSY[i : i + 1])
+    for i in range(t.size):
+        out += det.process(t[i : i + 1], acc[i : i + 1])
     out += det.flush()
-    assert out == WHOLE
+    assert out == WHOLE[fs]
 
 
 def _night() -> tuple[np.ndarray, np.ndarray, float]:
@@ -116,20 +119,22 @@ def test_jerks_in_sleep_are_released_after_a_bounded_delay() -> None:
 
 
 def test_minute_counts_add_up_and_report_coverage() -> None:
-    det = JerkDetector(FS)
-    agg = MinuteAggregator(FS)
+    fs = 50.0
+    t, acc = BUSY[fs]
+    det = JerkDetector(fs)
+    agg = MinuteAggregator(fs)
     events: list[JerkEvent] = []
     minutes = []
-    for i in range(0, T_BUSY.size, 137):
-        new = det.process(T_BUSY[i : i + 137], ACC_BUSY[i : i + 137])
+    for i in range(0, t.size, 137):
+        new = det.process(t[i : i + 137], acc[i : i + 137])
         events += new
-        minutes += agg.process(T_BUSY[i : i + 137], new, det.watermark)
+        minutes += agg.process(t[i : i + 137], new, det.watermark)
     tail = det.flush()
     events += tail
     minutes += agg.process(np.empty(0), tail, det.watermark) + agg.flush()
     starts = [m.start for m in minutes]
     assert starts == sorted(set(starts)) == [0.0, 60.0, 120.0, 180.0]
-    assert sum(m.count for m in minutes) == len(events) == len(WHOLE)
+    assert sum(m.count for m in minutes) == len(events) == len(WHOLE[fs])
     assert sum(m.hypnic + m.myoclonic for m in minutes) == len(events)
     assert minutes[1].covered_s < 59.5  # the 1 s gap at 70 s
     assert minutes[0].covered_s > 59.9
