@@ -47,6 +47,9 @@ class DetectorConfig:
         settle_window_s, max_settle_deg: a transient less than ``settle_window_s`` after the
             limb's posture differed from its pre-burst posture by more than ``max_settle_deg``
             (turning over, repositioning) is the limb landing or settling, not a jerk.
+            Mirrored: a rather smooth one (impulse ratio below ``ambiguous_impulse_ratio``)
+            followed within ``settle_window_s`` by such a change is the push that starts a
+            turn.  (Bursts are therefore analysed ``settle_window_s`` after they end.)
         impulse_hz, min_impulse_ratio, smooth_max_peak_g: a transient below
             ``smooth_max_peak_g`` whose energy above ``impulse_hz`` is less than
             ``min_impulse_ratio`` of the total (RMS ratio) is a smooth voluntary fidget.
@@ -117,7 +120,7 @@ class DetectorConfig:
     min_impulse_ratio: float = 0.11
     smooth_max_peak_g: float = 0.4
     ambiguous_impulse_ratio: float = 0.2
-    return_impulse_ratio: float = 0.17
+    return_impulse_ratio: float = 0.16
     return_max_tilt_deg: float = 2.5
     max_pre_step_deg: float = 1.0
     clip_g: float | None = None

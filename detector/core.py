@@ -9,7 +9,7 @@ Pipeline per gap-free segment (vectorised per chunk, filter state carried across
 2. Noise floor = median of the last ``noise_history_s`` per-second medians of ``env``;
    threshold = max(``min_threshold_g``, ``threshold_factor`` x floor).
 3. Supra-threshold runs closer than ``merge_gap_s`` form a *burst*.  A burst is analysed once
-   ``post_context_s`` of signal after it has arrived (or its segment ended), on the raw signal:
+   ``settle_window_s`` of signal after it has arrived (or its segment ended), on the raw signal:
    baseline posture, onset by tangent extrapolation of the rising edge, peak deviation,
    lobe width, rise time, quietness before and after, neighbouring bursts, posture change,
    clipping.  What passes is a jerk.
@@ -64,6 +64,7 @@ _MOVEMENT_REASONS = frozenset(
         "gradual_start",
         "moving_before",
         "no_return",
+        "turn_start",
     }
 )
 
@@ -191,6 +192,8 @@ class JerkDetector:
             block_n, max(1, round(cfg.noise_history_s / cfg.noise_block_s)), 0.01
         )
         self._merge_n = max(1, round(cfg.merge_gap_s * self.work_hz))
+        # A burst is analysed once this much signal after it has arrived.
+        self._look_ahead_s = max(cfg.post_context_s, cfg.settle_window_s)
         self.sleep = SleepEstimator(self.work_hz, cfg)
 
         # Stream state.
@@ -439,13 +442,12 @@ class JerkDetector:
 
     # ================================================================== analysis
     def _analyse_ready(self, final: bool) -> None:
-        cfg = self.config
         # What has been ingested (the interpolator holds back its last few input samples).
         last_t = float(self._bt[-1]) if self._bt.size else -math.inf
         while self._closed:
             b = self._closed[0]
             seg_done = b.seg in self._seg_t1
-            if not (final or seg_done or last_t >= b.t_last + cfg.post_context_s):
+            if not (final or seg_done or last_t >= b.t_last + self._look_ahead_s):
                 break
             self._closed.popleft()
             self._analyse(b)
@@ -486,7 +488,7 @@ class JerkDetector:
             return
         look_back_s = max(cfg.pre_context_s + 0.5, cfg.settle_window_s + 0.1)
         i0 = int(np.searchsorted(self._bt, max(tf - look_back_s, t_seg_lo), "left"))
-        i1 = int(np.searchsorted(self._bt, min(tl + cfg.post_context_s, t_seg_hi), "right"))
+        i1 = int(np.searchsorted(self._bt, min(tl + self._look_ahead_s, t_seg_hi), "right"))
         t = self._bt[i0:i1]
         acc = self._bacc[i0:i1]
         env = self._benv[i0:i1]
@@ -682,6 +684,16 @@ class JerkDetector:
         if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
             self._reject("smooth")
             return
+        # A rather smooth transient followed within seconds by a large posture change is the
+        # push that starts a turn (the mirror of settling); a jerk that wakes the sleeper
+        # before a turn is impulsive and is not checked.
+        if hf < cfg.ambiguous_impulse_ratio:
+            after = _window_medians(t, acc, t_end + 0.5, tl + cfg.settle_window_s)
+            turn_deg = max((_angle_deg(base, p) for p in after), default=0.0)
+            self._feat.update(turn=turn_deg)
+            if turn_deg > cfg.max_settle_deg:
+                self._reject("turn_start")
+                return
         # Rather smooth and small: it must at least end like a twitch, back where it was.
         if (
             hf < cfg.return_impulse_ratio

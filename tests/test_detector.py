@@ -255,6 +255,21 @@ def test_small_smooth_transient_that_leaves_the_limb_elsewhere_is_not_a_jerk() -
     assert [round(e.onset, 1) for e in run(t, acc2, fs)] == [30.0]
 
 
+@pytest.mark.parametrize("fs", [50.0, 100.0])
+def test_smooth_push_that_starts_a_turn_is_not_a_jerk(fs: float) -> None:
+    t, acc = synth.rest(160, fs, seed=14)
+    # The same smooth 0.6 g, 0.3 s push twice; 3 s after the first the arm turns by 60
+    # degrees (the push started turning over), after the second it stays.
+    for onset in (30.0, 80.0):
+        synth.add_jerk(acc, fs, onset, 0.6, 0.3, seed=6, ringing=0.05)
+    synth.add_turn(acc, fs, 33.0, 2.0, 60.0)
+    only_at_80_s(t[: round(100 * fs)], acc[: round(100 * fs)], fs, "turn_start")
+    # An impulsive jerk just before a turn (a jerk that wakes the sleeper) still counts.
+    synth.add_jerk(acc, fs, 120.0, 0.6, 0.08, seed=6)
+    synth.add_turn(acc, fs, 123.0, 2.0, -60.0)
+    assert [round(e.onset, 1) for e in run(t, acc, fs)] == [80.0, 120.0]
+
+
 def test_peak_between_samples_is_refined() -> None:
     from detector.core import _refined_peak
 
