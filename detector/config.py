@@ -57,6 +57,9 @@ class DetectorConfig:
             with an impulse ratio below ``ambiguous_impulse_ratio`` is rejected when the
             limb's posture stepped by more than ``max_pre_step_deg`` (and 3 x its typical
             step) between 0.5 s windows in the 2 s before it: the end of a movement.
+            Such a transient is also rejected when a burst rejected as movement ends within
+            ``pre_context_s`` before it or starts within ``post_context_s`` after it: jerks
+            arise from rest, this is a bout of restlessness.
         return_impulse_ratio, return_max_tilt_deg: a transient below ``smooth_max_peak_g``
             with an impulse ratio below ``return_impulse_ratio`` counts only if the limb
             comes back to within ``return_max_tilt_deg`` of its posture: the less a

@@ -65,6 +65,7 @@ _MOVEMENT_REASONS = frozenset(
         "moving_before",
         "no_return",
         "turn_start",
+        "restless",
     }
 )
 
@@ -76,6 +77,19 @@ class _Burst:
     last: int  # absolute sample index of t_last (for the merge gap)
     seg: int  # segment id
     peak_env: float  # g
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A jerk whose verdict may still change: a small, rather smooth transient counts only if
+    no movement burst starts within ``post_context_s`` after its burst (``tl``)."""
+
+    event: JerkEvent
+    t_first: float
+    t_last: float
+    ambiguous: bool
+    features: dict[str, float]
+    cancelled: bool = False
 
 
 @dataclass(slots=True)
@@ -224,6 +238,8 @@ class JerkDetector:
         self._chain_pending: list[_Held] = []
         self._complete_until = -math.inf
         self._last_jerk_end = -math.inf
+        self._last_move_end = -math.inf  # t_last of the latest burst rejected as movement
+        self._pending: deque[_Pending] = deque()
         self.rejected: dict[str, int] = {}
         # Set to a list to record (t_first, t_last, reason) of every analysed burst: the
         # answer to "why was this not counted?".  Off by default (it grows all night).
@@ -456,18 +472,44 @@ class JerkDetector:
         firsts = [b.t_first for b in self._closed]
         if self._open is not None:
             firsts.append(self._open.t_first)
+        analysed = math.inf if final else min([*firsts, last_t])
+        self._commit(analysed)
         if final:
             self._complete_until = math.inf
         else:
-            analysed = min([*firsts, last_t])
             self.sleep.advance(analysed)
-            self._complete_until = analysed - _ONSET_LEAD_S
+            pending = self._pending[0].t_first if self._pending else math.inf
+            self._complete_until = min(analysed, pending) - _ONSET_LEAD_S
         self._trim()
+
+    def _commit(self, analysed: float) -> None:
+        """Pass on pending jerks, in order, once every burst that could overturn them (one
+        starting within ``post_context_s`` after) has been analysed (before ``analysed``)."""
+        horizon = self.config.post_context_s
+        while self._pending:
+            p = self._pending[0]
+            if p.ambiguous and not p.cancelled and analysed <= p.t_last + horizon:
+                break
+            self._pending.popleft()
+            if self.trace is not None:
+                self.trace.append((p.t_first, p.t_last, "restless" if p.cancelled else "jerk"))
+                self.trace_features.append(p.features)
+            if p.cancelled:
+                self.rejected["restless"] = self.rejected.get("restless", 0) + 1
+            else:
+                self._add_jerk(p.event)
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         if reason in _MOVEMENT_REASONS:
             self.sleep.note_burst(*self._cur, jerk=False)
+            tf, tl = self._cur
+            self._last_move_end = max(self._last_move_end, tl)
+            # A movement soon after a small, rather smooth transient: that was restless
+            # movement too.
+            for p in self._pending:
+                if p.ambiguous and p.t_last < tf <= p.t_last + self.config.post_context_s:
+                    p.cancelled = True
         if self.trace is not None:
             self.trace.append((*self._cur, reason))
             self.trace_features.append(dict(self._feat))
@@ -750,12 +792,18 @@ class JerkDetector:
         if onset <= self._last_jerk_end:
             self._reject("duplicate")  # a later burst of the same movement found the same lobe
             return
+        # Restless movement: shape alone cannot tell a small, rather smooth transient from a
+        # voluntary sub-movement, but its surroundings can.  Jerks arise from rest; a movement
+        # burst within the context windows (2 s) before or after makes it part of a bout of
+        # restlessness.  (The busy-context check leaves brief bursts out because jerks come
+        # in series; a burst rejected as movement is no jerk.)
+        ambiguous = hf < cfg.ambiguous_impulse_ratio and peak < cfg.smooth_max_peak_g
+        if ambiguous and self._last_move_end >= tf - cfg.pre_context_s:
+            self._reject("restless")
+            return
         self._last_jerk_end = t_end
         self.sleep.note_burst(tf, tl, jerk=True)
-        if self.trace is not None:
-            self.trace.append((tf, tl, "jerk"))
-            self.trace_features.append(dict(self._feat))
-        self._add_jerk(event)
+        self._pending.append(_Pending(event, tf, tl, ambiguous, dict(self._feat)))
 
     # ================================================================== holding
     def _add_jerk(self, ev: JerkEvent) -> None:

@@ -270,6 +270,28 @@ def test_smooth_push_that_starts_a_turn_is_not_a_jerk(fs: float) -> None:
     assert [round(e.onset, 1) for e in run(t, acc, fs)] == [80.0, 120.0]
 
 
+def test_small_smooth_transient_amid_restless_movement_is_not_a_jerk() -> None:
+    fs = 100.0
+    t, acc = synth.rest(160, fs, seed=15)
+    # The same small, rather smooth 0.25 g push three times: followed 1.2 s later by a
+    # fidget, preceded by 3 s of scratching that ended 1.8 s before, and on its own.
+    for onset in (30.0, 60.0, 90.0):
+        synth.add_jerk(acc, fs, onset, 0.25, 0.2, seed=5, ringing=0.05)
+    synth.add_fidget(acc, fs, 31.5, 1.5, 0.2)
+    synth.add_scratch(acc, fs, 55.2, 3.0, 0.15)
+    # An impulsive jerk followed by the same fidget still counts.
+    synth.add_jerk(acc, fs, 120.0, 0.25, 0.08, seed=5)
+    synth.add_fidget(acc, fs, 121.5, 1.5, 0.2)
+    det = JerkDetector(fs)
+    events = det.process(t, acc) + det.flush()
+    assert [round(e.onset, 1) for e in events] == [90.0, 120.0]
+    assert det.rejected.get("restless") == 2
+    # Fed in 1 s packets, the verdict waits for the fidget after: the same events.
+    det = JerkDetector(fs)
+    live = [e for i in range(0, t.size, 100) for e in det.process(t[i : i + 100], acc[i : i + 100])]
+    assert live + det.flush() == events
+
+
 def test_peak_between_samples_is_refined() -> None:
     from detector.core import _refined_peak
 
