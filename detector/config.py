@@ -123,7 +123,7 @@ class DetectorConfig:
     min_impulse_ratio: float = 0.11
     smooth_max_peak_g: float = 0.4
     ambiguous_impulse_ratio: float = 0.2
-    return_impulse_ratio: float = 0.16
+    return_impulse_ratio: float = 0.15
     return_max_tilt_deg: float = 2.5
     max_pre_step_deg: float = 1.0
     clip_g: float | None = None
