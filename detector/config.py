@@ -57,7 +57,8 @@ class DetectorConfig:
             with an impulse ratio below ``ambiguous_impulse_ratio`` is rejected when the
             limb's posture stepped by more than ``max_pre_step_deg`` (and 3 x its typical
             step) between 0.5 s windows in the 2 s before it: the end of a movement.
-            Such a transient is also rejected when a burst rejected as movement ends within
+            A transient of any size with an impulse ratio below ``ambiguous_impulse_ratio``
+            is also rejected when a burst rejected as movement ends within
             ``pre_context_s`` before it or starts within ``post_context_s`` after it: jerks
             arise from rest, this is a bout of restlessness.
         return_impulse_ratio, return_max_tilt_deg: a transient below ``smooth_max_peak_g``
@@ -123,7 +124,7 @@ class DetectorConfig:
     min_impulse_ratio: float = 0.11
     smooth_max_peak_g: float = 0.4
     ambiguous_impulse_ratio: float = 0.2
-    return_impulse_ratio: float = 0.15
+    return_impulse_ratio: float = 0.14
     return_max_tilt_deg: float = 2.5
     max_pre_step_deg: float = 1.0
     clip_g: float | None = None

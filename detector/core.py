@@ -81,8 +81,8 @@ class _Burst:
 
 @dataclass(slots=True)
 class _Pending:
-    """A jerk whose verdict may still change: a small, rather smooth transient counts only if
-    no movement burst starts within ``post_context_s`` after its burst (``tl``)."""
+    """A jerk whose verdict may still change: a rather smooth transient counts only if no
+    movement burst starts within ``post_context_s`` after its burst ends (``t_last``)."""
 
     event: JerkEvent
     t_first: float
@@ -505,7 +505,7 @@ class JerkDetector:
             self.sleep.note_burst(*self._cur, jerk=False)
             tf, tl = self._cur
             self._last_move_end = max(self._last_move_end, tl)
-            # A movement soon after a small, rather smooth transient: that was restless
+            # A movement soon after a rather smooth transient: that was restless
             # movement too.
             for p in self._pending:
                 if p.ambiguous and p.t_last < tf <= p.t_last + self.config.post_context_s:
@@ -792,12 +792,12 @@ class JerkDetector:
         if onset <= self._last_jerk_end:
             self._reject("duplicate")  # a later burst of the same movement found the same lobe
             return
-        # Restless movement: shape alone cannot tell a small, rather smooth transient from a
+        # Restless movement: shape alone cannot tell a rather smooth transient from a
         # voluntary sub-movement, but its surroundings can.  Jerks arise from rest; a movement
         # burst within the context windows (2 s) before or after makes it part of a bout of
         # restlessness.  (The busy-context check leaves brief bursts out because jerks come
         # in series; a burst rejected as movement is no jerk.)
-        ambiguous = hf < cfg.ambiguous_impulse_ratio and peak < cfg.smooth_max_peak_g
+        ambiguous = hf < cfg.ambiguous_impulse_ratio
         if ambiguous and self._last_move_end >= tf - cfg.pre_context_s:
             self._reject("restless")
             return

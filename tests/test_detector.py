@@ -238,14 +238,14 @@ def test_small_smooth_transient_after_limb_movement_is_not_a_jerk() -> None:
 def test_small_smooth_transient_that_leaves_the_limb_elsewhere_is_not_a_jerk() -> None:
     fs = 100.0
     t, acc = synth.rest(120, fs, seed=13)
-    # The same small, rather smooth 0.25 g push twice; after the first the limb stays ~4
-    # degrees away (a voluntary movement ending where it was meant to go), after the second
-    # it comes back.
+    # The same small, rather smooth 0.25 g, 0.22 s push twice; after the first the limb
+    # stays ~4 degrees away (a voluntary movement ending where it was meant to go), after
+    # the second it comes back.
     i0, i1 = round(30.1 * fs), round(30.4 * fs)
     acc[i0:i1, 0] += 0.07 * (0.5 - 0.5 * np.cos(np.pi * np.arange(i1 - i0) / (i1 - i0)))
     acc[i1:, 0] += 0.07
     for onset in (30.0, 80.0):
-        synth.add_jerk(acc, fs, onset, 0.25, 0.2, seed=5, ringing=0.05)
+        synth.add_jerk(acc, fs, onset, 0.25, 0.22, seed=5, ringing=0.05)
     only_at_80_s(t, acc, fs, "no_return")
     # An impulsive jerk may leave the limb as far away.
     t, acc2 = synth.rest(120, fs, seed=13)
