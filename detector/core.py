@@ -9,7 +9,8 @@ Pipeline per gap-free segment (vectorised per chunk, filter state carried across
 2. Noise floor = median of the last ``noise_history_s`` per-second medians of ``env``;
    threshold = max(``min_threshold_g``, ``threshold_factor`` x floor).
 3. Supra-threshold runs closer than ``merge_gap_s`` form a *burst*.  A burst is analysed once
-   ``settle_window_s`` of signal after it has arrived (or its segment ended), on the raw signal:
+   the longer of ``post_context_s`` and ``settle_window_s`` of signal after it has arrived (or
+   its segment ended), on the raw signal:
    baseline posture, onset by tangent extrapolation of the rising edge, peak deviation,
    lobe width, rise time, quietness before and after, neighbouring bursts, posture change,
    clipping.  What passes is a jerk.
@@ -387,7 +388,6 @@ class JerkDetector:
             if self._seg_open and self._last_t is not None and self._last_acc is not None
             else None
         )
-        lead = prev is not None
         lead_fill = prev is not None and lo < float(t[0] - prev[0]) <= hi
         if not (lead_fill or fill.any()):  # the usual case: no copies
             return t, acc, np.zeros(t.size, dtype=bool), dt
@@ -398,7 +398,7 @@ class JerkDetector:
         ts: list[FloatArray] = []
         accs: list[FloatArray] = []
         masks: list[npt.NDArray[np.bool_]] = []
-        pos = 1 if lead else 0  # next sample of tt to copy
+        pos = 1 if prev is not None else 0  # next sample of tt to copy
         for i in where.tolist():  # the gap lies between tt[i] and tt[i + 1]
             ts.append(tt[pos : i + 1])
             accs.append(aa[pos : i + 1])
@@ -491,13 +491,11 @@ class JerkDetector:
             if p.ambiguous and not p.cancelled and analysed <= p.t_last + horizon:
                 break
             self._pending.popleft()
-            if self.trace is not None:
-                self.trace.append((p.t_first, p.t_last, "restless" if p.cancelled else "jerk"))
-                self.trace_features.append(p.features)
             if p.cancelled:
                 self.rejected["restless"] = self.rejected.get("restless", 0) + 1
             else:
                 self._add_jerk(p.event)
+            self._record(p.t_first, p.t_last, "restless" if p.cancelled else "jerk", p.features)
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -510,9 +508,13 @@ class JerkDetector:
             for p in self._pending:
                 if p.ambiguous and p.t_last < tf <= p.t_last + self.config.post_context_s:
                     p.cancelled = True
+        self._record(*self._cur, reason, self._feat)
+
+    def _record(self, t_first: float, t_last: float, verdict: str, feat: dict[str, float]) -> None:
+        """Keep the verdict on a burst, and its features, when tracing."""
         if self.trace is not None:
-            self.trace.append((*self._cur, reason))
-            self.trace_features.append(dict(self._feat))
+            self.trace.append((t_first, t_last, verdict))
+            self.trace_features.append(dict(feat))
 
     def _analyse(self, b: _Burst) -> None:
         cfg = self.config
@@ -723,13 +725,16 @@ class JerkDetector:
         hf = _impulse_ratio(t, acc - base, onset, t_end + 0.5, self._sos_hf)
 
         self._feat.update(tilt=tilt_deg, hf=hf)
-        if hf < cfg.min_impulse_ratio and peak < cfg.smooth_max_peak_g:
+        # The rules below judge transients that are not clearly impulsive, and small ones.
+        rather_smooth = hf < cfg.ambiguous_impulse_ratio
+        small = peak < cfg.smooth_max_peak_g
+        if hf < cfg.min_impulse_ratio and small:
             self._reject("smooth")
             return
         # A rather smooth transient followed within seconds by a large posture change is the
         # push that starts a turn (the mirror of settling); a jerk that wakes the sleeper
         # before a turn is impulsive and is not checked.
-        if hf < cfg.ambiguous_impulse_ratio:
+        if rather_smooth:
             after = _window_medians(t, acc, t_end + 0.5, tl + cfg.settle_window_s)
             turn_deg = max((_angle_deg(base, p) for p in after), default=0.0)
             self._feat.update(turn=turn_deg)
@@ -737,11 +742,7 @@ class JerkDetector:
                 self._reject("turn_start")
                 return
         # Rather smooth and small: it must at least end like a twitch, back where it was.
-        if (
-            hf < cfg.return_impulse_ratio
-            and peak < cfg.smooth_max_peak_g
-            and tilt_deg > cfg.return_max_tilt_deg
-        ):
+        if hf < cfg.return_impulse_ratio and small and tilt_deg > cfg.return_max_tilt_deg:
             self._reject("no_return")
             return
         # A small, rather smooth transient is ambiguous; if the limb was moving in the two
@@ -749,11 +750,7 @@ class JerkDetector:
         # ``max_pre_step_deg`` and 3 x the typical step of the last seconds, so that
         # breathing does not count), it is the end of a voluntary movement.  A jerk just
         # before (a series) explains such a step: then it is not checked.
-        if (
-            hf < cfg.ambiguous_impulse_ratio
-            and peak < cfg.smooth_max_peak_g
-            and self._last_jerk_end < tf - 3.0
-        ):
+        if rather_smooth and small and self._last_jerk_end < tf - 3.0:
             steps = [_angle_deg(a, b) for a, b in itertools.pairwise(postures)]
             if len(steps) >= 4:
                 near_deg, typical_deg = max(steps[-3:]), float(np.median(steps))
@@ -797,13 +794,12 @@ class JerkDetector:
         # burst within the context windows (2 s) before or after makes it part of a bout of
         # restlessness.  (The busy-context check leaves brief bursts out because jerks come
         # in series; a burst rejected as movement is no jerk.)
-        ambiguous = hf < cfg.ambiguous_impulse_ratio
-        if ambiguous and self._last_move_end >= tf - cfg.pre_context_s:
+        if rather_smooth and self._last_move_end >= tf - cfg.pre_context_s:
             self._reject("restless")
             return
         self._last_jerk_end = t_end
         self.sleep.note_burst(tf, tl, jerk=True)
-        self._pending.append(_Pending(event, tf, tl, ambiguous, dict(self._feat)))
+        self._pending.append(_Pending(event, tf, tl, rather_smooth, dict(self._feat)))
 
     # ================================================================== holding
     def _add_jerk(self, ev: JerkEvent) -> None:

@@ -51,21 +51,12 @@ class StreamInterpolator:
         self._x: FloatArray = np.empty((0, 3))  # inputs from position next - d on
         self._t: FloatArray = np.empty(0)  # inputs' times from position next on
         self._f: BoolArray = np.empty(0, dtype=bool)
-        self.open = False
 
     def start(self, first: FloatArray) -> None:
         """Begin a segment whose first sample (3,) g is ``first`` (history = that sample)."""
         self._x = np.repeat(np.asarray(first, dtype=np.float64)[None, :], self.half_len, axis=0)
         self._t = np.empty(0)
         self._f = np.empty(0, dtype=bool)
-        self.open = True
-
-    @property
-    def last_input(self) -> tuple[float, FloatArray] | None:
-        """Time and (3,) value of the segment's latest input sample, if any is pending."""
-        if self._t.size == 0:
-            return None
-        return float(self._t[-1]), self._x[-1]
 
     def push(
         self, t: FloatArray, x: FloatArray, filled: BoolArray
@@ -77,10 +68,8 @@ class StreamInterpolator:
         return self._emit(self._t.size - self.half_len, final=False)
 
     def finish(self) -> tuple[FloatArray, FloatArray, BoolArray]:
-        """End the segment: pad with its last sample and return the remaining outputs."""
-        if not self.open:
-            return np.empty(0), np.empty((0, 3)), np.empty(0, dtype=bool)
-        self.open = False
+        """End the segment: pad with its last sample and return the remaining outputs (none
+        if nothing is pending, e.g. when called twice)."""
         if self._t.size == 0:
             return np.empty(0), np.empty((0, 3)), np.empty(0, dtype=bool)
         pad = np.repeat(self._x[-1:], self.half_len, axis=0)
