@@ -2,73 +2,41 @@
 
 :class:`InfluxReader` offers the same queries as the local store
 (:class:`~collector.storage.LocalStore`: events, minute counts, gaps, annotations, nights,
-subjects), so reports and exports work from either.  Plain HTTP with the standard library;
-answers are requested in ns epochs and chunked, so long ranges do not hit the server's row
-limit.
+subjects), so reports and exports work from either.  Queries go through
+:class:`~collector.storage.influxql.InfluxQLClient`; answers are requested in ns epochs and
+chunked, so long ranges do not hit the server's row limit.
 
-Nights.  The ``night`` measurement (:func:`night_point`; tag ``subject``, time = first
-sample; integer fields ``end_ns``, ``sleep_onset_ns``, ``wake_ns`` (ns since the epoch),
-``jerks``, ``jerks_in_sleep``, ``hypnic``, ``series``; float ``sleep_s`` (s); strings
-``sleep_periods`` (JSON ``[[onset_s, end_s], ...]``), ``detector_version``,
-``detector_config`` (JSON), ``note``) carries the sleep estimate.  For a subject without any
-``night`` point, nights are derived from the ``jerk_count`` minutes (runs of minutes with
-less than ``split_h`` hours between them) and have no sleep estimate.
+Nights.  The ``night`` measurement (:data:`~collector.storage.schema.NIGHT`, written by
+:func:`~collector.storage.schema.night_point`, re-exported here) carries the sleep estimate.
+For a subject without any ``night`` point, nights are derived from the ``jerk_count`` minutes
+(runs of minutes at most ``split_h`` hours apart) and have no sleep estimate.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-from collector.storage.lineproto import Point, seconds_to_ns
+from collector.storage.influxql import InfluxQLClient, quote_ident
+from collector.storage.lineproto import seconds_to_ns
 from collector.storage.local import Annotation, Gap, Night, StoredCount, StoredEvent
-from collector.storage.schema import ANNOTATION, JERK_COUNT, JERK_EVENT, SENSOR_STATUS
-from detector.errors import ConfigError, InfluxUnavailableError, StorageError
+from collector.storage.schema import (
+    ANNOTATION,
+    JERK_COUNT,
+    JERK_EVENT,
+    NIGHT,
+    SENSOR_STATUS,
+    night_point,
+    opt_s,
+    periods_from_json,
+)
+from detector.errors import ConfigError
 from detector.events import JerkEvent, MinuteCount
 
-__all__ = ["NIGHT", "InfluxReader", "night_point"]
-
-NIGHT = "night"
+__all__ = ["NIGHT", "InfluxReader", "night_point"]  # NIGHT, night_point: from the schema
 
 _NS = 1e-9
 _FAR_S = 4e9
-
-
-def night_point(night: Night) -> Point:
-    """The ``night`` point of a recorded night (see the module docstring)."""
-
-    def ns(t: float | None) -> int | None:
-        return None if t is None else seconds_to_ns(t)
-
-    fields: dict[str, object] = {
-        "end_ns": ns(night.end_s),
-        "sleep_onset_ns": ns(night.sleep_onset_s),
-        "wake_ns": ns(night.wake_s),
-        "sleep_s": None if night.sleep_s is None else float(night.sleep_s),
-        "sleep_periods": (
-            json.dumps([[float(a), float(b)] for a, b in night.sleep_periods])
-            if night.sleep_periods
-            else None
-        ),
-        "jerks": night.jerks,
-        "jerks_in_sleep": night.jerks_in_sleep,
-        "hypnic": night.hypnic,
-        "series": night.series,
-        "detector_version": night.detector_version,
-        "detector_config": night.detector_config,
-        "note": night.note,
-    }
-    return Point(NIGHT, {"subject": night.subject}, fields, seconds_to_ns(night.start_s))
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _quote_str(value: str) -> str:
@@ -96,78 +64,39 @@ class InfluxReader:
         timeout_s: float = 30.0,
         split_h: float = 3.0,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"InfluxDB url {url!r} must look like http://host:8086")
-        if not db:
-            raise ConfigError("InfluxDB database name must not be empty")
-        if (user is None) != (password is None):
-            raise ConfigError("InfluxDB user and password must be given together")
+        url = url.rstrip("/")
+        self.client = InfluxQLClient(
+            url, db, user=user, password=password, timeout_s=timeout_s, epoch="ns", chunked=True
+        )  # checks url, db and credentials
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ConfigError(f"timeout_s must be > 0 s, got {timeout_s}")
         if not (math.isfinite(split_h) and split_h > 0):
             raise ConfigError(f"split_h must be > 0 h, got {split_h}")
-        self.url = url.rstrip("/")
+        self.url = url
         self.db = db
         self.rp = rp
         self.timeout_s = timeout_s
         self.split_h = split_h
-        self._auth = (
-            "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-            if user is not None
-            else None
-        )
 
     # ------------------------------------------------------------------ HTTP
     def query(self, q: str) -> list[dict[str, Any]]:
-        """Run one InfluxQL statement; rows as dicts (columns and tags; ``time`` in ns)."""
-        form = {"q": q, "db": self.db, "epoch": "ns", "chunked": "true", "chunk_size": "10000"}
-        req = urllib.request.Request(
-            f"{self.url}/query",
-            data=urllib.parse.urlencode(form).encode(),
-            method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        if self._auth is not None:
-            req.add_header("Authorization", self._auth)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace").strip()[:300]
-            if exc.code == 429 or exc.code >= 500:
-                raise InfluxUnavailableError(
-                    f"InfluxDB {self.url} answered {exc.code} to a query: {detail}"
-                ) from exc
-            raise StorageError(
-                f"InfluxDB {self.url} refused the query {q!r} ({exc.code}): {detail}"
-            ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise InfluxUnavailableError(f"InfluxDB {self.url} unreachable: {exc}") from exc
-        return list(self._rows(body, q))
+        """Run InfluxQL; rows as dicts (columns and tags; ``time`` in ns).
 
-    @staticmethod
-    def _rows(body: bytes, q: str) -> Iterator[dict[str, Any]]:
-        for line in body.splitlines():
-            if not line.strip():
-                continue
-            doc = json.loads(line)
-            if "error" in doc:
-                raise StorageError(f"InfluxDB refused {q!r}: {doc['error']}")
-            for result in doc.get("results", []):
-                if "error" in result:
-                    raise StorageError(f"InfluxDB refused {q!r}: {result['error']}")
-                for series in result.get("series", []):
-                    cols = series["columns"]
-                    tags = series.get("tags", {})
-                    for values in series.get("values", []):
-                        row = dict(zip(cols, values, strict=True))
-                        row.update(tags)
-                        yield row
+        Raises StorageError when InfluxDB refuses the query, InfluxUnavailableError (a
+        StorageError) when it cannot be reached or answers 429/5xx.
+        """
+        rows: list[dict[str, Any]] = []
+        for statement in self.client.query(q):
+            for series in statement:
+                for values in series.values:
+                    row = dict(zip(series.columns, values, strict=True))
+                    row.update(series.tags)
+                    rows.append(row)
+        return rows
 
     def _source(self, measurement: str) -> str:
-        m = _quote_ident(measurement)
-        return f"{_quote_ident(self.rp)}.{m}" if self.rp else m
+        m = quote_ident(measurement)
+        return f"{quote_ident(self.rp)}.{m}" if self.rp else m
 
     def _where(self, subject: str, start_s: float, end_s: float, sensor: str | None) -> str:
         lo = seconds_to_ns(max(start_s, 0.0))
@@ -268,15 +197,16 @@ class InfluxReader:
     def nights(self, subject: str, start_s: float = 0.0, end_s: float = _FAR_S) -> list[Night]:
         """Nights of ``subject`` starting in [start_s, end_s): the ``night`` points, or for a
         subject without any, nights derived from the minute counts (no sleep estimate)."""
-        if not self.has_night_points(subject):
-            return self._derived_nights(subject, start_s, end_s)
         rows = self.query(
             f"SELECT * FROM {self._source(NIGHT)} "
             f"WHERE {self._where(subject, start_s, end_s, None)}"
         )
-
-        def opt_s(v: Any) -> float | None:
-            return None if v is None else int(v) * _NS
+        # A row with ``end_ns`` is a night point, so has_night_points would be true: ask the
+        # server only when the range holds none.
+        if not any(r.get("end_ns") is not None for r in rows) and not self.has_night_points(
+            subject
+        ):
+            return self._derived_nights(subject, start_s, end_s)
 
         def opt_i(v: Any) -> int | None:
             return None if v is None else int(v)
@@ -290,9 +220,7 @@ class InfluxReader:
                 wake_s=opt_s(r.get("wake_ns")),
                 note=r.get("note"),
                 sleep_s=None if r.get("sleep_s") is None else float(r["sleep_s"]),
-                sleep_periods=tuple(
-                    (float(a), float(b)) for a, b in json.loads(r.get("sleep_periods") or "[]")
-                ),
+                sleep_periods=periods_from_json(r.get("sleep_periods")),
                 jerks=opt_i(r.get("jerks")),
                 jerks_in_sleep=opt_i(r.get("jerks_in_sleep")),
                 hypnic=opt_i(r.get("hypnic")),
@@ -309,20 +237,14 @@ class InfluxReader:
             f"WHERE {self._where(subject, start_s, end_s, None)}"
         )
         minutes = sorted({int(r["time"]) for r in rows})
-        nights: list[Night] = []
+        # A gap of more than split_h between minute counts separates two nights.
         split_ns = self.split_h * 3600e9
-        first = prev = None
-        for m in minutes:
-            if first is None or prev is None:
-                first = prev = m
-                continue
-            if m - prev > split_ns:
-                nights.append(Night(subject, first * _NS, prev * _NS + 60.0))
-                first = m
-            prev = m
-        if first is not None and prev is not None:
-            nights.append(Night(subject, first * _NS, prev * _NS + 60.0))
-        return nights
+        cuts = [i for i in range(1, len(minutes)) if minutes[i] - minutes[i - 1] > split_ns]
+        return [
+            Night(subject, minutes[a] * _NS, minutes[b - 1] * _NS + 60.0)
+            for a, b in zip([0, *cuts], [*cuts, len(minutes)], strict=True)
+            if b > a
+        ]
 
     def subjects(self) -> list[str]:
         """Subjects with events, minute counts or nights."""

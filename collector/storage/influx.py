@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 from detector.errors import InfluxRejectedError, InfluxUnavailableError, StorageError
 
 from .config import InfluxConfig
+from .influxql import quote_ident
 
 __all__ = [
     "HttpClient",
@@ -212,10 +213,6 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '\\"') + '"'
-
-
 class V1Writer:
     """InfluxDB v1 ``/write`` (1.x, and 2.x/3.x v1 compatibility), gzip, precision ns."""
 
@@ -278,14 +275,14 @@ class V1Writer:
         """On 1.x: create the database and the raw retention policy when missing."""
         if not self.config.create or self.server.major not in (1, None):
             return
-        self.query(f"CREATE DATABASE {_quote_ident(self.db)}")
-        doc = self.query(f"SHOW RETENTION POLICIES ON {_quote_ident(self.db)}")
+        self.query(f"CREATE DATABASE {quote_ident(self.db)}")
+        doc = self.query(f"SHOW RETENTION POLICIES ON {quote_ident(self.db)}")
         series = doc["results"][0].get("series", [])
         names = {row[0] for s in series for row in s.get("values", [])}
         if self.config.raw_rp not in names:
             self.query(
-                f"CREATE RETENTION POLICY {_quote_ident(self.config.raw_rp)} ON "
-                f"{_quote_ident(self.db)} DURATION {self.config.raw_retention} REPLICATION 1"
+                f"CREATE RETENTION POLICY {quote_ident(self.config.raw_rp)} ON "
+                f"{quote_ident(self.db)} DURATION {self.config.raw_retention} REPLICATION 1"
             )
             log.info(
                 "created retention policy %s on %s (duration %s)",

@@ -9,7 +9,6 @@ ns since the Unix epoch and returned as float s.  WAL journal, ``synchronous=FUL
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from detector.errors import StorageError
 from detector.events import JerkEvent, MinuteCount
 
 from .lineproto import seconds_to_ns
-from .schema import SensorStatus
+from .schema import SensorStatus, opt_ns, opt_s, periods_from_json, periods_json
 
 __all__ = [
     "Annotation",
@@ -33,7 +32,33 @@ __all__ = [
     "StoredStatus",
 ]
 
-_SCHEMA = """
+#: Columns of ``nights`` in the first release: (name, SQL declaration).
+_NIGHT_BASE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("subject", "TEXT NOT NULL"),
+    ("start_ns", "INTEGER NOT NULL"),
+    ("end_ns", "INTEGER NOT NULL"),
+    ("sleep_onset_ns", "INTEGER"),
+    ("wake_ns", "INTEGER"),
+    ("note", "TEXT"),
+)
+#: Columns added to ``nights`` after the first release: (name, SQL type).  Stores created
+#: before get them with ``ALTER TABLE ... ADD COLUMN`` (NULL for the nights already there).
+_NIGHT_EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sleep_s", "REAL"),
+    ("sleep_periods", "TEXT"),
+    ("jerks", "INTEGER"),
+    ("jerks_in_sleep", "INTEGER"),
+    ("hypnic", "INTEGER"),
+    ("series", "INTEGER"),
+    ("detector_version", "TEXT"),
+    ("detector_config", "TEXT"),
+)
+_NIGHT_COLUMNS = ", ".join(name for name, _ in _NIGHT_BASE_COLUMNS + _NIGHT_EXTRA_COLUMNS)
+_NIGHT_COLUMN_DEFS = ", ".join(
+    f"{name} {decl}" for name, decl in _NIGHT_BASE_COLUMNS + _NIGHT_EXTRA_COLUMNS
+)
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     subject TEXT NOT NULL, sensor TEXT NOT NULL, time_ns INTEGER NOT NULL,
     side TEXT NOT NULL, kind TEXT NOT NULL, duration_s REAL NOT NULL,
@@ -54,28 +79,9 @@ CREATE TABLE IF NOT EXISTS annotations (
     subject TEXT NOT NULL, time_ns INTEGER NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (subject, time_ns)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nights (
-    subject TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
-    sleep_onset_ns INTEGER, wake_ns INTEGER, note TEXT,
-    sleep_s REAL, sleep_periods TEXT, jerks INTEGER, jerks_in_sleep INTEGER, hypnic INTEGER,
-    series INTEGER, detector_version TEXT, detector_config TEXT,
+    {_NIGHT_COLUMN_DEFS},
     PRIMARY KEY (subject, start_ns)) WITHOUT ROWID;
 """
-
-#: Columns added to ``nights`` after the first release: (name, SQL type).  Stores created
-#: before get them with ``ALTER TABLE ... ADD COLUMN`` (NULL for the nights already there).
-_NIGHT_EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("sleep_s", "REAL"),
-    ("sleep_periods", "TEXT"),
-    ("jerks", "INTEGER"),
-    ("jerks_in_sleep", "INTEGER"),
-    ("hypnic", "INTEGER"),
-    ("series", "INTEGER"),
-    ("detector_version", "TEXT"),
-    ("detector_config", "TEXT"),
-)
-_NIGHT_COLUMNS = "subject, start_ns, end_ns, sleep_onset_ns, wake_ns, note, " + ", ".join(
-    name for name, _ in _NIGHT_EXTRA_COLUMNS
-)
 
 _NS = 1e-9
 
@@ -160,24 +166,6 @@ class Night:
     series: int | None = None
     detector_version: str | None = None
     detector_config: str | None = None
-
-
-def _opt_ns(t_s: float | None) -> int | None:
-    return None if t_s is None else seconds_to_ns(t_s)
-
-
-def _opt_s(t_ns: int | None) -> float | None:
-    return None if t_ns is None else t_ns * _NS
-
-
-def _periods_json(periods: Sequence[tuple[float, float]]) -> str | None:
-    return json.dumps([[float(a), float(b)] for a, b in periods]) if periods else None
-
-
-def _periods_from_json(text: str | None) -> tuple[tuple[float, float], ...]:
-    if not text:
-        return ()
-    return tuple((float(a), float(b)) for a, b in json.loads(text))
 
 
 class LocalStore:
@@ -284,11 +272,11 @@ class LocalStore:
             night.subject,
             seconds_to_ns(night.start_s),
             seconds_to_ns(night.end_s),
-            _opt_ns(night.sleep_onset_s),
-            _opt_ns(night.wake_s),
+            opt_ns(night.sleep_onset_s),
+            opt_ns(night.wake_s),
             night.note,
             night.sleep_s,
-            _periods_json(night.sleep_periods),
+            periods_json(night.sleep_periods),
             night.jerks,
             night.jerks_in_sleep,
             night.hypnic,
@@ -415,11 +403,11 @@ class LocalStore:
                 r[0],
                 r[1] * _NS,
                 r[2] * _NS,
-                _opt_s(r[3]),
-                _opt_s(r[4]),
+                opt_s(r[3]),
+                opt_s(r[4]),
                 r[5],
                 sleep_s=r[6],
-                sleep_periods=_periods_from_json(r[7]),
+                sleep_periods=periods_from_json(r[7]),
                 jerks=r[8],
                 jerks_in_sleep=r[9],
                 hypnic=r[10],

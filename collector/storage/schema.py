@@ -17,6 +17,11 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
     achieved sample rate), ``detail`` (string, e.g. why a link dropped).
 ``annotation`` — a note on a subject's timeline (e.g. ``clonazepam 0.5 mg -> 1 mg``).
     tag ``subject``; field ``text`` (string); time = when it applies.
+``night`` — one point per recorded night (:func:`night_point`), time = first sample.
+    tag ``subject``; int fields ``end_ns``, ``sleep_onset_ns``, ``wake_ns`` (ns since the
+    epoch), ``jerks``, ``jerks_in_sleep``, ``hypnic``, ``series``; float ``sleep_s`` (s);
+    strings ``sleep_periods`` (JSON ``[[onset_s, end_s], ...]``), ``detector_version``,
+    ``detector_config`` (JSON), ``note``.  Absent fields are unknown.
 ``imu`` — raw acceleration, in its own retention policy (1.x: RP ``raw``, 7 d by default;
     2.x: bucket ``<bucket>_raw``). tags ``subject``, ``sensor``, ``side``; fields ``ax``,
     ``ay``, ``az`` (float, g, written with 1 µg resolution).
@@ -31,10 +36,12 @@ from sample time, so replaying the spool rewrites identical points (idempotent).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +49,10 @@ import numpy.typing as npt
 from detector.errors import InputError
 from detector.events import JerkEvent, MinuteCount
 
-from .lineproto import encode_line, escape_key, seconds_to_ns
+from .lineproto import Point, encode_line, escape_key, seconds_to_ns
+
+if TYPE_CHECKING:  # local imports this module (SensorStatus)
+    from .local import Night
 
 __all__ = [
     "ACTIVITY",
@@ -50,6 +60,7 @@ __all__ = [
     "IMU",
     "JERK_COUNT",
     "JERK_EVENT",
+    "NIGHT",
     "SENSOR_STATUS",
     "STANDARD_STATES",
     "ActivityAggregator",
@@ -59,6 +70,11 @@ __all__ = [
     "count_line",
     "event_line",
     "imu_payload",
+    "night_point",
+    "opt_ns",
+    "opt_s",
+    "periods_from_json",
+    "periods_json",
     "status_line",
 ]
 
@@ -68,6 +84,7 @@ SENSOR_STATUS = "sensor_status"
 IMU = "imu"
 ACTIVITY = "activity"
 ANNOTATION = "annotation"
+NIGHT = "night"
 
 #: States the collector reports; others matching ``[a-z][a-z0-9_]{0,31}`` are accepted
 #: (``state`` is a tag, so keep the set small).
@@ -168,6 +185,47 @@ def status_line(subject: str, sensor: str, side: str, status: SensorStatus) -> s
         "detail": status.detail,
     }
     return encode_line(SENSOR_STATUS, tags, fields, seconds_to_ns(status.time_s))
+
+
+def opt_ns(t_s: float | None) -> int | None:
+    """s since the epoch -> ns (:func:`seconds_to_ns`), None stays None."""
+    return None if t_s is None else seconds_to_ns(t_s)
+
+
+def opt_s(t_ns: int | None) -> float | None:
+    """ns since the epoch -> s, None stays None."""
+    return None if t_ns is None else int(t_ns) * 1e-9
+
+
+def periods_json(periods: Sequence[tuple[float, float]]) -> str | None:
+    """Sleep periods as the JSON text ``[[onset_s, end_s], ...]``; None when there are none."""
+    return json.dumps([[float(a), float(b)] for a, b in periods]) if periods else None
+
+
+def periods_from_json(text: str | None) -> tuple[tuple[float, float], ...]:
+    """The periods of :func:`periods_json` text (empty for None or empty text)."""
+    if not text:
+        return ()
+    return tuple((float(a), float(b)) for a, b in json.loads(text))
+
+
+def night_point(night: Night) -> Point:
+    """The ``night`` point of a recorded night (see the module docstring)."""
+    fields: dict[str, object] = {
+        "end_ns": seconds_to_ns(night.end_s),
+        "sleep_onset_ns": opt_ns(night.sleep_onset_s),
+        "wake_ns": opt_ns(night.wake_s),
+        "sleep_s": None if night.sleep_s is None else float(night.sleep_s),
+        "sleep_periods": periods_json(night.sleep_periods),
+        "jerks": night.jerks,
+        "jerks_in_sleep": night.jerks_in_sleep,
+        "hypnic": night.hypnic,
+        "series": night.series,
+        "detector_version": night.detector_version,
+        "detector_config": night.detector_config,
+        "note": night.note,
+    }
+    return Point(NIGHT, {"subject": night.subject}, fields, seconds_to_ns(night.start_s))
 
 
 def _series_prefix(measurement: str, subject: str, sensor: str, side: str) -> str:
