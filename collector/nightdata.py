@@ -38,8 +38,10 @@ __all__ = [
     "in_periods",
     "load_nights",
     "local_time",
+    "minute_coverage",
     "night_date",
     "night_fields",
+    "series_periods",
     "union_periods",
 ]
 
@@ -167,9 +169,10 @@ def group_jerks(events: Sequence[StoredEvent], window_s: float = BILATERAL_WINDO
     ]
 
 
-def count_series(events: Sequence[StoredEvent], tolerance_s: float = BILATERAL_WINDOW_S) -> int:
-    """Distinct series of the subject: each sensor's series spans its first to last onset;
-    spans of different sensors that overlap (within ``tolerance_s``) are one series."""
+def series_periods(events: Sequence[StoredEvent], tol: float = BILATERAL_WINDOW_S) -> Periods:
+    """Series of the subject as sorted (first onset s, last onset s): each sensor's series
+    spans its first to last onset; spans of different sensors that overlap (within ``tol``)
+    are one series."""
     spans: dict[tuple[str, int], list[float]] = {}
     for e in events:
         if e.event.series is None:
@@ -177,7 +180,12 @@ def count_series(events: Sequence[StoredEvent], tolerance_s: float = BILATERAL_W
         span = spans.setdefault((e.sensor, e.event.series), [e.event.onset, e.event.onset])
         span[0] = min(span[0], e.event.onset)
         span[1] = max(span[1], e.event.onset)
-    return len(union_periods([(a, b) for a, b in spans.values()], tolerance_s))
+    return union_periods([(a, b) for a, b in spans.values()], tol)
+
+
+def count_series(events: Sequence[StoredEvent], tolerance_s: float = BILATERAL_WINDOW_S) -> int:
+    """Distinct series of the subject (see :func:`series_periods`)."""
+    return len(series_periods(events, tolerance_s))
 
 
 def union_periods(periods: Sequence[tuple[float, float]], join_s: float = 0.0) -> Periods:
@@ -341,6 +349,15 @@ def sleep_periods_of(night: Night) -> tuple[Periods, str]:
     return (), "none"
 
 
+def minute_coverage(counts: Sequence[StoredCount]) -> dict[float, float]:
+    """s of signal in each minute (keyed by its start, s): the best-covered sensor's."""
+    out: dict[float, float] = {}
+    for c in counts:
+        m = c.count.start
+        out[m] = max(out.get(m, 0.0), c.count.covered_s)
+    return out
+
+
 def build_night(
     night: Night,
     events: Sequence[StoredEvent],
@@ -355,10 +372,7 @@ def build_night(
     has_sleep = source != "none"
     sleep_s = sum(b - a for a, b in periods) if has_sleep else None
     in_sleep = sum(in_periods(j.onset_s, periods) for j in jerks) if has_sleep else None
-    minute_max: dict[float, float] = {}
-    for c in counts:
-        m = c.count.start
-        minute_max[m] = max(minute_max.get(m, 0.0), c.count.covered_s)
+    minute_max = minute_coverage(counts)
     hypnic = sum(j.kind == "hypnic" for j in jerks)
     sensors = {sensor for sensor, _ in _sensor_sides(events, counts, gaps)}
     rate = (

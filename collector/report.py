@@ -38,9 +38,12 @@ from collector.nightdata import (
     NightData,
     NightRecord,
     NightSource,
+    in_periods,
     load_nights,
     local_time,
+    minute_coverage,
     night_date,
+    series_periods,
 )
 from collector.stats import (
     ResponseOptions,
@@ -133,13 +136,13 @@ def _clock_axis(ax: Axes, start_s: float, end_s: float, tz: tzinfo | None) -> No
     hours = (end_s - start_s) / 3600.0
     ax.set_xlim(0, hours)
     first = local_time(start_s, tz)
-    to_next = (60 - first.minute) % 60 * 60 - first.second - first.microsecond * 1e-6
-    step = 1 if hours <= 12 else 2
     if hours < 2.5:
         step_s = 900.0 if hours < 1.2 else 1800.0
         to_next = (step_s - (first.minute * 60 + first.second) % step_s) % step_s
         ticks = [(to_next + k * step_s) / 3600 for k in range(int(hours * 3600 / step_s) + 2)]
     else:
+        to_next = (60 - first.minute) % 60 * 60 - first.second - first.microsecond * 1e-6
+        step = 1 if hours <= 12 else 2
         ticks = [to_next / 3600 + k * step for k in range(int(hours) + 2)]
     ax.set_xticks([x for x in ticks if 0 <= x <= hours])
     ax.xaxis.set_major_formatter(
@@ -240,6 +243,11 @@ def _hour_slots(start_s: float, end_s: float, tz: tzinfo | None) -> list[float]:
     return slots
 
 
+def _slot(t: float, slots: Sequence[float]) -> int:
+    """Index of the clock hour of ``t`` among ``slots`` (clamped to the first / last)."""
+    return min(len(slots) - 1, max(0, int((t - slots[0]) // 3600)))
+
+
 def _overlap(a: float, b: float, c: float, d: float) -> float:
     return max(0.0, min(b, d) - max(a, c))
 
@@ -252,12 +260,9 @@ def hourly_figure(nd: NightData, tz: tzinfo | None) -> Figure:
     myo = [0] * len(slots)
     hyp = [0] * len(slots)
     for j in nd.jerks:
-        i = min(len(slots) - 1, max(0, int((j.onset_s - slots[0]) // 3600)))
-        (hyp if j.kind == "hypnic" else myo)[i] += 1
+        (hyp if j.kind == "hypnic" else myo)[_slot(j.onset_s, slots)] += 1
     sleep_min = [sum(_overlap(s, s + 3600, a, b) for a, b in nd.periods) / 60 for s in slots]
-    signal: dict[float, float] = {}
-    for c in nd.counts:
-        signal[c.count.start] = max(signal.get(c.count.start, 0.0), c.count.covered_s)
+    signal = minute_coverage(nd.counts)
     signal_min = [sum(v for m, v in signal.items() if s <= m < s + 3600) / 60 for s in slots]
     x = list(range(len(slots)))
     fig, ax = plt.subplots(figsize=(10, 3.2))
@@ -376,27 +381,30 @@ def onset_figure(nd: NightData, options: ReportOptions, tz: tzinfo | None = None
     return fig
 
 
+SeriesSpans = Sequence[tuple[float, float, int]]
+
+
+def _in_series(t: float, a: float, b: float) -> bool:
+    """``t`` within the series spanning ``a`` .. ``b`` (s, with the bilateral tolerance)."""
+    return a - BILATERAL_WINDOW_S <= t <= b + BILATERAL_WINDOW_S
+
+
 def series_spans(nd: NightData) -> list[tuple[float, float, int]]:
     """Series of the night as (first onset s, last onset s, jerks in it), subject level."""
-    spans: dict[tuple[str, int], list[float]] = {}
-    for e in nd.events:
-        if e.event.series is not None:
-            s = spans.setdefault((e.sensor, e.event.series), [e.event.onset, e.event.onset])
-            s[0], s[1] = min(s[0], e.event.onset), max(s[1], e.event.onset)
-    merged: list[list[float]] = []
-    for a, b in sorted((v[0], v[1]) for v in spans.values()):
-        if merged and a <= merged[-1][1] + BILATERAL_WINDOW_S:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    tol = BILATERAL_WINDOW_S
-    return [(a, b, sum(1 for j in nd.jerks if a - tol <= j.onset_s <= b + tol)) for a, b in merged]
+    return [
+        (a, b, sum(1 for j in nd.jerks if _in_series(j.onset_s, a, b)))
+        for a, b in series_periods(nd.events, BILATERAL_WINDOW_S)
+    ]
 
 
-def series_figure(nd: NightData, tz: tzinfo | None, max_series: int = 20) -> Figure:
+def series_figure(
+    nd: NightData, tz: tzinfo | None, max_series: int = 20, *, spans: SeriesSpans | None = None
+) -> Figure:
     """Where the series fall in the night (top) and each series jerk by jerk (bottom:
-    seconds from its first jerk, marker height = peak acceleration)."""
-    spans = series_spans(nd)
+    seconds from its first jerk, marker height = peak acceleration).  ``spans``: the
+    night's :func:`series_spans`, when already computed."""
+    if spans is None:
+        spans = series_spans(nd)
     if not spans:
         return _no_data_figure("no series (clusters of jerks) this night")
     shown = spans[:max_series]
@@ -431,7 +439,7 @@ def series_figure(nd: NightData, tz: tzinfo | None, max_series: int = 20) -> Fig
         y = len(shown) - 1 - i
         ax2.hlines(y, 0, b - a, color="#bdc3c7", lw=1)
         for j in nd.jerks:
-            if a - BILATERAL_WINDOW_S <= j.onset_s <= b + BILATERAL_WINDOW_S:
+            if _in_series(j.onset_s, a, b):
                 colour = C_HYP if j.kind == "hypnic" else C_MYO
                 ax2.vlines(
                     j.onset_s - a, y, y + min(0.8, 0.25 + j.peak_acc_g), color=colour, lw=1.5
@@ -463,7 +471,7 @@ def bilateral_figure(nd: NightData, tz: tzinfo | None) -> Figure:
     only = {s: [0] * len(slots) for s in ids}
     lags: list[float] = []
     for j in nd.jerks:
-        i = min(len(slots) - 1, max(0, int((j.onset_s - slots[0]) // 3600)))
+        i = _slot(j.onset_s, slots)
         if j.bilateral:
             both[i] += 1
             by = {e.sensor: e.event.onset for e in j.events}
@@ -558,15 +566,20 @@ def coverage_figure(nd: NightData, tz: tzinfo | None) -> Figure:
 
 
 def night_figures(
-    nd: NightData, tz: tzinfo | None = None, options: ReportOptions | None = None
+    nd: NightData,
+    tz: tzinfo | None = None,
+    options: ReportOptions | None = None,
+    *,
+    spans: SeriesSpans | None = None,
 ) -> list[tuple[str, Figure]]:
-    """(title, figure) of every chart of one night."""
+    """(title, figure) of every chart of one night; ``spans``: the night's
+    :func:`series_spans`, when already computed."""
     opt = options or ReportOptions()
     return [
         ("Jerks over the night", timeline_figure(nd, tz)),
         ("Jerks per hour", hourly_figure(nd, tz)),
         ("Hypnic jerks at sleep onset", onset_figure(nd, opt, tz)),
-        ("Series", series_figure(nd, tz)),
+        ("Series", series_figure(nd, tz, spans=spans)),
         ("Bilateral jerks", bilateral_figure(nd, tz)),
         ("Data coverage", coverage_figure(nd, tz)),
     ]
@@ -774,19 +787,18 @@ def _sensor_table(nd: NightData, summaries: Mapping[str, NightSummary] | None) -
     return _table(head, rows, left=2)
 
 
-def _events_table(nd: NightData, tz: tzinfo | None, max_rows: int) -> str:
+def _events_table(nd: NightData, tz: tzinfo | None, max_rows: int, spans: SeriesSpans) -> str:
     sides = nd.sensors
-    spans = series_spans(nd)
 
     def series_no(t: float) -> str:
         for i, (a, b, _n) in enumerate(spans, 1):
-            if a - BILATERAL_WINDOW_S <= t <= b + BILATERAL_WINDOW_S:
+            if _in_series(t, a, b):
                 return str(i)
         return ""
 
     rows = []
     for k, j in enumerate(nd.jerks[:max_rows], 1):
-        asleep = any(a <= j.onset_s <= b for a, b in nd.periods)
+        asleep = in_periods(j.onset_s, nd.periods)
         rows.append(
             [
                 str(k),
@@ -862,7 +874,8 @@ def _night_section(
             "<p class=muted>No sleep estimate is stored for this night (InfluxDB without the "
             "<code>night</code> measurement): jerks per hour of sleep cannot be given.</p>"
         )
-    for title, fig in night_figures(nd, tz, options):
+    spans = series_spans(nd)
+    for title, fig in night_figures(nd, tz, options, spans=spans):
         parts.append(_img(title, fig, options.dpi))
         if title in _CAPTIONS:
             parts.append(f"<p class=muted>{_esc(_CAPTIONS[title])}</p>")
@@ -873,7 +886,7 @@ def _night_section(
         "<p class=muted>One row per jerk; a bilateral jerk lists both wrists (values per "
         "wrist separated by /).</p>"
     )
-    parts.append(_events_table(nd, tz, options.max_event_rows))
+    parts.append(_events_table(nd, tz, options.max_event_rows, spans))
     return "\n".join(parts)
 
 
@@ -975,37 +988,32 @@ def report_responses(
         return []
     lo, hi = records[0].start_s, records[-1].start_s
     relevant = [c for c in changes if lo < c.time_s <= hi]
-    return treatment_responses(records, relevant, options, tz) if relevant else []
+    return treatment_responses(records, relevant, options, tz)
 
 
 def render_report(
     nights: Sequence[NightData],
     subject: str,
     *,
-    changes: Sequence[Annotation] = (),
-    responses: Sequence[TreatmentResponse] | None = None,
+    responses: Sequence[TreatmentResponse],
     tz: tzinfo | None = None,
     options: ReportOptions | None = None,
     source: str = "local store",
     summaries: Mapping[str, NightSummary] | None = None,
-    detail: NightData | None = None,
 ) -> str:
-    """The HTML page for ``nights`` (oldest first) of ``subject``.
+    """The HTML page for ``nights`` (oldest first) of ``subject``; the last night is shown
+    in detail.
 
     Args:
-        changes: dose changes (annotations) to compare around; only those with nights on
-            both sides in ``nights`` are analysed (see :func:`report_responses`).
-        responses: already computed responses (then ``changes`` is not used).
+        responses: the treatment responses of the nights (see :func:`report_responses`).
         source: where the data came from (shown in the header).
         summaries: per-sensor detector summaries of the detailed night (``jerkmon run``).
-        detail: the night shown in detail (default: the last one).
     """
     opt = options or ReportOptions()
     if not nights:
         raise InputError(f"no nights of subject {subject!r} to report")
     records = [n.record for n in nights]
     first, last = records[0], records[-1]
-    shown = detail if detail is not None else nights[-1]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>jerkmon report {_esc(subject)} {first.night}</title>",
@@ -1025,8 +1033,6 @@ def render_report(
         f"{_esc(DETECTOR_VERSION)}). Times are local "
         f"({_esc(local_time(first.start_s, tz).strftime('%Z %z'))}).</p>"
     )
-    if responses is None:
-        responses = report_responses(records, changes, opt.response, tz)
     if len(records) > 1:
         parts.append("<h2>Trend</h2>")
         parts.append(
@@ -1046,7 +1052,7 @@ def render_report(
             )
         parts.append("<h2>Nights</h2>")
         parts.append(_nights_table(records, tz))
-    parts.append(_night_section(shown, tz, opt, summaries))
+    parts.append(_night_section(nights[-1], tz, opt, summaries))
     parts.append(
         "<p class=muted>Counts are the subject's jerks: a jerk seen on both wrists within "
         f"{BILATERAL_WINDOW_S * 1000:.0f} ms counts once. Sleep is the union of the wrists' "
@@ -1099,7 +1105,7 @@ def write_report(
         subject,
         responses=responses,
         tz=tz,
-        options=options,
+        options=opt,
         source=source_label,
         summaries=summaries,
     )

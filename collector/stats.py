@@ -180,31 +180,24 @@ def compare_rates(
         b1 = math.log(r1 / r0)
         se = math.sqrt(scale * (1.0 / y0 + 1.0 / y1))
         q = float(sps.t.ppf(1 - alpha / 2, df))
+        ratio, lo, hi = math.exp(b1), math.exp(b1 - q * se), math.exp(b1 + q * se)
         p = float(2 * sps.t.sf(abs(b1) / se, df))
-        return replace(
-            base,
-            enough=True,
-            rate_ratio=math.exp(b1),
-            ci_low=math.exp(b1 - q * se),
-            ci_high=math.exp(b1 + q * se),
-            p_value=p,
-            dispersion=dispersion,
-            scale=scale,
-            df=df,
-            method="quasi-poisson",
-        )
-    # One side without jerks: exact conditional binomial on overdispersion-deflated counts.
-    n_eff = (y0 + y1) / scale
-    pi0 = t1 / (t0 + t1)  # share of jerks after the change if nothing changed
-    odds = t0 / t1
-    if y1 == 0:
-        pi_hi = 1.0 - (alpha / 2) ** (1.0 / n_eff)
-        ratio, lo, hi = 0.0, 0.0, pi_hi / (1 - pi_hi) * odds
-        p = min(1.0, 2.0 * (1.0 - pi0) ** n_eff)
+        method = "quasi-poisson"
     else:
-        pi_lo = (alpha / 2) ** (1.0 / n_eff)
-        ratio, lo, hi = math.inf, pi_lo / (1 - pi_lo) * odds, math.inf
-        p = min(1.0, 2.0 * pi0**n_eff)
+        # One side without jerks: exact conditional binomial on overdispersion-deflated
+        # counts.
+        n_eff = (y0 + y1) / scale
+        pi0 = t1 / (t0 + t1)  # share of jerks after the change if nothing changed
+        odds = t0 / t1
+        if y1 == 0:
+            pi_hi = 1.0 - (alpha / 2) ** (1.0 / n_eff)
+            ratio, lo, hi = 0.0, 0.0, pi_hi / (1 - pi_hi) * odds
+            p = min(1.0, 2.0 * (1.0 - pi0) ** n_eff)
+        else:
+            pi_lo = (alpha / 2) ** (1.0 / n_eff)
+            ratio, lo, hi = math.inf, pi_lo / (1 - pi_lo) * odds, math.inf
+            p = min(1.0, 2.0 * pi0**n_eff)
+        method = "exact-conditional"
     return replace(
         base,
         enough=True,
@@ -215,7 +208,7 @@ def compare_rates(
         dispersion=dispersion,
         scale=scale,
         df=df,
-        method="exact-conditional",
+        method=method,
     )
 
 

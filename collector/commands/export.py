@@ -16,16 +16,28 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from collector.commands.report import add_source_arguments, open_source, parse_date, parse_tz
-from collector.nightdata import NightData, NightSource, in_periods, load_nights
+from collector.commands.report import (
+    add_date_range_arguments,
+    add_source_arguments,
+    open_source,
+    parse_date_range,
+    parse_tz,
+)
+from collector.nightdata import (
+    BILATERAL_WINDOW_S,
+    NightData,
+    NightSource,
+    in_periods,
+    load_nights,
+)
 from detector import __version__ as JERKMON_VERSION
 from detector.errors import ConfigError, InputError
 
@@ -98,36 +110,74 @@ def _utc(values: Sequence[float | None]) -> pd.Series:
     )
 
 
-def nights_frame(nights: Sequence[NightData]) -> pd.DataFrame:
-    """One row per night (columns :data:`NIGHT_COLUMNS`)."""
-    recs = [n.record for n in nights]
-    df = pd.DataFrame(
+def _frame(
+    rows: Sequence[Mapping[str, Any]], columns: Iterable[str], dtypes: Mapping[str, str]
+) -> pd.DataFrame:
+    """``columns`` in order from ``rows``: a ``NAME_utc`` column holds the UTC timestamps of
+    the rows' ``NAME_s`` (s since the epoch); every other column has its dtype in ``dtypes``."""
+    return pd.DataFrame(
         {
-            "subject": pd.Series([r.subject for r in recs], dtype="string"),
-            "night": pd.Series([r.night.isoformat() for r in recs], dtype="string"),
-            "start_utc": _utc([r.start_s for r in recs]),
-            "end_utc": _utc([r.end_s for r in recs]),
-            "sleep_onset_utc": _utc([r.sleep_onset_s for r in recs]),
-            "wake_utc": _utc([r.wake_s for r in recs]),
-            "sleep_h": pd.Series([r.sleep_h for r in recs], dtype="Float64"),
-            "sleep_source": pd.Series([r.sleep_source for r in recs], dtype="string"),
-            "recording_h": pd.Series([r.recording_h for r in recs], dtype="float64"),
-            "signal_h": pd.Series([r.signal_h for r in recs], dtype="Float64"),
-            "sensors": pd.Series([r.sensors for r in recs], dtype="Int64"),
-            "gaps": pd.Series([r.gaps for r in recs], dtype="Int64"),
-            "gap_h": pd.Series([r.gap_h for r in recs], dtype="float64"),
-            "jerks": pd.Series([r.jerks for r in recs], dtype="Int64"),
-            "jerks_in_sleep": pd.Series([r.jerks_in_sleep for r in recs], dtype="Int64"),
-            "hypnic": pd.Series([r.hypnic for r in recs], dtype="Int64"),
-            "myoclonic": pd.Series([r.myoclonic for r in recs], dtype="Int64"),
-            "series": pd.Series([r.series for r in recs], dtype="Int64"),
-            "bilateral": pd.Series([r.bilateral for r in recs], dtype="Int64"),
-            "rate_per_h_sleep": pd.Series([r.rate_per_h_sleep for r in recs], dtype="Float64"),
-            "detector_version": pd.Series([r.detector_version for r in recs], dtype="string"),
-            "detector_config": pd.Series([r.detector_config for r in recs], dtype="string"),
+            name: _utc([x[name.removesuffix("_utc") + "_s"] for x in rows])
+            if name.endswith("_utc")
+            else pd.Series([x[name] for x in rows], dtype=dtypes[name])
+            for name in columns
         }
     )
-    return df[list(NIGHT_COLUMNS)]
+
+
+#: pandas dtypes of the night columns (the ``*_utc`` ones are UTC timestamps).
+_NIGHT_DTYPES: dict[str, str] = {
+    "subject": "string",
+    "night": "string",
+    "sleep_h": "Float64",
+    "sleep_source": "string",
+    "recording_h": "float64",
+    "signal_h": "Float64",
+    "sensors": "Int64",
+    "gaps": "Int64",
+    "gap_h": "float64",
+    "jerks": "Int64",
+    "jerks_in_sleep": "Int64",
+    "hypnic": "Int64",
+    "myoclonic": "Int64",
+    "series": "Int64",
+    "bilateral": "Int64",
+    "rate_per_h_sleep": "Float64",
+    "detector_version": "string",
+    "detector_config": "string",
+}
+
+#: pandas dtypes of the event columns (``onset_utc`` is a UTC timestamp).
+_EVENT_DTYPES: dict[str, str] = {
+    "subject": "string",
+    "night": "string",
+    "jerk_id": "Int64",
+    "sensor": "string",
+    "side": "string",
+    "onset_s": "float64",
+    "kind": "string",
+    "duration_s": "float64",
+    "peak_acc_g": "float64",
+    "peak_jerk_g_per_s": "float64",
+    "series": "Int64",
+    "confidence": "float64",
+    "bilateral": "boolean",
+    "clipped": "boolean",
+    "in_sleep": "boolean",
+    "detector_version": "string",
+}
+
+
+def nights_frame(nights: Sequence[NightData]) -> pd.DataFrame:
+    """One row per night (columns :data:`NIGHT_COLUMNS`)."""
+    rows = [
+        {
+            **{f.name: getattr(n.record, f.name) for f in fields(n.record)},
+            "night": n.record.night.isoformat(),
+        }
+        for n in nights
+    ]
+    return _frame(rows, NIGHT_COLUMNS, _NIGHT_DTYPES)
 
 
 def events_frame(nights: Sequence[NightData]) -> pd.DataFrame:
@@ -159,28 +209,7 @@ def events_frame(nights: Sequence[NightData]) -> pd.DataFrame:
                         "detector_version": r.detector_version,
                     }
                 )
-    df = pd.DataFrame(
-        {
-            "subject": pd.Series([x["subject"] for x in rows], dtype="string"),
-            "night": pd.Series([x["night"] for x in rows], dtype="string"),
-            "jerk_id": pd.Series([x["jerk_id"] for x in rows], dtype="Int64"),
-            "sensor": pd.Series([x["sensor"] for x in rows], dtype="string"),
-            "side": pd.Series([x["side"] for x in rows], dtype="string"),
-            "onset_utc": _utc([x["onset_s"] for x in rows]),
-            "onset_s": pd.Series([x["onset_s"] for x in rows], dtype="float64"),
-            "kind": pd.Series([x["kind"] for x in rows], dtype="string"),
-            "duration_s": pd.Series([x["duration_s"] for x in rows], dtype="float64"),
-            "peak_acc_g": pd.Series([x["peak_acc_g"] for x in rows], dtype="float64"),
-            "peak_jerk_g_per_s": pd.Series([x["peak_jerk_g_per_s"] for x in rows], dtype="float64"),
-            "series": pd.Series([x["series"] for x in rows], dtype="Int64"),
-            "confidence": pd.Series([x["confidence"] for x in rows], dtype="float64"),
-            "bilateral": pd.Series([x["bilateral"] for x in rows], dtype="boolean"),
-            "clipped": pd.Series([x["clipped"] for x in rows], dtype="boolean"),
-            "in_sleep": pd.Series([x["in_sleep"] for x in rows], dtype="boolean"),
-            "detector_version": pd.Series([x["detector_version"] for x in rows], dtype="string"),
-        }
-    )
-    return df[list(EVENT_COLUMNS)]
+    return _frame(rows, EVENT_COLUMNS, _EVENT_DTYPES)
 
 
 def export_cohort(
@@ -231,8 +260,8 @@ def export_cohort(
             {"version": v["version"], "nights": v["nights"], "config": json.loads(k)}
             for k, v in configs.items()
         ],
-        "counting": "a jerk seen on both wrists within 0.1 s counts once (jerk_id); sleep is "
-        "the union of the wrists' sleep estimates",
+        "counting": f"a jerk seen on both wrists within {BILATERAL_WINDOW_S:g} s counts once "
+        "(jerk_id); sleep is the union of the wrists' sleep estimates",
         "columns": {"nights": NIGHT_COLUMNS, "events": EVENT_COLUMNS},
     }
     out_dir = Path(out_dir)
@@ -274,8 +303,7 @@ def register(sub: Any) -> None:
         default=[],
         help="subject to export (repeatable; default: every subject)",
     )
-    p.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first night")
-    p.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last night")
+    add_date_range_arguments(p)
     add_source_arguments(p)
     p.set_defaults(func=run)
 
@@ -283,10 +311,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``jerkmon export``; return the exit status."""
     tz = parse_tz(args.tz)
-    first = parse_date(args.date_from, "--from") if args.date_from else None
-    last = parse_date(args.date_to, "--to") if args.date_to else None
-    if first is not None and last is not None and last < first:
-        raise ConfigError(f"--to {last} is before --from {first}")
+    first, last = parse_date_range(args)
     source, label = open_source(args)
     try:
         res = export_cohort(

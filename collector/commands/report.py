@@ -27,9 +27,11 @@ from collector.storage.local import Annotation, LocalStore
 from detector.errors import ConfigError, InputError
 
 __all__ = [
+    "add_date_range_arguments",
     "add_source_arguments",
     "open_source",
     "parse_date",
+    "parse_date_range",
     "parse_tz",
     "register",
     "run",
@@ -83,6 +85,26 @@ def parse_date(text: str, what: str = "date") -> date:
         raise ConfigError(f"{what} {text!r} must be a date like 2026-11-02") from exc
 
 
+def add_date_range_arguments(p: argparse.ArgumentParser) -> None:
+    """``--from`` / ``--to`` (evening dates of the first / last night)."""
+    p.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first night")
+    p.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last night")
+
+
+def _check_order(first: date | None, last: date | None) -> None:
+    if first is not None and last is not None and last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+
+
+def parse_date_range(args: argparse.Namespace) -> tuple[date | None, date | None]:
+    """``--from`` / ``--to`` as dates (None when not given); ``--to`` before ``--from`` is an
+    error."""
+    first = parse_date(args.date_from, "--from") if args.date_from else None
+    last = parse_date(args.date_to, "--to") if args.date_to else None
+    _check_order(first, last)
+    return first, last
+
+
 def parse_change(text: str, subject: str, tz: tzinfo | None) -> Annotation:
     """``DATE[THH:MM][=TEXT]`` (default time: 12:00 local, between two nights)."""
     m = _CHANGE_RE.fullmatch(text.strip())
@@ -132,8 +154,7 @@ def resolve_dates(
     if args.night is not None:
         d = parse_date(args.night, "--night")
         return d, d
-    first = parse_date(args.date_from, "--from") if args.date_from else None
-    last = parse_date(args.date_to, "--to") if args.date_to else None
+    first, last = parse_date_range(args)
     if first is None or last is None:
         nights = source.nights(subject)
         if not nights:
@@ -144,8 +165,7 @@ def resolve_dates(
         else:
             first = first or night_date(nights[0].start_s, tz)
             last = last or latest
-    if last < first:
-        raise ConfigError(f"--to {last} is before --from {first}")
+        _check_order(first, last)
     return first, last
 
 
@@ -159,8 +179,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--subject", required=True, help="pseudonymous subject id")
     p.add_argument("--night", default=None, metavar="DATE", help="the night of DATE (evening)")
-    p.add_argument("--from", dest="date_from", default=None, metavar="DATE", help="first night")
-    p.add_argument("--to", dest="date_to", default=None, metavar="DATE", help="last night")
+    add_date_range_arguments(p)
     p.add_argument(
         "--out",
         type=Path,
