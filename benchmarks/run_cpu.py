@@ -39,6 +39,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import cast
 
 # As a script, this folder would come first on sys.path and benchmarks/detector.py would
 # shadow the detector package: use the repository root instead.
@@ -46,7 +47,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from collector.cli import build_parser
 from collector.commands.run import BleRun, prepare
-from collector.sources import Samples
+from collector.sources import Samples, item_kind
 from collector.storage.influxd import LocalInfluxd
 from sim.ble_sensor import SimClock
 
@@ -106,11 +107,11 @@ def bench_ble(window_s: float, disconnects: int, data: Path, url: str | None) ->
         run.stop.set()  # as SIGINT would, without the exit status
 
     def on_item(item: object) -> None:
-        if not isinstance(item, Samples):
+        if item_kind(item) != "samples":
             return
         now = time.monotonic()
         assert isinstance(run.clock, SimClock)
-        arrivals[item.sensor_address].append(run.clock.now_s())
+        arrivals[cast(Samples, item).sensor_address].append(run.clock.now_s())
         if not first:
             first.append(now)
         elif win.start is None and now >= first[0] + WARMUP_S:

@@ -18,13 +18,14 @@ import dataclasses
 import math
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from collector.nightdata import night_fields
-from collector.sources import BatteryReport, GapReport, LinkReport, Samples
-from collector.storage import ActivityAggregator, LocalStore, Night, SensorStatus, Storage
+from collector.sources import BatteryReport, GapReport, LinkReport, Samples, item_kind
+from collector.storage import LocalStore, Night, SensorStatus, Storage
 from detector import (
     DetectorConfig,
     JerkDetector,
@@ -98,7 +99,6 @@ class _Channel:
     outputs_from: float = -math.inf
     duplicate_until: float = -math.inf
     series_offset: int = 0
-    activity: ActivityAggregator | None = None  # without raw storage (else Storage does it)
     known_gap: tuple[float, float] | None = None  # the last gap the source explained
     events: list[JerkEvent] = field(default_factory=list)
     samples: int = 0
@@ -112,9 +112,9 @@ class _Channel:
 class NightPipeline:
     """Runs one subject's night.
 
-    The ``activity`` summary is stored either way: with ``store_raw`` the samples go to
-    :meth:`Storage.add_imu`, which computes it (and keeps the ``imu`` points unless the
-    storage's ``spool_raw`` option is off); without, the pipeline computes it itself.
+    The ``activity`` summary is stored either way: the samples always go to
+    :meth:`Storage.add_imu`, which computes it and, with ``store_raw`` (and the storage's
+    ``spool_raw`` option), also keeps the ``imu`` points.
 
     Args:
         subject: pseudonymous subject id (a tag in InfluxDB: no names).
@@ -159,9 +159,6 @@ class NightPipeline:
         for s in sensors:
             det = JerkDetector(s.rate_hz, self.config)
             ch = _Channel(s, det, MinuteAggregator(s.rate_hz), self.config.bridge_s(s.rate_hz))
-            epoch_s = storage.options.activity_epoch_s
-            if not store_raw and epoch_s > 0:
-                ch.activity = ActivityAggregator(epoch_s)
             point = (resume or {}).get(s.sensor)
             if point is not None:
                 ch.outputs_from = point.outputs_from_s
@@ -189,18 +186,23 @@ class NightPipeline:
     def handle(self, item: object) -> int:
         """Take one source item (see :mod:`collector.sources`); returns the number of jerks
         that became final."""
-        if isinstance(item, Samples):
-            return self.feed(item.sensor_address, item.t_host_s, item.acc_g)
-        if isinstance(item, GapReport):
-            self.mark_gap(item.sensor, item.start_s, item.end_s, item.reason)
-        elif isinstance(item, BatteryReport):
-            pct = float(item.percent)
+        kind = item_kind(item)
+        if kind == "samples":
+            samples = cast(Samples, item)
+            return self.feed(samples.sensor_address, samples.t_host_s, samples.acc_g)
+        if kind == "gap":
+            gap = cast(GapReport, item)
+            self.mark_gap(gap.sensor, gap.start_s, gap.end_s, gap.reason)
+        elif kind == "battery":
+            battery = cast(BatteryReport, item)
+            pct = float(battery.percent)
             state = "low_battery" if pct < LOW_BATTERY_PCT else "streaming"
-            self.status(item.sensor, SensorStatus(item.t_host_s, state, battery_pct=pct))
-        elif isinstance(item, LinkReport):
-            state = "connected" if item.connected else "disconnected"
-            detail = item.detail[:200] or None
-            self.status(item.sensor, SensorStatus(item.t_s, state, item.connected, detail=detail))
+            self.status(battery.sensor, SensorStatus(battery.t_host_s, state, battery_pct=pct))
+        elif kind == "link":
+            link = cast(LinkReport, item)
+            state = "connected" if link.connected else "disconnected"
+            detail = link.detail[:200] or None
+            self.status(link.sensor, SensorStatus(link.t_s, state, link.connected, detail=detail))
         else:
             raise InputError(
                 f"a source yielded {type(item).__name__}, which the pipeline cannot use"
@@ -239,12 +241,9 @@ class NightPipeline:
         counts = ch.minutes.process(t_arr, new, ch.detector.watermark)
         self._counts(ch, counts)
         if k < t_arr.size:
-            if ch.activity is not None:
-                epochs = ch.activity.add(t_out, acc_out)
-                if epochs:
-                    self.storage.add_activity(self.subject, sensor, ch.spec.side, epochs)
-            elif self.store_raw:
-                self.storage.add_imu(self.subject, sensor, ch.spec.side, t_out, acc_out)
+            self.storage.add_imu(
+                self.subject, sensor, ch.spec.side, t_out, acc_out, keep_raw=self.store_raw
+            )
         return n
 
     def mark_gap(self, sensor: str, start_s: float, end_s: float, reason: str) -> None:
@@ -306,12 +305,7 @@ class NightPipeline:
         ch.finished = True
         self._emit(ch, tail)
         self._counts(ch, ch.minutes.process(np.empty(0), tail, math.inf) + ch.minutes.flush())
-        if ch.activity is not None:
-            epochs = ch.activity.finish()
-            if epochs:
-                self.storage.add_activity(self.subject, sensor, ch.spec.side, epochs)
-        elif self.store_raw:
-            self.storage.finish_sensor(self.subject, sensor, ch.spec.side)
+        self.storage.finish_sensor(self.subject, sensor, ch.spec.side)
 
     def finish(self) -> dict[str, NightSummary]:
         """End of the night for every sensor; records the night and returns summaries."""
@@ -367,10 +361,6 @@ class NightPipeline:
         ends = [c.t_last for c in self._ch.values() if c.t_last is not None]
         return (min(starts), max(ends)) if starts and ends else (0.0, 0.0)
 
-    def last_sample(self, sensor: str) -> float | None:
-        """Time of the newest stored sample of one sensor, s (None before any)."""
-        return self._channel(sensor).t_last
-
     @property
     def samples(self) -> int:
         return sum(c.samples for c in self._ch.values())
@@ -383,7 +373,7 @@ class NightPipeline:
 async def consume(
     pipeline: NightPipeline,
     source: AsyncIterable[object],
-    on_item: Callable[[], None] | None = None,
+    on_item: Callable[[object], None] | None = None,
 ) -> None:
     """Feed every item of ``source`` into ``pipeline`` until the source ends.
 
@@ -391,14 +381,14 @@ async def consume(
     the items described in :mod:`collector.sources` (matched by their attributes), e.g. the
     simulator's :func:`~collector.sources.sim_source` or, later, the BLE sessions merged into
     one stream.  The source decides when to stop (on a signal it ends its iteration); the
-    caller then calls :meth:`NightPipeline.finish`.  ``on_item`` runs after every item.
-    Feeding is synchronous (detector, fsync'd spool append), so the loop yields to the event
-    loop only where the source awaits.
+    caller then calls :meth:`NightPipeline.finish`.  ``on_item`` sees every item before
+    the pipeline takes it.  Feeding is synchronous (detector, fsync'd spool append), so the
+    loop yields to the event loop only where the source awaits.
     """
     async for item in source:
-        pipeline.handle(item)
         if on_item is not None:
-            on_item()
+            on_item(item)
+        pipeline.handle(item)
 
 
 def warmup_s(config: DetectorConfig) -> float:
@@ -414,12 +404,20 @@ def warmup_s(config: DetectorConfig) -> float:
     )
 
 
+def stopped_night_ends(store: LocalStore, subject: str, night_start_s: float) -> list[float]:
+    """Where the runs of the night starting at ``night_start_s`` that were stopped (not
+    killed) ended: the ends of the nights recorded for it, s (empty: none was stopped)."""
+    return [n.end_s for n in store.nights(subject, night_start_s - 1e-3, night_start_s + 1e-3)]
+
+
 def resume_points(
     store: LocalStore,
     subject: str,
     sensors: Sequence[str],
     night_start_s: float,
     night_end_s: float,
+    *,
+    stopped: Sequence[float] | None = None,
 ) -> dict[str, ResumePoint]:
     """Where the stored output of each sensor stops within [night_start_s, night_end_s).
 
@@ -429,9 +427,11 @@ def resume_points(
     flushed its detectors and recorded where the night ended: the minute of that end was
     counted only in part, so the resume point goes back to its start (the new count of that
     minute replaces the partial one: same time, same series) - unless later minutes were
-    counted since (a resumed run that then crashed).
+    counted since (a resumed run that then crashed).  ``stopped``: the
+    :func:`stopped_night_ends` if the caller has read them already.
     """
-    stopped = [n.end_s for n in store.nights(subject) if abs(n.start_s - night_start_s) < 1e-3]
+    if stopped is None:
+        stopped = stopped_night_ends(store, subject, night_start_s)
     out: dict[str, ResumePoint] = {}
     for sensor in sensors:
         counts = store.minute_counts(subject, night_start_s, night_end_s, sensor)

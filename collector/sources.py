@@ -12,11 +12,11 @@ class, so a source needs no import from here::
     LinkReport     .sensor  .t_s  .connected  .detail       (link up/down)
 
 The BLE collector's session (``collector.ble.session``: ``SampleBatch``, ``GapRecord``,
-``BatteryReading``, ``LinkEvent``) already has these shapes, so
+``BatteryReading``, ``LinkEvent``) yields this module's dataclasses under those names, so
 ``consume(pipeline, session_source([left, right], stop))`` takes the sessions of both wrists
 as they are (:func:`merge` interleaves async iterators; :func:`session_source` adds the
-stopping); the simulator source here yields this module's dataclasses, which have the same
-fields.  The sensor id used by the pipeline is ``sensor_address`` / ``sensor``.
+stopping); the simulator source here yields the same dataclasses.  The sensor id used by
+the pipeline is ``sensor_address`` / ``sensor``.
 
 Rules for a source: per sensor, batches come in time order; a source that knows why samples
 are missing says so with a gap report (the pipeline also notices unexplained jumps); the
@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -50,11 +50,13 @@ __all__ = [
     "BatteryReport",
     "GapNotice",
     "GapReport",
+    "ItemKind",
     "LinkNotice",
     "LinkReport",
     "SampleBatch",
     "Samples",
     "Session",
+    "item_kind",
     "merge",
     "parse_speed",
     "parse_start",
@@ -118,10 +120,48 @@ class LinkReport(Protocol):
     def detail(self) -> str: ...
 
 
+ItemKind = Literal["samples", "gap", "battery", "link", "unknown"]
+
+_KINDS: dict[type, ItemKind] = {}
+
+
+def item_kind(item: object) -> ItemKind:
+    """Which of the protocols above ``item`` matches (tried in the order :class:`Samples`,
+    :class:`GapReport`, :class:`BatteryReport`, :class:`LinkReport`), or ``unknown``.
+
+    The protocol checks are slow (tens of us each), so they run once per class and the
+    answer is remembered: the items of one class must all be of one kind, as dataclasses
+    are (not e.g. ``SimpleNamespace`` objects with different attributes)."""
+    cls = type(item)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        if isinstance(item, Samples):
+            kind = "samples"
+        elif isinstance(item, GapReport):
+            kind = "gap"
+        elif isinstance(item, BatteryReport):
+            kind = "battery"
+        elif isinstance(item, LinkReport):
+            kind = "link"
+        else:
+            kind = "unknown"
+        _KINDS[cls] = kind
+    return kind
+
+
 # ------------------------------------------------------------------------ concrete items
+# The simulator source and the BLE session (``collector.ble.session``, which names them
+# SampleBatch, GapRecord, BatteryReading and LinkEvent) both yield these.
 @dataclass(frozen=True, slots=True)
 class SampleBatch:
-    """Samples of one sensor (a :class:`Samples`)."""
+    """Contiguous samples of one sensor, no gap inside (a :class:`Samples`).
+
+    Attributes:
+        sensor_address: the sensor's id (BLE address).
+        side: wearing side from the configuration (e.g. ``"left"``).
+        t_host_s: (n,) host time of each sample, s (Unix epoch with the default clock).
+        acc_g: (n, 3) acceleration x, y, z, g.
+    """
 
     sensor_address: str
     side: str
@@ -131,7 +171,12 @@ class SampleBatch:
 
 @dataclass(frozen=True, slots=True)
 class GapNotice:
-    """A gap the source knows the reason of (a :class:`GapReport`)."""
+    """A gap the source knows the reason of (a :class:`GapReport`): samples are missing
+    between ``start_s`` (last sample before) and ``end_s`` (first sample after), host time,
+    s.  The BLE session's reasons: ``disconnect`` (link dropped), ``stall`` (watchdog forced
+    a reconnect), ``frame_drop`` (frames lost on a live link), ``clock_reset`` (the sensor
+    clock restarted), ``decode_error`` (bad frames discarded), ``error`` (a failed GATT
+    operation made the session reconnect)."""
 
     sensor: str
     start_s: float
@@ -141,7 +186,8 @@ class GapNotice:
 
 @dataclass(frozen=True, slots=True)
 class BatteryNotice:
-    """A battery reading (a :class:`BatteryReport`)."""
+    """Battery level of a sensor (a :class:`BatteryReport`; a BLE session reads it at every
+    connection and every ``battery_interval_s``)."""
 
     sensor: str
     t_host_s: float
@@ -150,7 +196,10 @@ class BatteryNotice:
 
 @dataclass(frozen=True, slots=True)
 class LinkNotice:
-    """A link state change (a :class:`LinkReport`)."""
+    """The stream of ``sensor`` started (``connected``) or the link went down, at host time
+    ``t_s`` (a :class:`LinkReport`); ``detail`` says why (e.g. ``"stream started"``, a gap
+    reason, ``"stopped"``).  A BLE session yields it only with
+    ``SessionConfig(link_events=True)``."""
 
     sensor: str
     t_s: float

@@ -895,28 +895,35 @@ async def start_emulated_sensors(
     sample_rate_hz: int = 100,
     faults: Mapping[str, SensorFaults] | None = None,
     radio: SimRadio | None = None,
+    per_side: Mapping[str, Mapping[str, Any]] | None = None,
     **config: Any,
 ) -> dict[str, EmulatedPmdSensor]:
     """Start one emulated sensor per side (``"left"``/``"right"``) streaming ``(t, acc)``.
 
     Addresses/names come from :data:`EMULATED_SENSORS`; ``config`` overrides other
-    :class:`EmulatedSensorConfig` fields.  Stop them with ``await sensor.stop()``.
+    :class:`EmulatedSensorConfig` fields, ``per_side[side]`` those of one side.  Stop them
+    with ``await sensor.stop()``; if one fails to start, those made so far are stopped.
     """
     sensors: dict[str, EmulatedPmdSensor] = {}
-    for side, (t, acc) in recordings.items():
-        if side not in EMULATED_SENSORS:
-            raise ConfigError(f"no emulated sensor for side {side!r}")
-        address, name = EMULATED_SENSORS[side]
-        cfg = EmulatedSensorConfig(
-            name=name,
-            address=address,
-            sample_rate_hz=sample_rate_hz,
-            faults=(faults or {}).get(side, SensorFaults()),
-            **config,
-        )
-        sensor = EmulatedPmdSensor(t, acc, cfg, clock=clock, radio=radio)
-        await sensor.start()
-        sensors[side] = sensor
+    try:
+        for side, (t, acc) in recordings.items():
+            if side not in EMULATED_SENSORS:
+                raise ConfigError(f"no emulated sensor for side {side!r}")
+            address, name = EMULATED_SENSORS[side]
+            cfg = EmulatedSensorConfig(
+                name=name,
+                address=address,
+                sample_rate_hz=sample_rate_hz,
+                faults=(faults or {}).get(side, SensorFaults()),
+                **{**config, **(per_side or {}).get(side, {})},
+            )
+            sensor = EmulatedPmdSensor(t, acc, cfg, clock=clock, radio=radio)
+            sensors[side] = sensor
+            await sensor.start()
+    except BaseException:
+        for sensor in sensors.values():
+            await sensor.stop()
+        raise
     return sensors
 
 
@@ -945,33 +952,27 @@ async def start_night_sensors(
     sensor's clock reads the true date (PMD: ns since 2000) off by
     :data:`NIGHT_SENSOR_CLOCKS` and drifting, as a real one does.
     """
-    sensors: dict[str, EmulatedPmdSensor] = {}
-    try:
-        for i, (side, (t, acc)) in enumerate(recordings.items()):
-            if side not in EMULATED_SENSORS:
-                raise ConfigError(f"no emulated sensor for side {side!r}")
-            address, name = EMULATED_SENSORS[side]
-            error_s, ppm = NIGHT_SENSOR_CLOCKS[side]
-            t_first = float(t[0])
-            # sensor clock = offset + t * (1 + drift): the true date + error_s at t_first
-            offset = (t_first - PMD_EPOCH_UNIX_S + error_s) - t_first * (1.0 + ppm * 1e-6)
-            cfg = EmulatedSensorConfig(
-                name=name,
-                address=address,
-                sample_rate_hz=sample_rate_hz,
-                sensor_clock_offset_s=offset,
-                clock_drift_ppm=ppm,
-                seed=seed * 16 + i,
-                faults=(faults or {}).get(side, SensorFaults()),
-            )
-            sensor = EmulatedPmdSensor(t, acc, cfg, clock=clock, radio=radio)
-            sensors[side] = sensor
-            await sensor.start()
-    except BaseException:
-        for sensor in sensors.values():
-            await sensor.stop()
-        raise
-    return sensors
+    per_side: dict[str, dict[str, Any]] = {}
+    for i, (side, (t, _acc)) in enumerate(recordings.items()):
+        if side not in NIGHT_SENSOR_CLOCKS:
+            continue  # start_emulated_sensors refuses it
+        error_s, ppm = NIGHT_SENSOR_CLOCKS[side]
+        t_first = float(t[0])
+        # sensor clock = offset + t * (1 + drift): the true date + error_s at t_first
+        offset = (t_first - PMD_EPOCH_UNIX_S + error_s) - t_first * (1.0 + ppm * 1e-6)
+        per_side[side] = {
+            "sensor_clock_offset_s": offset,
+            "clock_drift_ppm": ppm,
+            "seed": seed * 16 + i,
+        }
+    return await start_emulated_sensors(
+        recordings,
+        clock,
+        sample_rate_hz=sample_rate_hz,
+        faults=faults,
+        radio=radio,
+        per_side=per_side,
+    )
 
 
 async def scan_emulated(timeout_s: float) -> list[FoundSensor]:

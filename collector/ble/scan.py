@@ -67,18 +67,11 @@ async def scan_sensors(
     return sorted(found, key=lambda f: (-f.rssi, f.address))
 
 
-async def check_adapter(
-    *,
-    scanner_backend: type[BaseBleakScanner] | None = None,
-    backend_kwargs: Mapping[str, Any] | None = None,
-) -> None:
+async def check_adapter() -> None:
     """Start and stop a scan once, so that a missing adapter or BlueZ is one clear error at
     start-up (a session retries such errors forever, as an adapter can come back)."""
-    kwargs: dict[str, Any] = dict(backend_kwargs or {})
-    if scanner_backend is not None:
-        kwargs["backend"] = scanner_backend
     try:
-        scanner = BleakScanner(**kwargs)
+        scanner = BleakScanner()
         await scanner.start()
         await scanner.stop()
     except (BleakError, OSError) as exc:

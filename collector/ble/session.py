@@ -57,6 +57,8 @@ from collector.protocols.base import (
     StreamDecoder,
 )
 from collector.protocols.pmd import PolarPmdProfile
+from collector.sources import BatteryNotice, GapNotice, LinkNotice
+from collector.sources import SampleBatch as SampleBatch
 from detector.errors import (
     ConfigError,
     ControlPointError,
@@ -78,58 +80,12 @@ GapReason = Literal["disconnect", "stall", "frame_drop", "clock_reset", "decode_
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SampleBatch:
-    """Contiguous samples of one sensor (no gap inside a batch).
-
-    Attributes:
-        sensor_address: the sensor's BLE address.
-        side: wearing side from the configuration (e.g. ``"left"``).
-        t_host_s: (n,) host time of each sample, s (Unix epoch with the default clock).
-        acc_g: (n, 3) acceleration x, y, z, g.
-    """
-
-    sensor_address: str
-    side: str
-    t_host_s: NDArray[np.float64]
-    acc_g: NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True)
-class GapRecord:
-    """Samples are missing between ``start_s`` (last sample before) and ``end_s`` (first
-    sample after), host time, s.  ``reason``: ``disconnect`` (link dropped), ``stall``
-    (watchdog forced a reconnect), ``frame_drop`` (frames lost on a live link),
-    ``clock_reset`` (the sensor clock restarted), ``decode_error`` (bad frames discarded),
-    ``error`` (a failed GATT operation made the session reconnect)."""
-
-    sensor: str
-    start_s: float
-    end_s: float
-    reason: GapReason
-
-
-@dataclass(frozen=True, slots=True)
-class BatteryReading:
-    """Battery level of a sensor (read at every connection and every
-    ``battery_interval_s``)."""
-
-    sensor: str
-    t_host_s: float
-    percent: int
-
-
-@dataclass(frozen=True, slots=True)
-class LinkEvent:
-    """The stream of ``sensor`` started (``connected``) or the link went down, at host time
-    ``t_s``; ``detail`` says why (``"stream started"``, a :data:`GapReason`, ``"stopped"``).
-    Only yielded with ``SessionConfig(link_events=True)``."""
-
-    sensor: str
-    t_s: float
-    connected: bool
-    detail: str
-
+# The items are collector.sources' dataclasses (what the pipeline takes), here under the
+# session's names.  A GapRecord's reason is a GapReason; a LinkEvent's detail is "stream
+# started", a GapReason or "stopped" (only with SessionConfig(link_events=True)).
+GapRecord = GapNotice
+BatteryReading = BatteryNotice
+LinkEvent = LinkNotice
 
 CollectorEvent = SampleBatch | GapRecord | BatteryReading | LinkEvent
 
@@ -437,10 +393,12 @@ class BleSession:
             self._inbox.put_nowait(_End(error))
 
     def _link_state(self, connected: bool, detail: str) -> None:
-        # Only the changes: a failed attempt after a drop is not a second "down".
+        # Only the changes: a failed attempt after a drop is not a second "down".  Queued
+        # only when LinkEvents are wanted (the consumer would drop them otherwise).
         if connected != self._link_up:
             self._link_up = connected
-            self._inbox.put_nowait(_Link(self.host_clock.now_ns(), connected, detail))
+            if self.config.link_events:
+                self._inbox.put_nowait(_Link(self.host_clock.now_ns(), connected, detail))
 
     async def _scan(self) -> BLEDevice:
         address = self.config.address
@@ -641,10 +599,9 @@ class _Emitter:
             if self.link_reason is None or self.link_reason == "error":
                 self.link_reason = item.reason
         elif isinstance(item, _Link):
-            if s.config.link_events:
-                self.out.append(
-                    LinkEvent(self.address, item.host_ns / 1e9, item.connected, item.detail)
-                )
+            self.out.append(
+                LinkEvent(self.address, item.host_ns / 1e9, item.connected, item.detail)
+            )
         elif isinstance(item, _Rx):
             self.frame(item)
 

@@ -43,10 +43,10 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from collector.pipeline import (
     NightPipeline,
@@ -54,12 +54,14 @@ from collector.pipeline import (
     SensorSpec,
     consume,
     resume_points,
+    stopped_night_ends,
     warmup_s,
 )
 from collector.report import write_night_report
 from collector.sources import (
     LinkReport,
     Samples,
+    item_kind,
     parse_speed,
     parse_start,
     session_source,
@@ -358,6 +360,16 @@ def _clock(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
+def _night_t0(start: float | None, speed: float, hours: float, lead_s: float = 0.0) -> float:
+    """Time of a simulated night's first sample: ``--start`` if given; at full speed the
+    night ends now; in (scaled) real time it starts now (``lead_s`` from now: host time is
+    wall time at --speed 1)."""
+    if start is not None:
+        return start
+    now = math.floor(time.time())
+    return now - round(hours * 3600.0) if math.isinf(speed) else now + lead_s
+
+
 async def _wall_sleep(seconds: float) -> None:
     """Sleep in wall-clock time, also on the virtual-time loop of ``--sim-ble --speed max``
     (where ``asyncio.sleep`` returns as soon as nothing else is ready)."""
@@ -432,8 +444,11 @@ class _LiveRun:
         self, storage: Storage, status: _StatusLine, ticker: asyncio.Task[None] | None
     ) -> int:
         """Drain (up to --drain-timeout), stop the status line, say where the data is."""
-        drained = await _drain(
-            storage, self.args.drain_timeout, abort=lambda: len(self.signals) > 1
+        # Give up early when InfluxDB refuses us or on a second signal.
+        drained = await asyncio.to_thread(
+            storage.flush,
+            self.args.drain_timeout,
+            give_up=lambda: len(self.signals) > 1 or storage.refused(),
         )
         if ticker is not None:
             ticker.cancel()
@@ -485,12 +500,7 @@ class _SimRun(_LiveRun):
 
         args = self.args
         hours = self.common.hours
-        now = math.floor(time.time())
-        if self.start is not None:
-            t0 = self.start
-        else:
-            # At full speed the simulated night ends now; in (scaled) real time it starts now.
-            t0 = now - round(hours * 3600.0) if math.isinf(self.speed) else now
+        t0 = _night_t0(self.start, self.speed, hours)
         cfg = NightConfig(
             hours=hours,
             rate_hz=args.rate,
@@ -512,18 +522,17 @@ class _SimRun(_LiveRun):
         self._install_signals()
 
         storage = Storage(self.data_dir, self.influx, self.options)
-        status = _StatusLine(not args.quiet and sys.stderr.isatty())
+        status = _StatusLine(not args.quiet and sys.stderr.isatty(), args.quiet)
         ticker: asyncio.Task[None] | None = None
         try:
             points: dict[str, ResumePoint] | None = None
             stream_from = live_from = None
             if args.resume:
+                ended = stopped_night_ends(storage.store, args.subject, t0)
                 points = resume_points(
-                    storage.store, args.subject, [s.sensor for s in specs], t0, t_end
+                    storage.store, args.subject, [s.sensor for s in specs], t0, t_end, stopped=ended
                 )
                 live_from = min(p.outputs_from_s for p in points.values())
-                nights = storage.store.nights(args.subject)
-                ended = [n.end_s for n in nights if abs(n.start_s - t0) < 1e-3]
                 if live_from >= t_end or max(ended, default=t0) >= t_end - 2.0 / cfg.rate_hz:
                     print(
                         "jerkmon: this night is stored completely: nothing to resume",
@@ -656,7 +665,7 @@ class BleRun(_LiveRun):
         args = self.args
         self._install_signals()
         storage = Storage(self.data_dir, self.influx, self.options)
-        status = _StatusLine(not args.quiet and sys.stderr.isatty())
+        status = _StatusLine(not args.quiet and sys.stderr.isatty(), args.quiet)
         ticker: asyncio.Task[None] | None = None
         ender: asyncio.Task[None] | None = None
         try:
@@ -702,8 +711,8 @@ class BleRun(_LiveRun):
             ]
             ender = asyncio.create_task(self._end_of_recording())
             ticker = asyncio.create_task(status.run(pipeline, storage))
-            source = self._observe(session_source(self.sessions, self.stop), status)
-            await consume(pipeline, source)
+            source = session_source(self.sessions, self.stop)
+            await consume(pipeline, source, on_item=self._observer(status))
             summaries = pipeline.finish()
             # Per-wrist night summaries for the Night/Trends/Cohort dashboards (idempotent).
             publish_nights(storage, [pipeline.subject])
@@ -729,14 +738,7 @@ class BleRun(_LiveRun):
 
         assert self.faults is not None
         hours = self.common.hours
-        now = math.floor(time.time())
-        if self.start is not None:
-            t0, origin = self.start, self.start - SIM_LEAD_S
-        elif math.isinf(self.speed):
-            t0 = now - round(hours * 3600.0)  # the night ends now
-            origin = t0 - SIM_LEAD_S
-        else:
-            origin, t0 = now, now + SIM_LEAD_S  # host time is wall time at --speed 1
+        t0 = _night_t0(self.start, self.speed, hours, lead_s=SIM_LEAD_S)
         cfg = NightConfig(
             hours=hours,
             rate_hz=self.rate,
@@ -747,7 +749,10 @@ class BleRun(_LiveRun):
         )
         self.night = night = simulate_night(cfg)
         self._t_end = t_end = t0 + cfg.duration_s
-        clock = SimClock(origin_s=origin, speed=1.0 if math.isinf(self.speed) else self.speed)
+        # The emulated sensors are on the wrists SIM_LEAD_S before the first sample.
+        clock = SimClock(
+            origin_s=t0 - SIM_LEAD_S, speed=1.0 if math.isinf(self.speed) else self.speed
+        )
         self.clock = clock
         faults = {
             rec.side: self.faults.schedule(t0, t_end, seed=cfg.seed * 16 + i)
@@ -812,34 +817,34 @@ class BleRun(_LiveRun):
             return
         self.stop.set()
 
-    async def _observe(
-        self, source: AsyncIterator[object], status: _StatusLine
-    ) -> AsyncIterator[object]:
-        """Pass the items on; tell the user about the links; count what was delivered."""
+    def _observer(self, status: _StatusLine) -> Callable[[object], None]:
+        """What sees every item before the pipeline takes it: tells the user about the
+        links, counts what was delivered, then calls ``on_item``."""
         sides = {d.address: d.side for d in self.devices}
         streaming: set[str] = set()
-        async for item in source:
-            if isinstance(item, Samples):
-                self.delivered[item.sensor_address] += len(item.t_host_s)
-            elif isinstance(item, LinkReport):
-                name = f"{item.sensor} ({sides.get(item.sensor, '?')})"
-                if item.connected and item.sensor not in streaming:
-                    streaming.add(item.sensor)
+
+        def observe(item: object) -> None:
+            kind = item_kind(item)
+            if kind == "samples":
+                samples = cast(Samples, item)
+                self.delivered[samples.sensor_address] += len(samples.t_host_s)
+            elif kind == "link":
+                link = cast(LinkReport, item)
+                name = f"{link.sensor} ({sides.get(link.sensor, '?')})"
+                if link.connected and link.sensor not in streaming:
+                    streaming.add(link.sensor)
                     status.note(
                         f"jerkmon: {name}: streaming; samples are stored once its clock "
-                        "mapping has settled (~2 min)",
-                        self.args.quiet,
+                        "mapping has settled (~2 min)"
                     )
-                elif item.connected:
-                    status.note(f"jerkmon: {name}: streaming again", self.args.quiet)
-                elif item.detail != "stopped":
-                    status.note(
-                        f"jerkmon: {name}: link lost ({item.detail}); reconnecting",
-                        self.args.quiet,
-                    )
+                elif link.connected:
+                    status.note(f"jerkmon: {name}: streaming again")
+                elif link.detail != "stopped":
+                    status.note(f"jerkmon: {name}: link lost ({link.detail}); reconnecting")
             if self.on_item is not None:
                 self.on_item(item)
-            yield item
+
+        return observe
 
     def _link_lines(self, spec: SensorSpec) -> list[str]:
         session = next((s for s in self.sessions if s.config.address == spec.sensor), None)
@@ -863,26 +868,12 @@ class BleRun(_LiveRun):
         return lines
 
 
-async def _drain(storage: Storage, timeout_s: float, abort: Callable[[], bool]) -> bool:
-    """fsync the spool, then wait up to ``timeout_s`` for the forwarders to empty it; give up
-    early when InfluxDB refuses us (credentials, missing database) or on ``abort()``."""
-    if storage.flush(timeout_s=0.0):
-        return True
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not abort():
-        if all(spool.is_drained() for spool in storage.spools.values()):
-            return True
-        if any(f.stats().state == "paused" for f in storage.forwarders.values()):
-            return False  # waiting would only move the rest into quarantine
-        await _wall_sleep(0.05)
-    return all(spool.is_drained() for spool in storage.spools.values())
-
-
 class _StatusLine:
     """One line on stderr (a TTY), rewritten once a second (of wall-clock time)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, quiet: bool = False) -> None:
         self.enabled = enabled
+        self.quiet = quiet  # no notes either
         self._width = 0
 
     async def run(self, pipeline: NightPipeline, storage: Storage) -> None:
@@ -904,9 +895,9 @@ class _StatusLine:
         sys.stderr.write("\r" + text.ljust(self._width))
         sys.stderr.flush()
 
-    def note(self, text: str, quiet: bool = False) -> None:
-        """A message line above the status line."""
-        if quiet:
+    def note(self, text: str) -> None:
+        """A message line above the status line (none when quiet)."""
+        if self.quiet:
             return
         if self.enabled and self._width:
             sys.stderr.write("\r" + " " * self._width + "\r")

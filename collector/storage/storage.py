@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +47,7 @@ from .schema import (
     count_line,
     event_line,
     imu_payload,
+    night_point,
     status_line,
 )
 from .spool import SpoolStream
@@ -230,10 +231,12 @@ class Storage:
         side: str,
         t_s: npt.ArrayLike,
         acc_g: npt.ArrayLike,
+        keep_raw: bool = True,
     ) -> int:
-        """Store raw samples (``imu``: t_s (n,) s since the epoch, acc_g (n, 3) in g) and
-        feed the ``activity`` summary.  Returns the number of samples stored (non-finite
-        rows are skipped)."""
+        """Feed the ``activity`` summary with samples (t_s (n,) s since the epoch, acc_g
+        (n, 3) in g) and, with ``keep_raw`` and the ``spool_raw`` option, store them raw
+        (``imu``).  Returns the number of samples stored raw (non-finite rows are
+        skipped)."""
         self._check_open()
         if self.options.activity_epoch_s > 0:
             key = (subject, sensor, side)
@@ -244,7 +247,7 @@ class Storage:
                 epochs = agg.add(t_s, acc_g)
             if epochs:
                 self.add_activity(subject, sensor, side, epochs)
-        if not self.options.spool_raw:
+        if not (keep_raw and self.options.spool_raw):
             return 0
         import numpy as np
 
@@ -283,8 +286,6 @@ class Storage:
         """Record a night in the local store and as a ``night`` point in InfluxDB (sleep onset,
         hours of sleep, counts, detector version: what reports read from a server)."""
         self._check_open()
-        from collector.influxread import night_point  # the schema lives with its reader
-
         self.spools["events"].append_lines([night_point(night).to_line()])
         self.store.add_night(night)
 
@@ -310,10 +311,11 @@ class Storage:
         return len(lines)
 
     # ------------------------------------------------------------------ control
-    def flush(self, timeout_s: float) -> bool:
+    def flush(self, timeout_s: float, *, give_up: Callable[[], bool] | None = None) -> bool:
         """fsync the spool; with InfluxDB, wait up to ``timeout_s`` until the forwarders have
-        sent (or quarantined) everything appended so far.  Returns True when nothing is left
-        to send (always True without InfluxDB: the data is durable in the spool and store)."""
+        sent (or quarantined) everything appended so far, or until ``give_up()`` returns
+        True.  Returns True when nothing is left to send (always True without InfluxDB: the
+        data is durable in the spool and store)."""
         for spool in self.spools.values():
             spool.sync()
         if self.link is None:
@@ -323,8 +325,15 @@ class Storage:
         while running and time.monotonic() < deadline:
             if all(s.is_drained() for s in self.spools.values()):
                 return True
+            if give_up is not None and give_up():
+                break
             time.sleep(0.02)
         return all(s.is_drained() for s in self.spools.values())
+
+    def refused(self) -> bool:
+        """True while a forwarder is paused after InfluxDB refused us (credentials, missing
+        database): waiting for it would only move the rest into quarantine."""
+        return any(f.stats().state == "paused" for f in self.forwarders.values())
 
     def drain(self, timeout_s: float, *, stop_on_refusal: bool = True) -> dict[str, bool]:
         """Send both spools now from this thread (forwarder threads must not run); returns
