@@ -24,8 +24,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 
-from collector.evaluation import score
 from detector import JerkDetector
+from reports.evaluation import score
 from sim import NightConfig, simulate_night
 
 

@@ -55,11 +55,11 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import numpy as np
 
-from collector.pipeline import NightPipeline, SensorSpec, consume
 from collector.sources import sim_source
-from collector.storage import InfluxConfig, Storage, StorageOptions, seconds_to_ns
-from collector.storage.influxd import LocalInfluxd
 from detector import JerkEvent
+from jerkmon.pipeline import NightPipeline, SensorSpec, consume
+from storage import InfluxConfig, Storage, StorageOptions, seconds_to_ns
+from storage.influxd import LocalInfluxd
 
 
 def _count(url: str, db: str) -> int:

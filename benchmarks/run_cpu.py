@@ -4,7 +4,7 @@ samples flowing again.
     .venv/bin/python benchmarks/run_cpu.py [--window 60] [--disconnects 4] [--no-influx]
 
 1. BLE: the production run (``jerkmon run --sim-ble --sensors 2 --rate 200 --speed 1
-   --raw``, :class:`collector.commands.run.BleRun`) in real time: emulated sensors on the
+   --raw``, :class:`jerkmon.commands.run.BleRun`) in real time: emulated sensors on the
    in-process bumble radio, two BLE sessions, decoding, clock mapping, detectors, bilateral
    pairing, the fsync'd spool with raw samples, the local store and - unless
    ``--no-influx`` - the forwarder shipping everything to a private influxd (a separate
@@ -45,11 +45,11 @@ from typing import cast
 # shadow the detector package: use the repository root instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from collector.cli import build_parser
-from collector.commands.run import BleRun, prepare
 from collector.sources import Samples, item_kind
-from collector.storage.influxd import LocalInfluxd
+from jerkmon.cli import build_parser
+from jerkmon.commands.run import BleRun, prepare
 from sim.ble_sensor import SimClock
+from storage.influxd import LocalInfluxd
 
 WARMUP_S = 5.0  # after samples start flowing, before the window opens
 

@@ -1,7 +1,7 @@
 """Sample sources for the live pipeline, and the seam between sources and the pipeline.
 
-A *source* is any async iterator of the items below; :func:`collector.pipeline.consume`
-feeds one into a :class:`~collector.pipeline.NightPipeline` and does not care where the items
+A *source* is any async iterator of the items below; :func:`jerkmon.pipeline.consume`
+feeds one into a :class:`~jerkmon.pipeline.NightPipeline` and does not care where the items
 come from.  The items are recognised by their attributes (the :class:`Samples`,
 :class:`GapReport`, :class:`BatteryReport` and :class:`LinkReport` protocols), not by their
 class, so a source needs no import from here::

@@ -6,7 +6,7 @@ no ``tz()``, ``SLIMIT`` or ``INTO``.  Template variables are always matched as
 :mod:`dashboards.grafana_macros`); where a value is used outside a regex (a time), the
 query asks for ``${var:raw}`` or the value is digits only.
 
-Measurements: see :mod:`collector.storage.schema`, plus ``sensor_night`` from
+Measurements: see :mod:`storage.schema`, plus ``sensor_night`` from
 :mod:`dashboards.nights` (one point per subject, sensor and night).
 """
 

@@ -1,11 +1,11 @@
 """The ``sensor_night`` measurement: one point per subject, sensor and recorded night.
 
-Written from the local SQLite store (:class:`collector.storage.LocalStore`), which holds the
+Written from the local SQLite store (:class:`storage.LocalStore`), which holds the
 nights the pipeline recorded, their events and minute counts; so it can be (re)published at
 any time and rewriting is idempotent (same measurement, tags and time).
 
 ``sensor_night`` — time = first sample of the night (ns).  (The subject-level ``night``
-measurement of :mod:`collector.influxread` counts a bilateral jerk once; this one is per
+measurement of :mod:`storage.influxread` counts a bilateral jerk once; this one is per
 wrist, which the dashboards' sensor filter needs.)
 
     tags ``subject``, ``sensor``, ``side``, ``night`` (date of the night's evening,
@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from collector.storage import LocalStore, Night, Point, Storage, seconds_to_ns
+from storage import LocalStore, Night, Point, Storage, seconds_to_ns
 
 __all__ = ["SENSOR_NIGHT", "night_label", "night_points", "publish_nights"]
 

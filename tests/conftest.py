@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.storage.influxd import LocalInfluxd
+from storage.influxd import LocalInfluxd
 from tests.runproc import RunProcess
 
 

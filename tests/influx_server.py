@@ -1,7 +1,7 @@
 """Test helpers around a real InfluxDB 1.x (``influxd``) and a recording HTTP stand-in.
 
 The real server is started by the fixtures in ``conftest.py``
-(:class:`collector.storage.influxd.LocalInfluxd`).  :class:`RecordingServer` is a small
+(:class:`storage.influxd.LocalInfluxd`).  :class:`RecordingServer` is a small
 local HTTP server that pretends to be InfluxDB 2.x: there is no 2.x server in this
 environment, so it is the one stand-in the storage tests use, only to check the requests the
 v2 code path builds.

@@ -19,7 +19,7 @@ class RunProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JERKMON_")}
         env["PYTHONPATH"] = str(REPO)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", *argv],
+            [sys.executable, "-m", "jerkmon.cli", *argv],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

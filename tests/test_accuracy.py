@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collector.evaluation import score
 from detector import JerkDetector
+from reports.evaluation import score
 from sim import NightConfig, simulate_night
 
 

@@ -312,7 +312,7 @@ def test_session_config_validation() -> None:
 
 
 def test_cli_scan_lists_emulated_sensors(capsys: pytest.CaptureFixture[str]) -> None:
-    from collector.cli import main
+    from jerkmon.cli import main
 
     assert main(["scan", "--sim-ble", "--timeout", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.cli import main
 from collector.csvio import EVENT_COLUMNS
+from jerkmon.cli import main
 
 
 def test_simulate_detect_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,9 +19,6 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from collector.cli import main
-from collector.storage import InfluxConfig
-from collector.storage.influxd import LocalInfluxd
 from dashboards.alerts import alert_rules, evaluate_cluster_alert
 from dashboards.definitions import (
     COHORT_UID,
@@ -30,7 +27,6 @@ from dashboards.definitions import (
     TRENDS_UID,
     all_dashboards,
 )
-from dashboards.demo import DemoNight, write_demo_nights
 from dashboards.grafana_macros import TimeRange, unresolved
 from dashboards.influxql import InfluxQLClient
 from dashboards.model import DashboardOptions
@@ -38,6 +34,10 @@ from dashboards.nights import night_label
 from dashboards.provisioning import export
 from dashboards.runner import DashboardRun, run_dashboard
 from dashboards.validate import validate_dashboard
+from jerkmon.cli import main
+from jerkmon.demo import DemoNight, write_demo_nights
+from storage import InfluxConfig
+from storage.influxd import LocalInfluxd
 
 OPTS = DashboardOptions()
 CHANGE_TEXT = "clonazepam 0.5 mg -> 1 mg"

@@ -12,9 +12,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from collector.cli import main
-from collector.commands.annotate import parse_time
-from collector.storage import LocalStore
 from dashboards.grafana_macros import (
     ALL_VALUE,
     QueryContext,
@@ -31,6 +28,9 @@ from dashboards.grafana_macros import (
 )
 from dashboards.model import DashboardOptions
 from detector.errors import ConfigError
+from jerkmon.cli import main
+from jerkmon.commands.annotate import parse_time
+from storage import LocalStore
 
 RANGE = TimeRange(1_700_000_000_000, 1_700_028_800_000)  # 8 h
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from collector.cli import main
-from collector.commands.export import EVENT_COLUMNS, NIGHT_COLUMNS
-from collector.nightdata import load_nights
-from collector.storage import LocalStore
 from detector import DetectorConfig
 from detector import __version__ as detector_version
+from jerkmon.cli import main
+from jerkmon.commands.export import EVENT_COLUMNS, NIGHT_COLUMNS
+from reports.nightdata import load_nights
+from storage import LocalStore
 from tests.test_report import record_nights
 
 D1, D2, D3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)

@@ -13,14 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collector.pipeline import (
-    NightPipeline,
-    ResumePoint,
-    SensorSpec,
-    consume,
-    resume_points,
-    warmup_s,
-)
 from collector.sources import (
     BatteryNotice,
     LinkNotice,
@@ -30,10 +22,18 @@ from collector.sources import (
     parse_start,
     sim_source,
 )
-from collector.storage import Night, Storage, StoredCount
 from detector import DetectorConfig, JerkEvent
 from detector.errors import ConfigError, InputError
+from jerkmon.pipeline import (
+    NightPipeline,
+    ResumePoint,
+    SensorSpec,
+    consume,
+    resume_points,
+    warmup_s,
+)
 from sim import NightConfig, NightStream, simulate_night
+from storage import Night, Storage, StoredCount
 
 T0 = 1_750_000_020.0  # a whole minute
 NIGHT = NightConfig(hours=0.4, rate_hz=50, seed=3, sensors=2, t0=T0)

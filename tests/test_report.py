@@ -19,8 +19,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from collector.cli import main
-from collector.nightdata import (
+from detector import DetectorConfig, JerkEvent
+from detector import __version__ as detector_version
+from jerkmon.cli import main
+from jerkmon.pipeline import NightPipeline, SensorSpec
+from reports.html import write_report
+from reports.nightdata import (
     build_night,
     count_series,
     date_bounds,
@@ -28,12 +32,8 @@ from collector.nightdata import (
     load_nights,
     night_date,
 )
-from collector.pipeline import NightPipeline, SensorSpec
-from collector.report import write_report
-from collector.storage import Annotation, LocalStore, Night, Storage, StoredEvent
-from detector import DetectorConfig, JerkEvent
-from detector import __version__ as detector_version
 from sim import NightConfig, simulate_night
+from storage import Annotation, LocalStore, Night, Storage, StoredEvent
 
 SUBJECT = "s01"
 FIRST = date(2026, 10, 26)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.cli import main
-from collector.influxread import InfluxReader
-from collector.nightdata import load_nights
-from collector.report import write_report
-from collector.storage import Annotation, InfluxConfig, LocalStore, Storage, StorageOptions
-from collector.storage.influxd import LocalInfluxd
 from detector.errors import InfluxUnavailableError, StorageError
+from jerkmon.cli import main
+from reports.html import write_report
+from reports.nightdata import load_nights
+from storage import Annotation, InfluxConfig, LocalStore, Storage, StorageOptions
+from storage.influxd import LocalInfluxd
+from storage.influxread import InfluxReader
 from tests.test_report import evening, record_nights
 
 FAST = StorageOptions(retry_initial_s=0.05, retry_max_s=0.4, events_linger_s=0.0)

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collector.cli import main
-from collector.storage import LocalStore
-from collector.storage.influxd import LocalInfluxd
+from jerkmon.cli import main
 from sim import NightConfig, simulate_night
+from storage import LocalStore
+from storage.influxd import LocalInfluxd
 from tests.influx_server import influx_query
 from tests.runproc import RunProcess
 
@@ -388,9 +388,9 @@ def test_bad_token_is_a_clear_error_and_nothing_is_lost(
 def test_status_line_shows_samples_jerks_backlog_and_influx_state(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from collector.commands.run import _StatusLine
-    from collector.pipeline import NightPipeline, SensorSpec
-    from collector.storage import Storage
+    from jerkmon.commands.run import _StatusLine
+    from jerkmon.pipeline import NightPipeline, SensorSpec
+    from storage import Storage
 
     with Storage(tmp_path, None) as storage:
         pipeline = NightPipeline(SUBJECT, [SensorSpec("w", "left", 50.0)], storage)

@@ -28,14 +28,14 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from collector.cli import build_parser, main
-from collector.commands.run import BleRun, prepare
-from collector.evaluation import Score, match_onsets, score
-from collector.pipeline import NightPipeline, SensorSpec, consume
 from collector.sources import SampleBatch, Samples
-from collector.storage import LocalStore, Storage, StoredEvent
-from collector.storage.influxd import LocalInfluxd
+from jerkmon.cli import build_parser, main
+from jerkmon.commands.run import BleRun, prepare
+from jerkmon.pipeline import NightPipeline, SensorSpec, consume
+from reports.evaluation import Score, match_onsets, score
 from sim import SimulatedNight
+from storage import LocalStore, Storage, StoredEvent
+from storage.influxd import LocalInfluxd
 from tests.influx_server import influx_query, rows
 from tests.runproc import RunProcess
 

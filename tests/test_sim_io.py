@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collector.commands import simulate as simulate_cmd
 from detector.errors import ConfigError, InputError
+from jerkmon.commands import simulate as simulate_cmd
 from sim import NightConfig, NightStream, load_truth, simulate_night, write_night, write_stream
 from sim.io import format_rows
 
@@ -136,7 +136,7 @@ def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
 
 def test_jerkmon_entry_point(tmp_path: Path) -> None:
     try:
-        from collector.cli import build_parser, main
+        from jerkmon.cli import build_parser, main
 
         build_parser()
     except ModuleNotFoundError as exc:  # other subcommands are still being written

@@ -11,8 +11,9 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats as sps
 
-from collector.nightdata import NightRecord
-from collector.stats import (
+from detector.errors import ConfigError, InputError
+from reports.nightdata import NightRecord
+from reports.stats import (
     RateComparison,
     ResponseOptions,
     compare_rates,
@@ -21,8 +22,7 @@ from collector.stats import (
     treatment_response,
     treatment_responses,
 )
-from collector.storage import Annotation
-from detector.errors import ConfigError, InputError
+from storage import Annotation
 
 
 def _statsmodels_fit(

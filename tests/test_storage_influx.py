@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector import cli
-from collector.cli import main
-from collector.storage import InfluxConfig, Point, SensorStatus, Storage, StorageOptions
-from collector.storage.influx import HttpClient, InfluxLink, probe_v2_write
-from collector.storage.influxd import LocalInfluxd
 from detector.events import JerkEvent, MinuteCount
+from jerkmon import cli
+from jerkmon.cli import main
+from storage import InfluxConfig, Point, SensorStatus, Storage, StorageOptions
+from storage.influx import HttpClient, InfluxLink, probe_v2_write
+from storage.influxd import LocalInfluxd
 from tests.influx_server import count_points, influx_query, rows
 
 FAST = StorageOptions(
@@ -231,7 +231,7 @@ def test_flush_command(
 ) -> None:
     url = running_influxd.url
     # Only this command: the CLI's other subcommands belong to other modules.
-    monkeypatch.setattr(cli, "_COMMAND_MODULES", ("collector.commands.flush",))
+    monkeypatch.setattr(cli, "_COMMAND_MODULES", ("jerkmon.commands.flush",))
     for var in ("URL", "DB", "TOKEN", "ORG", "BUCKET", "USER", "PASSWORD", "API", "RP"):
         monkeypatch.delenv(f"JERKMON_INFLUX_{var}", raising=False)
     data = tmp_path / "data"

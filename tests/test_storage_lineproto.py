@@ -9,9 +9,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from collector.storage.influxd import LocalInfluxd
-from collector.storage.lineproto import encode_line, format_field_value, seconds_to_ns
-from collector.storage.schema import (
+from detector.errors import InputError
+from detector.events import JerkEvent, MinuteCount
+from storage.influxd import LocalInfluxd
+from storage.lineproto import encode_line, format_field_value, seconds_to_ns
+from storage.schema import (
     ActivityAggregator,
     SensorStatus,
     count_line,
@@ -19,8 +21,6 @@ from collector.storage.schema import (
     imu_payload,
     status_line,
 )
-from detector.errors import InputError
-from detector.events import JerkEvent, MinuteCount
 from tests.influx_server import influx_query, rows
 
 
@@ -177,7 +177,7 @@ def test_activity_aggregator_epochs() -> None:
 
 
 def test_vectorised_times_match_scalar() -> None:
-    from collector.storage.schema import _times_ns
+    from storage.schema import _times_ns
 
     rng = np.random.default_rng(3)
     t = 1.7e9 + rng.uniform(0, 1e6, 2000)

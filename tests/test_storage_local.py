@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.storage import (
+from detector.errors import ConfigError, InputError, StorageError
+from detector.events import JerkEvent, MinuteCount
+from storage import (
     InfluxConfig,
     Night,
     SensorStatus,
@@ -18,8 +20,6 @@ from collector.storage import (
     load_influx_config,
     load_storage_options,
 )
-from detector.errors import ConfigError, InputError, StorageError
-from detector.events import JerkEvent, MinuteCount
 
 T0 = 1_763_000_000.0
 

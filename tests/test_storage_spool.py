@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.storage.spool import SpoolOptions, SpoolStream
 from detector.errors import ConfigError, StorageError
+from storage.spool import SpoolOptions, SpoolStream
 
 
 def _lines(i: int, n: int = 3) -> bytes:
@@ -140,7 +140,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from collector.storage.spool import SpoolOptions, SpoolStream
+    from storage.spool import SpoolOptions, SpoolStream
     spool = SpoolStream(Path(sys.argv[1]), "events", SpoolOptions(segment_max_bytes=65536,
                         fsync_interval_s=float(sys.argv[2])))
     i = 0

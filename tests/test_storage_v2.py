@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.storage import InfluxConfig, Storage, StorageOptions
-from collector.storage.influx import InfluxLink, ServerInfo, V1Writer, V2Writer, parse_retry_after
 from detector.errors import InfluxRejectedError, InfluxUnavailableError
 from detector.events import JerkEvent
+from storage import InfluxConfig, Storage, StorageOptions
+from storage.influx import InfluxLink, ServerInfo, V1Writer, V2Writer, parse_retry_after
 from tests.influx_server import RecordingServer, Reply
 
 FAST = StorageOptions(retry_initial_s=0.05, retry_max_s=0.2, events_linger_s=0, raw_linger_s=0)

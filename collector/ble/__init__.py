@@ -2,10 +2,10 @@
 (``clock``) and scanning (``scan``).
 
 Wiring a live pipeline (``jerkmon run --device ADDR --side left``; the real thing is
-``collector.commands.run.BleRun``)::
+``jerkmon.commands.run.BleRun``)::
 
     from collector.ble.session import BleSession, SessionConfig
-    from collector.pipeline import consume
+    from jerkmon.pipeline import consume
     from collector.sources import session_source
 
     sessions = [BleSession(SessionConfig(address=a, side=s, link_events=True)) for a, s in ...]

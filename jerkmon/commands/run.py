@@ -48,16 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from collector.pipeline import (
-    NightPipeline,
-    ResumePoint,
-    SensorSpec,
-    consume,
-    resume_points,
-    stopped_night_ends,
-    warmup_s,
-)
-from collector.report import write_night_report
 from collector.sources import (
     LinkReport,
     Samples,
@@ -67,12 +57,22 @@ from collector.sources import (
     session_source,
     sim_source,
 )
-from collector.storage import InfluxConfig, Storage, StorageOptions
-from collector.storage.cliargs import add_storage_arguments, storage_settings_from_args
-from collector.storage.forwarder import message_summary
 from dashboards.nights import publish_nights
 from detector import DetectorConfig, NightSummary
 from detector.errors import ConfigError
+from jerkmon.pipeline import (
+    NightPipeline,
+    ResumePoint,
+    SensorSpec,
+    consume,
+    resume_points,
+    stopped_night_ends,
+    warmup_s,
+)
+from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+from reports.html import write_night_report
+from storage import InfluxConfig, Storage, StorageOptions
+from storage.forwarder import message_summary
 
 if TYPE_CHECKING:
     from collector.ble.clock import HostClock

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from collector.csvio import SampleReader, write_events_csv
-from collector.offline import detect_csv
 from detector import DetectorConfig
 from detector.errors import ConfigError
+from jerkmon.offline import detect_csv
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from collector.csvio import read_event_onsets
-from collector.evaluation import score
 from detector.errors import InputError
+from reports.evaluation import score
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -2,7 +2,7 @@
 
 Public API (see each module for details)::
 
-    from collector.storage import Storage, SensorStatus, load_influx_config, default_data_dir
+    from storage import Storage, SensorStatus, load_influx_config, default_data_dir
 
     storage = Storage(default_data_dir(), load_influx_config())   # None → spool + SQLite only
     storage.add_events(subject, sensor, side, events, bilateral)

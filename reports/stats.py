@@ -36,9 +36,9 @@ from datetime import tzinfo
 
 from scipy import stats as sps
 
-from collector.nightdata import NightRecord, local_time
-from collector.storage.local import Annotation
 from detector.errors import ConfigError, InputError
+from reports.nightdata import NightRecord, local_time
+from storage.local import Annotation
 
 __all__ = [
     "RateComparison",

@@ -7,7 +7,7 @@ ms by default).  With ``chunked=True`` the server streams the answer as one JSON
 chunk (no row limit on long ranges); the chunks of a statement are merged back together.
 
 Used by the dashboards (previews, alerts, checks) and by
-:class:`~collector.influxread.InfluxReader` (reports from a server).
+:class:`~storage.influxread.InfluxReader` (reports from a server).
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from collector.storage import Storage
-from collector.storage.cliargs import add_storage_arguments, storage_settings_from_args
 from detector.errors import ConfigError
+from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+from storage import Storage
 
 __all__ = ["register", "run"]
 
@@ -212,12 +212,12 @@ def _preview(args: argparse.Namespace) -> int:
 def _preview_demo(args: argparse.Namespace, opts: Any, mode: Any) -> list[Path]:
     import dataclasses
 
-    from collector.storage import Annotation, InfluxConfig
-    from collector.storage.influxd import LocalInfluxd
-    from dashboards.demo import write_demo_nights
     from dashboards.influxql import InfluxQLClient
     from dashboards.nights import night_label
     from dashboards.preview import preview_dashboards
+    from jerkmon.demo import write_demo_nights
+    from storage import Annotation, InfluxConfig
+    from storage.influxd import LocalInfluxd
 
     opts = dataclasses.replace(opts, raw_measurement='"raw"."imu"')
     with (

@@ -10,8 +10,8 @@
         print(storage.status())
 
 Every ``add_*`` call appends to the durable spool before it returns (see
-:mod:`collector.storage.spool` for the fsync policy) and, for events, counts, status and
-nights, also writes the local SQLite store (:mod:`collector.storage.local`), so reports work
+:mod:`storage.spool` for the fsync policy) and, for events, counts, status and
+nights, also writes the local SQLite store (:mod:`storage.local`), so reports work
 without a server.  With an :class:`InfluxConfig`, two forwarder threads ship the ``events``
 stream (events, counts, status, activity, other small measurements) and the ``raw`` stream
 (``imu``) independently.  All methods are thread-safe.

@@ -18,12 +18,12 @@ from datetime import date, datetime, timedelta, tzinfo
 from datetime import time as dtime
 from typing import Protocol, TypedDict
 
-from collector.storage.local import Annotation, Gap, Night, StoredCount, StoredEvent
 from detector import __version__ as DETECTOR_VERSION
 from detector.config import DetectorConfig
 from detector.errors import InputError
 from detector.events import JerkEvent
 from detector.sleep import SleepPeriod
+from storage.local import Annotation, Gap, Night, StoredCount, StoredEvent
 
 __all__ = [
     "BILATERAL_WINDOW_S",
@@ -56,8 +56,8 @@ Periods = tuple[tuple[float, float], ...]
 
 
 class NightSource(Protocol):
-    """What reports read: :class:`~collector.storage.LocalStore` and
-    :class:`~collector.influxread.InfluxReader` both provide it.  Times in s since the
+    """What reports read: :class:`~storage.LocalStore` and
+    :class:`~storage.influxread.InfluxReader` both provide it.  Times in s since the
     epoch; ranges are half-open [start_s, end_s)."""
 
     def subjects(self) -> list[str]: ...
@@ -206,7 +206,7 @@ def in_periods(t_s: float, periods: Periods) -> bool:
 
 
 class NightFields(TypedDict):
-    """The subject-level fields of :class:`~collector.storage.Night` the pipeline records."""
+    """The subject-level fields of :class:`~storage.Night` the pipeline records."""
 
     sleep_s: float
     sleep_periods: Periods
@@ -223,7 +223,7 @@ def night_fields(
     config: DetectorConfig,
     bilateral_window_s: float = BILATERAL_WINDOW_S,
 ) -> NightFields:
-    """Subject-level totals of a finished night, for :class:`~collector.storage.Night`.
+    """Subject-level totals of a finished night, for :class:`~storage.Night`.
 
     Args:
         per_sensor: sensor id -> (its final events, its sleep periods).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .config import (
+from storage.config import (
     InfluxConfig,
     StorageOptions,
     default_data_dir,

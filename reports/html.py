@@ -3,9 +3,9 @@
 One night: the timeline of jerks over the sleep estimate, jerks per hour, hypnic jerks at
 sleep onset, series, bilateral jerks, data coverage (gaps) and a table of jerks.  Several
 nights: a trend chart, a per-night table and the treatment response around each dose change
-(see :mod:`collector.stats`), then the latest night in detail.
+(see :mod:`reports.stats`), then the latest night in detail.
 
-Everything is read from a :class:`~collector.nightdata.NightSource` (the local store or
+Everything is read from a :class:`~reports.nightdata.NightSource` (the local store or
 InfluxDB), so ``jerkmon report`` and the report written at the end of ``jerkmon run``
 (:func:`write_night_report`) are the same page.  Counts are the subject's jerks: a bilateral
 jerk (both wrists) counts once.
@@ -33,7 +33,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from collector.nightdata import (
+from detector import NightSummary
+from detector import __version__ as DETECTOR_VERSION
+from detector.errors import ConfigError, InputError
+from reports.nightdata import (
     BILATERAL_WINDOW_S,
     NightData,
     NightRecord,
@@ -45,19 +48,16 @@ from collector.nightdata import (
     night_date,
     series_periods,
 )
-from collector.stats import (
+from reports.stats import (
     ResponseOptions,
     TreatmentResponse,
     poisson_rate_ci,
     treatment_responses,
 )
-from collector.storage.local import Annotation, LocalStore
-from detector import NightSummary
-from detector import __version__ as DETECTOR_VERSION
-from detector.errors import ConfigError, InputError
+from storage.local import Annotation, LocalStore
 
 if TYPE_CHECKING:
-    from collector.pipeline import NightPipeline
+    from jerkmon.pipeline import NightPipeline
 
 __all__ = [
     "ReportOptions",

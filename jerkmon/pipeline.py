@@ -1,7 +1,7 @@
 """The bedside pipeline: samples of each sensor -> detector -> bilateral pairing -> storage.
 
 :class:`NightPipeline` is synchronous and does no I/O of its own besides calling the
-:class:`~collector.storage.Storage` it is given.  :func:`consume` is the loop between a
+:class:`~storage.Storage` it is given.  :func:`consume` is the loop between a
 source and the pipeline: any async iterator of the items described in
 :mod:`collector.sources` (simulator, BLE sessions, a replay) can drive it.
 
@@ -23,9 +23,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from collector.nightdata import night_fields
 from collector.sources import BatteryReport, GapReport, LinkReport, Samples, item_kind
-from collector.storage import LocalStore, Night, SensorStatus, Storage
 from detector import (
     DetectorConfig,
     JerkDetector,
@@ -38,6 +36,8 @@ from detector import (
 )
 from detector.bilateral import BilateralMatcher
 from detector.errors import ConfigError, InputError
+from reports.nightdata import night_fields
+from storage import LocalStore, Night, SensorStatus, Storage
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -1,6 +1,6 @@
 """The ``jerkmon`` console entry point.
 
-Each subcommand lives in its own module under :mod:`collector.commands`, which exposes
+Each subcommand lives in its own module under :mod:`jerkmon.commands`, which exposes
 ``register(subparsers)``; this file only wires them together and turns a
 :class:`~detector.errors.JerkmonError` into one clear message and exit code 2.
 """
@@ -16,16 +16,16 @@ from detector.errors import JerkmonError
 
 # Order is the order shown in --help.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "collector.commands.run",
-    "collector.commands.simulate",
-    "collector.commands.detect",
-    "collector.commands.evaluate",
-    "collector.commands.flush",
-    "collector.commands.annotate",
-    "collector.commands.dashboards",
-    "collector.commands.scan",
-    "collector.commands.report",
-    "collector.commands.export",
+    "jerkmon.commands.run",
+    "jerkmon.commands.simulate",
+    "jerkmon.commands.detect",
+    "jerkmon.commands.evaluate",
+    "jerkmon.commands.flush",
+    "jerkmon.commands.annotate",
+    "jerkmon.commands.dashboards",
+    "jerkmon.commands.scan",
+    "jerkmon.commands.report",
+    "jerkmon.commands.export",
 )
 
 

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from collector.influxread import InfluxReader
-from collector.nightdata import NightSource, night_date
-from collector.report import ReportOptions, write_report
-from collector.stats import ResponseOptions
-from collector.storage.config import default_data_dir
-from collector.storage.local import Annotation, LocalStore
 from detector.errors import ConfigError, InputError
+from reports.html import ReportOptions, write_report
+from reports.nightdata import NightSource, night_date
+from reports.stats import ResponseOptions
+from storage.config import default_data_dir
+from storage.influxread import InfluxReader
+from storage.local import Annotation, LocalStore
 
 __all__ = [
     "add_date_range_arguments",

@@ -24,22 +24,22 @@ from typing import Any
 
 import pandas as pd
 
-from collector.commands.report import (
+from detector import __version__ as JERKMON_VERSION
+from detector.errors import ConfigError, InputError
+from jerkmon.commands.report import (
     add_date_range_arguments,
     add_source_arguments,
     open_source,
     parse_date_range,
     parse_tz,
 )
-from collector.nightdata import (
+from reports.nightdata import (
     BILATERAL_WINDOW_S,
     NightData,
     NightSource,
     in_periods,
     load_nights,
 )
-from detector import __version__ as JERKMON_VERSION
-from detector.errors import ConfigError, InputError
 
 __all__ = ["EVENT_COLUMNS", "NIGHT_COLUMNS", "ExportResult", "export_cohort", "register", "run"]
 

@@ -1,13 +1,13 @@
 """Read a subject's nights back from InfluxDB 1.x with InfluxQL (``/query``, v1 API).
 
 :class:`InfluxReader` offers the same queries as the local store
-(:class:`~collector.storage.LocalStore`: events, minute counts, gaps, annotations, nights,
+(:class:`~storage.LocalStore`: events, minute counts, gaps, annotations, nights,
 subjects), so reports and exports work from either.  Queries go through
-:class:`~collector.storage.influxql.InfluxQLClient`; answers are requested in ns epochs and
+:class:`~storage.influxql.InfluxQLClient`; answers are requested in ns epochs and
 chunked, so long ranges do not hit the server's row limit.
 
-Nights.  The ``night`` measurement (:data:`~collector.storage.schema.NIGHT`, written by
-:func:`~collector.storage.schema.night_point`, re-exported here) carries the sleep estimate.
+Nights.  The ``night`` measurement (:data:`~storage.schema.NIGHT`, written by
+:func:`~storage.schema.night_point`, re-exported here) carries the sleep estimate.
 For a subject without any ``night`` point, nights are derived from the ``jerk_count`` minutes
 (runs of minutes at most ``split_h`` hours apart) and have no sleep estimate.
 """
@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from collector.storage.influxql import InfluxQLClient, quote_ident
-from collector.storage.lineproto import seconds_to_ns
-from collector.storage.local import Annotation, Gap, Night, StoredCount, StoredEvent
-from collector.storage.schema import (
+from detector.errors import ConfigError
+from detector.events import JerkEvent, MinuteCount
+from storage.influxql import InfluxQLClient, quote_ident
+from storage.lineproto import seconds_to_ns
+from storage.local import Annotation, Gap, Night, StoredCount, StoredEvent
+from storage.schema import (
     ANNOTATION,
     JERK_COUNT,
     JERK_EVENT,
@@ -30,8 +32,6 @@ from collector.storage.schema import (
     opt_s,
     periods_from_json,
 )
-from detector.errors import ConfigError
-from detector.events import JerkEvent, MinuteCount
 
 __all__ = ["NIGHT", "InfluxReader", "night_point"]  # NIGHT, night_point: from the schema
 

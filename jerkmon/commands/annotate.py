@@ -1,6 +1,6 @@
 """``jerkmon annotate``: put a note on a subject's timeline, e.g. a medication or dose change.
 
-The note goes through :meth:`collector.storage.Storage.add_annotation`: into the local store
+The note goes through :meth:`storage.Storage.add_annotation`: into the local store
 and the spool, and from there to InfluxDB (measurement ``annotation``, tag ``subject``, field
 ``text``) like every other point; the Trends and Night dashboards show it as an annotation.
 Without InfluxDB (or when it is unreachable) the note waits in the spool for ``jerkmon run``
@@ -18,9 +18,9 @@ import math
 import time
 from typing import Any
 
-from collector.storage import Annotation, Storage
-from collector.storage.cliargs import add_storage_arguments, storage_settings_from_args
 from detector.errors import ConfigError
+from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+from storage import Annotation, Storage
 
 __all__ = ["parse_time", "register", "run"]
 

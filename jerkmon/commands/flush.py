@@ -6,7 +6,7 @@ a wrong token or a field type conflict, was fixed).  Exit status 0 when the spoo
 and nothing is in quarantine, 1 otherwise, 2 on a configuration error.
 
 The InfluxDB settings come from the environment / ``--config`` file (see
-:mod:`collector.storage.config`); flags override the non-secret ones.  Tokens and passwords
+:mod:`storage.config`); flags override the non-secret ones.  Tokens and passwords
 are never accepted on the command line.
 """
 
@@ -16,10 +16,10 @@ import argparse
 import logging
 from typing import Any
 
-from collector.storage import Storage
-from collector.storage.cliargs import add_storage_arguments, storage_settings_from_args
-from collector.storage.forwarder import message_summary
 from detector.errors import ConfigError, InfluxUnavailableError
+from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+from storage import Storage
+from storage.forwarder import message_summary
 
 __all__ = ["register", "run"]
 

@@ -1,0 +1,1 @@
+"""jerkmon: the application that wires collector, detector, storage and reports."""

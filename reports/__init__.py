@@ -1,0 +1,1 @@
+"""Night model, HTML report, treatment-response statistics, export and evaluation."""
