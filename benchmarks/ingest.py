@@ -55,9 +55,9 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import numpy as np
 
-from collector.sources import sim_source
 from detector import JerkEvent
-from jerkmon.pipeline import NightPipeline, SensorSpec, consume
+from jerkmon.live.pipeline import NightPipeline, SensorSpec, consume
+from jerkmon.live.sources import sim_source
 from storage import InfluxConfig, Storage, StorageOptions, seconds_to_ns
 from storage.influxd import LocalInfluxd
 

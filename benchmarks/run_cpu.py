@@ -47,7 +47,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from collector.sources import Samples, item_kind
 from jerkmon.cli import build_parser
-from jerkmon.commands.run import BleRun, prepare
+from jerkmon.commands.run import prepare
+from jerkmon.live import BleRun
 from sim.ble_sensor import SimClock
 from storage.influxd import LocalInfluxd
 

@@ -1,7 +1,7 @@
 """Simulated nights written through the real pipeline into InfluxDB, for previews and tests.
 
 Each night is simulated (:func:`sim.simulate_night`), fed in 30 s chunks through
-:class:`jerkmon.pipeline.NightPipeline` into a :class:`storage.Storage` (spool ->
+:class:`jerkmon.live.pipeline.NightPipeline` into a :class:`storage.Storage` (spool ->
 forwarder -> InfluxDB), with the status heartbeats a real collector sends (link up, battery,
 achieved rate every 5 min); then the ``night`` points are published from the local store.
 What the pipeline itself detected is returned, so callers can compare dashboards with it.
@@ -17,7 +17,7 @@ from pathlib import Path
 from dashboards.nights import publish_nights
 from detector.errors import ConfigError, StorageError
 from detector.events import JerkEvent
-from jerkmon.pipeline import NightPipeline, SensorSpec
+from jerkmon.live.pipeline import NightPipeline, SensorSpec
 from storage import InfluxConfig, Night, SensorStatus, Storage
 
 __all__ = ["DEFAULT_PLAN", "DemoNight", "NightSpec", "write_demo_nights"]

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -55,9 +54,6 @@ from reports.stats import (
     treatment_responses,
 )
 from storage.local import Annotation, LocalStore
-
-if TYPE_CHECKING:
-    from jerkmon.pipeline import NightPipeline
 
 __all__ = [
     "ReportOptions",
@@ -1126,21 +1122,23 @@ def _no_night_page(subject: str) -> str:
 def write_night_report(
     path: Path,
     subject: str,
-    pipeline: NightPipeline,
+    store_path: Path,
+    span_s: tuple[float, float] | None,
     summaries: Mapping[str, NightSummary],
     trend_days: int = 30,
 ) -> Path:
     """The report at the end of ``jerkmon run``: the night just recorded in detail, with the
     trend and dose changes of the subject's previous ``trend_days`` nights in the same data
-    directory.  Reads the local store the pipeline wrote (reopened: the run may have closed
-    its storage already).  Returns ``path``."""
+    directory.  Reads the local store at ``store_path`` that the run wrote (reopened: the run
+    may have closed its storage already); ``span_s`` is the run's first and last sample time
+    (None: no sample was recorded).  Returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    start, end = pipeline.span()
-    if end <= start and pipeline.samples == 0:
+    if span_s is None:
         path.write_text(_no_night_page(subject), encoding="utf-8")
         return path
-    store = LocalStore(pipeline.storage.store.path)
+    start, _ = span_s
+    store = LocalStore(store_path)
     try:
         day = night_date(start)
         return write_report(
@@ -1150,7 +1148,7 @@ def write_night_report(
             day - timedelta(days=max(0, trend_days - 1)),
             day,
             summaries=summaries,
-            source_label=f"local store {pipeline.storage.store.path}",
+            source_label=f"local store {store_path}",
         ).path
     finally:
         store.close()

@@ -20,7 +20,7 @@ from detector.errors import StorageError
 from detector.events import JerkEvent, MinuteCount
 
 from .lineproto import seconds_to_ns
-from .schema import SensorStatus, opt_ns, opt_s, periods_from_json, periods_json
+from .schema import Night, SensorStatus, opt_ns, opt_s, periods_from_json, periods_json
 
 __all__ = [
     "Annotation",
@@ -131,41 +131,6 @@ class Annotation:
     subject: str
     time_s: float
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Night:
-    """One recorded night of one subject; times in s since the epoch.
-
-    Attributes:
-        start_s / end_s: first / last sample of any sensor.
-        sleep_onset_s: first estimated sleep onset; wake_s: end of the last sleep period.
-        note: free text.
-        sleep_s: total estimated sleep, s (union of the sensors' sleep periods); None when
-            unknown (nights recorded before this field existed).
-        sleep_periods: the estimated sleep periods ``((onset_s, end_s), ...)``, union over
-            the sensors, in time order.
-        jerks: distinct jerks in the night (a bilateral jerk, seen on both wrists, counts
-            once); jerks_in_sleep: of which inside a sleep period; hypnic: of which hypnic;
-            series: distinct series (clusters).  None when unknown.
-        detector_version: version of the detector that produced the events.
-        detector_config: its :class:`~detector.config.DetectorConfig` as a JSON object.
-    """
-
-    subject: str
-    start_s: float
-    end_s: float
-    sleep_onset_s: float | None = None
-    wake_s: float | None = None
-    note: str | None = None
-    sleep_s: float | None = None
-    sleep_periods: tuple[tuple[float, float], ...] = ()
-    jerks: int | None = None
-    jerks_in_sleep: int | None = None
-    hypnic: int | None = None
-    series: int | None = None
-    detector_version: str | None = None
-    detector_config: str | None = None
 
 
 class LocalStore:

@@ -41,7 +41,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -50,9 +49,6 @@ from detector.errors import InputError
 from detector.events import JerkEvent, MinuteCount
 
 from .lineproto import Point, encode_line, escape_key, seconds_to_ns
-
-if TYPE_CHECKING:  # local imports this module (SensorStatus)
-    from .local import Night
 
 __all__ = [
     "ACTIVITY",
@@ -65,6 +61,7 @@ __all__ = [
     "STANDARD_STATES",
     "ActivityAggregator",
     "ActivityEpoch",
+    "Night",
     "SensorStatus",
     "activity_lines",
     "count_line",
@@ -207,6 +204,41 @@ def periods_from_json(text: str | None) -> tuple[tuple[float, float], ...]:
     if not text:
         return ()
     return tuple((float(a), float(b)) for a, b in json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Night:
+    """One recorded night of one subject; times in s since the epoch.
+
+    Attributes:
+        start_s / end_s: first / last sample of any sensor.
+        sleep_onset_s: first estimated sleep onset; wake_s: end of the last sleep period.
+        note: free text.
+        sleep_s: total estimated sleep, s (union of the sensors' sleep periods); None when
+            unknown (nights recorded before this field existed).
+        sleep_periods: the estimated sleep periods ``((onset_s, end_s), ...)``, union over
+            the sensors, in time order.
+        jerks: distinct jerks in the night (a bilateral jerk, seen on both wrists, counts
+            once); jerks_in_sleep: of which inside a sleep period; hypnic: of which hypnic;
+            series: distinct series (clusters).  None when unknown.
+        detector_version: version of the detector that produced the events.
+        detector_config: its :class:`~detector.config.DetectorConfig` as a JSON object.
+    """
+
+    subject: str
+    start_s: float
+    end_s: float
+    sleep_onset_s: float | None = None
+    wake_s: float | None = None
+    note: str | None = None
+    sleep_s: float | None = None
+    sleep_periods: tuple[tuple[float, float], ...] = ()
+    jerks: int | None = None
+    jerks_in_sleep: int | None = None
+    hypnic: int | None = None
+    series: int | None = None
+    detector_version: str | None = None
+    detector_config: str | None = None
 
 
 def night_point(night: Night) -> Point:

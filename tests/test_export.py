@@ -13,7 +13,7 @@ import pytest
 from detector import DetectorConfig
 from detector import __version__ as detector_version
 from jerkmon.cli import main
-from jerkmon.commands.export import EVENT_COLUMNS, NIGHT_COLUMNS
+from reports.export import EVENT_COLUMNS, NIGHT_COLUMNS
 from reports.nightdata import load_nights
 from storage import LocalStore
 from tests.test_report import record_nights

@@ -18,13 +18,10 @@ from collector.sources import (
     LinkNotice,
     SampleBatch,
     merge,
-    parse_speed,
-    parse_start,
-    sim_source,
 )
 from detector import DetectorConfig, JerkEvent
 from detector.errors import ConfigError, InputError
-from jerkmon.pipeline import (
+from jerkmon.live.pipeline import (
     NightPipeline,
     ResumePoint,
     SensorSpec,
@@ -32,6 +29,8 @@ from jerkmon.pipeline import (
     resume_points,
     warmup_s,
 )
+from jerkmon.live.settings import parse_speed, parse_start
+from jerkmon.live.sources import sim_source
 from sim import NightConfig, NightStream, simulate_night
 from storage import Night, Storage, StoredCount
 

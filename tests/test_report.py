@@ -22,7 +22,7 @@ import pytest
 from detector import DetectorConfig, JerkEvent
 from detector import __version__ as detector_version
 from jerkmon.cli import main
-from jerkmon.pipeline import NightPipeline, SensorSpec
+from jerkmon.live.pipeline import NightPipeline, SensorSpec
 from reports.html import write_report
 from reports.nightdata import (
     build_night,

@@ -388,8 +388,8 @@ def test_bad_token_is_a_clear_error_and_nothing_is_lost(
 def test_status_line_shows_samples_jerks_backlog_and_influx_state(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from jerkmon.commands.run import _StatusLine
-    from jerkmon.pipeline import NightPipeline, SensorSpec
+    from jerkmon.live.pipeline import NightPipeline, SensorSpec
+    from jerkmon.live.status import StatusLine as _StatusLine
     from storage import Storage
 
     with Storage(tmp_path, None) as storage:

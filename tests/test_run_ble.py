@@ -30,8 +30,9 @@ from numpy.typing import NDArray
 
 from collector.sources import SampleBatch, Samples
 from jerkmon.cli import build_parser, main
-from jerkmon.commands.run import BleRun, prepare
-from jerkmon.pipeline import NightPipeline, SensorSpec, consume
+from jerkmon.commands.run import prepare
+from jerkmon.live import BleRun
+from jerkmon.live.pipeline import NightPipeline, SensorSpec, consume
 from reports.evaluation import Score, match_onsets, score
 from sim import SimulatedNight
 from storage import LocalStore, Storage, StoredEvent

@@ -5,7 +5,7 @@ Wiring a live pipeline (``jerkmon run --device ADDR --side left``; the real thin
 ``jerkmon.commands.run.BleRun``)::
 
     from collector.ble.session import BleSession, SessionConfig
-    from jerkmon.pipeline import consume
+    from jerkmon.live.pipeline import consume
     from collector.sources import session_source
 
     sessions = [BleSession(SessionConfig(address=a, side=s, link_events=True)) for a, s in ...]

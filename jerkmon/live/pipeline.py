@@ -379,7 +379,7 @@ async def consume(
 
     This is the seam between sources and the pipeline: ``source`` is any async iterable of
     the items described in :mod:`collector.sources` (matched by their attributes), e.g. the
-    simulator's :func:`~collector.sources.sim_source` or, later, the BLE sessions merged into
+    simulator's :func:`~jerkmon.live.sources.sim_source` or, later, the BLE sessions merged into
     one stream.  The source decides when to stop (on a signal it ends its iteration); the
     caller then calls :meth:`NightPipeline.finish`.  ``on_item`` sees every item before
     the pipeline takes it.  Feeding is synchronous (detector, fsync'd spool append), so the
