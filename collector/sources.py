@@ -15,8 +15,8 @@ The BLE collector's session (``collector.ble.session``: ``SampleBatch``, ``GapRe
 ``BatteryReading``, ``LinkEvent``) yields this module's dataclasses under those names, so
 ``consume(pipeline, session_source([left, right], stop))`` takes the sessions of both wrists
 as they are (:func:`merge` interleaves async iterators; :func:`session_source` adds the
-stopping); the simulator source here yields the same dataclasses.  The sensor id used by
-the pipeline is ``sensor_address`` / ``sensor``.
+stopping); the simulator source (``jerkmon.live.sources.sim_source``) yields the same
+dataclasses.  The sensor id used by the pipeline is ``sensor_address`` / ``sensor``.
 
 Rules for a source: per sensor, batches come in time order; a source that knows why samples
 are missing says so with a gap report (the pipeline also notices unexplained jumps); the
