@@ -25,8 +25,9 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import numpy as np
 
 from detector import JerkDetector
-from reports.evaluation import score
+from reports.evaluation import STATES, score, score_episodes
 from sim import NightConfig, simulate_night
+from sim.config import EXTRAS
 
 
 def _seeds(text: str) -> list[int]:
@@ -52,22 +53,48 @@ def main() -> None:
     ap.add_argument("--seeds", default="201-230,301-330,401-460")
     ap.add_argument("--rates", default="50,100")
     ap.add_argument("--hours", type=float, default=8.0)
+    ap.add_argument(
+        "--plain",
+        action="store_true",
+        help="nights without the real-night confounders (walking, activity, off-wrist, idle, "
+        "clonic episodes): the nights of earlier sessions",
+    )
+    ap.add_argument("--quiet", action="store_true", help="pooled figures only")
     args = ap.parse_args()
+    extras = {} if args.plain else dict.fromkeys(EXTRAS, True)
     for rate in [float(r) for r in args.rates.split(",")]:
         tp = fp = fn = 0
         hours = 0.0
         errs: list[float] = []
         kinds: list[float] = []
+        false_state: dict[str, int] = dict.fromkeys(STATES, 0)
+        hours_state: dict[str, float] = dict.fromkeys(STATES, 0.0)
+        ep_true = ep_found = ep_false = 0
+        ep_false_ctx: dict[str, int] = {}
         for seed in _seeds(args.seeds):
-            night = simulate_night(NightConfig(hours=args.hours, rate_hz=rate, seed=seed))
+            night = simulate_night(NightConfig(hours=args.hours, rate_hz=rate, seed=seed, **extras))
             rec = night.sensors[0]
             det = JerkDetector(rate)
             ev = det.process(rec.t, rec.acc) + det.flush()
             s = score(np.array([e.onset for e in ev]), [e.kind for e in ev], night.truth)
+            for k, v in s.false_by_state.items():
+                false_state[k] = false_state.get(k, 0) + v
+            for k, h in s.hours_by_state.items():
+                hours_state[k] = hours_state.get(k, 0.0) + h
+            eps = score_episodes([(e.start, e.end) for e in det.pop_episodes()], night.truth)
+            ep_true, ep_found, ep_false = (
+                ep_true + eps.n_true,
+                ep_found + eps.found,
+                ep_false + eps.false,
+            )
+            for k, v in eps.false_by_context.items():
+                ep_false_ctx[k] = ep_false_ctx.get(k, 0) + v
             tp, fp, fn = tp + s.true_positives, fp + s.false_positives, fn + s.false_negatives
             hours += s.hours
             errs.append(s.median_onset_error_ms)
             kinds.append(s.kind_accuracy)
+            if args.quiet:
+                continue
             print(
                 f"{rate:5.0f} Hz seed {seed}: true {s.n_true:3d} sens {s.sensitivity:.3f} "
                 f"PPV {s.ppv:.3f} false/h {s.false_per_hour:.2f} "
@@ -82,6 +109,18 @@ def main() -> None:
             f"false jerks/h {fp / hours:.2f}, median onset error "
             f"{np.median(errs):.1f} ms, kind label right {np.mean(kinds):.3f} "
             f"(worst night {np.min(kinds):.3f})"
+        )
+        print(
+            f"{rate:5.0f} Hz false jerks by state: "
+            + ", ".join(
+                f"{k} {false_state[k]} in {hours_state[k]:.1f} h"
+                + (f" ({false_state[k] / hours_state[k]:.2f}/h)" if hours_state[k] > 0 else "")
+                for k in STATES
+            )
+        )
+        print(
+            f"{rate:5.0f} Hz episodes: {ep_found} of {ep_true} found, {ep_false} false "
+            f"{ep_false_ctx}"
         )
 
 

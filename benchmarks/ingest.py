@@ -138,7 +138,7 @@ async def _live(url: str, db: str, work: Path, args: argparse.Namespace) -> int:
     )
     night = NightStream(cfg)
     specs = [SensorSpec(f"sim-{side}", side, cfg.rate_hz) for side in night.sides]
-    storage = Storage(work / "live", InfluxConfig(url=url, db=db))
+    storage = Storage(work / "live", InfluxConfig(url=url, db=db, create=True))
     emitted: dict[tuple[str, int], tuple[float, float]] = {}  # key -> (wall, hold in sample s)
 
     def on_event(sensor: str, ev: JerkEvent, bilateral: bool) -> None:
@@ -190,7 +190,7 @@ async def _live(url: str, db: str, work: Path, args: argparse.Namespace) -> int:
 
 
 def _throughput(url: str, work: Path, args: argparse.Namespace) -> int:
-    influx = InfluxConfig(url=url, db=args.db)
+    influx = InfluxConfig(url=url, db=args.db, create=True)
     options = StorageOptions(batch_max_lines=args.batch_lines)
     t_start = float(int(time.time()) - 3 * 3600)
     print(

@@ -81,7 +81,7 @@ class Window:
 
 def storage_flags(data: Path, url: str | None) -> list[str]:
     flags = ["--data-dir", str(data), "--raw", "--quiet", "--subject", "bench"]
-    return flags + (["--url", url, "--db", "bench"] if url else [])
+    return flags + (["--url", url, "--db", "bench", "--create-db"] if url else [])
 
 
 def bench_ble(window_s: float, disconnects: int, data: Path, url: str | None) -> None:

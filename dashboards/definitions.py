@@ -169,8 +169,9 @@ def night_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         3,
         4,
-        "Jerks",
-        "All jerks detected in the time range (both wrists counted separately).",
+        "Jerks (per wrist, summed)",
+        "Jerks detected in the time range, counted per wrist and summed: a jerk seen on both "
+        "wrists counts twice (the night report counts the subject's jerks, once each).",
         [b.target("A", f'SELECT sum("count") {jc}')],
         decimals=0,
         no_value="0",
@@ -178,8 +179,8 @@ def night_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         3,
         4,
-        "Hypnic jerks",
-        "Jerks at the transition to sleep (sleep starts).",
+        "Hypnic (per wrist, summed)",
+        "Jerks at the transition to sleep (sleep starts), counted per wrist and summed.",
         [b.target("A", f'SELECT sum("hypnic") {jc}')],
         decimals=0,
         no_value="0",
@@ -187,9 +188,9 @@ def night_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         3,
         4,
-        "Jerks per hour of sleep",
+        "Per hour of sleep (wrist mean)",
         "Jerks inside the estimated sleep periods per hour of sleep, for the selected night "
-        "(from the night record); with two wrists, the mean of the wrists.",
+        "(from the night record); with two wrists, the mean of the wrists' rates.",
         [
             b.target(
                 "A",
@@ -230,8 +231,9 @@ def night_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         3,
         4,
-        "Hypnic ±30 min of onset",
-        "Hypnic jerks in the hour centred on the selected night's sleep onset.",
+        "Hypnic ±30 min (per wrist)",
+        "Hypnic jerks in the hour centred on the selected night's sleep onset, counted per "
+        "wrist and summed.",
         [
             b.target(
                 "A",
@@ -245,8 +247,9 @@ def night_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         3,
         4,
-        "Bilateral jerks",
-        "Jerks seen on both wrists at the same time (generalised myoclonus).",
+        "Bilateral (per wrist, summed)",
+        "Jerks seen on both wrists at the same time (generalised myoclonus), counted on each "
+        "wrist: one bilateral jerk counts twice here, once in the night report.",
         [
             b.target(
                 "A",
@@ -260,8 +263,8 @@ def night_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         3,
         4,
-        "Series (clusters)",
-        "Clusters of jerks closer than the detector's series gap, per sensor.",
+        "Series (clusters) per wrist",
+        "Clusters of jerks closer than the detector's series gap, per wrist.",
         [
             b.target(
                 "A",
@@ -509,8 +512,9 @@ def trends_dashboard(opts: DashboardOptions) -> Json:
     b.timeseries(
         12,
         8,
-        "Jerks per night",
-        "All jerks of each night, per sensor.",
+        "Jerks per night, per wrist",
+        "All jerks of each night, per wrist (a jerk seen on both wrists counts on each; the "
+        "night report counts the subject's jerks once).",
         [b.target("A", f'SELECT "jerks" {_NIGHT_FROM} GROUP BY "sensor"', alias="$tag_sensor")],
         style="bars",
         unit="none",
@@ -520,8 +524,8 @@ def trends_dashboard(opts: DashboardOptions) -> Json:
     b.timeseries(
         12,
         8,
-        "Jerks per hour of sleep",
-        "Jerks inside the estimated sleep per hour of sleep, per night.",
+        "Jerks per hour of sleep, per wrist",
+        "Jerks inside the estimated sleep per hour of sleep, per night and wrist.",
         [
             b.target(
                 "A",
@@ -537,8 +541,8 @@ def trends_dashboard(opts: DashboardOptions) -> Json:
     b.timeseries(
         12,
         8,
-        "Hypnic jerks per night",
-        "Jerks at the transition to sleep, per night.",
+        "Hypnic jerks per night, per wrist",
+        "Jerks at the transition to sleep, per night and wrist.",
         [b.target("A", f'SELECT "hypnic" {_NIGHT_FROM} GROUP BY "sensor"', alias="$tag_sensor")],
         style="bars",
         unit="none",
@@ -632,8 +636,8 @@ def cohort_dashboard(opts: DashboardOptions) -> Json:
     b.table(
         24,
         10,
-        "Participants × nights",
-        "One row per participant, night and sensor.",
+        "Participants × nights (per wrist)",
+        "One row per participant, night and wrist sensor: counts are per wrist.",
         [
             b.target(
                 "A",
@@ -647,8 +651,8 @@ def cohort_dashboard(opts: DashboardOptions) -> Json:
     b.histogram(
         12,
         8,
-        "Distribution: jerks per hour of sleep",
-        "Participant-nights by jerk rate.",
+        "Distribution: jerks per hour of sleep (per wrist)",
+        "Participant-nights (one per wrist) by jerk rate.",
         [
             b.target(
                 "A",
@@ -661,8 +665,8 @@ def cohort_dashboard(opts: DashboardOptions) -> Json:
     b.histogram(
         12,
         8,
-        "Distribution: hypnic jerks per night",
-        "Participant-nights by number of hypnic jerks.",
+        "Distribution: hypnic jerks per night (per wrist)",
+        "Participant-nights (one per wrist) by number of hypnic jerks.",
         [b.target("A", f'SELECT "hypnic" {_NIGHT_FROM} GROUP BY "subject"', alias="$tag_subject")],
         bucket_size=1,
     )
@@ -721,8 +725,8 @@ def live_dashboard(opts: DashboardOptions) -> Json:
     b.stat(
         6,
         5,
-        "Jerks tonight",
-        "All jerks in the time range (last 12 h).",
+        "Jerks tonight (per wrist, summed)",
+        "All jerks in the time range (last 12 h), counted per wrist and summed.",
         [
             b.target(
                 "A",

@@ -4,12 +4,16 @@ Written from the local SQLite store (:class:`storage.LocalStore`), which holds t
 nights the pipeline recorded, their events and minute counts; so it can be (re)published at
 any time and rewriting is idempotent (same measurement, tags and time).
 
+One night is (subject, night date) as :mod:`storage.nights` defines it: every recording
+session of the subject in that night (restarts, resumes, a second sensor started later) is
+merged into it, so each (subject, sensor, night) has one point.
+
 ``sensor_night`` — time = first sample of the night (ns).  (The subject-level ``night``
 measurement of :mod:`storage.influxread` counts a bilateral jerk once; this one is per
 wrist, which the dashboards' sensor filter needs.)
 
     tags ``subject``, ``sensor``, ``side``, ``night`` (date of the night's evening,
-    ``YYYY-MM-DD`` in local time: a night starting before noon belongs to the day before);
+    ``YYYY-MM-DD`` by the night rule: noon to noon local time by default);
     int fields ``start_ms``, ``end_ms`` (first / last sample, epoch ms), ``sleep_onset_ms``
     and ``wake_ms`` (epoch ms, absent when not detected), ``jerks``, ``hypnic``,
     ``myoclonic``, ``bilateral``, ``series`` (distinct clusters), ``jerks_in_series``,
@@ -23,10 +27,10 @@ wrist, which the dashboards' sensor filter needs.)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from storage import LocalStore, Night, Point, Storage, seconds_to_ns
+from storage.nights import NightRule, subject_nights
 
 __all__ = ["SENSOR_NIGHT", "night_label", "night_points", "publish_nights"]
 
@@ -34,13 +38,15 @@ SENSOR_NIGHT = "sensor_night"
 
 
 def night_label(start_s: float) -> str:
-    """``YYYY-MM-DD`` of the evening a night belongs to (local time; before noon = the day
-    before)."""
-    return time.strftime("%Y-%m-%d", time.localtime(start_s - 12 * 3600))
+    """``YYYY-MM-DD`` of the evening a night belongs to (:class:`~storage.nights.NightRule`:
+    noon to noon local time by default)."""
+    return NightRule.from_env().label(start_s)
 
 
 def night_points(store: LocalStore, night: Night) -> list[Point]:
-    """``sensor_night`` points (one per sensor that delivered data) for one recorded night."""
+    """``sensor_night`` points (one per sensor that delivered data) for one night (merged:
+    see :func:`storage.nights.subject_nights`).  Counts are per wrist: a bilateral jerk
+    counts once on each wrist that saw it."""
     end_s = night.end_s + 1.0  # events/counts are selected in [start, end)
     counts = store.minute_counts(night.subject, night.start_s, end_s)
     events = store.events(night.subject, night.start_s, end_s)
@@ -88,5 +94,5 @@ def publish_nights(storage: Storage, subjects: Iterable[str] | None = None) -> i
     local store) through the storage's events stream; returns the number of points."""
     store = storage.store
     chosen = list(subjects) if subjects is not None else store.subjects()
-    points = [p for s in chosen for n in store.nights(s) for p in night_points(store, n)]
+    points = [p for s in chosen for n in subject_nights(store, s) for p in night_points(store, n)]
     return storage.add_points(points) if points else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +44,50 @@ __all__ = ["preview_dashboards", "render_run"]
 _COL_IN = 18.0 / 24  # inches per grid column
 _ROW_IN = 0.42  # inches per grid row
 _FIXED = {"orange": "#ff9830", "blue": "#5794f2", "green": "#73bf69", "red": "#f2495c"}
+#: One colour per wrist, the same in every panel (by the sensors' order in the run).
+_WRIST_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+#: Within one wrist's colour: line style per raw axis, marker per kind of point.
+_AXIS_STYLES = {"ax": "-", "ay": "--", "az": ":"}
+_UNIT_SYMBOLS = {"accG": "g", "percent": "%", "h": "h", "s": "s"}
+
+
+def _sensors(run: DashboardRun) -> list[str]:
+    """The run's sensors (the ``sensor`` variable's options), in a stable order."""
+    var = run.variables.get("sensor")
+    if var is None:
+        return []
+    values = var.options or ((var.value,) if isinstance(var.value, str) else var.value)
+    return sorted(v for v in values if v and not v.startswith("$"))
+
+
+def _wrist_style(run: DashboardRun, name: str) -> tuple[str | None, str, str]:
+    """(colour, line style, marker) of a series named ``<sensor> ...``: the sensor's colour,
+    the raw axis's line style, a marker per kind of point."""
+    sensors = _sensors(run)
+    first, _, rest = name.partition(" ")
+    if first not in sensors:
+        return None, "-", "o"
+    colour = _WRIST_COLOURS[sensors.index(first) % len(_WRIST_COLOURS)]
+    marker = "x" if "series" in rest else "^" if "hypnic" in rest else "o"
+    return colour, _AXIS_STYLES.get(rest.strip(), "-"), marker
+
+
+def _event_window(p: PanelResult, run: DashboardRun) -> tuple[float, float, float] | None:
+    """For a panel that shows the seconds around the chosen jerk (its query uses
+    ``${event}``): that window and the jerk's onset, ms, from the query's own bounds."""
+    queries = " ".join(t.get("query", "") for t in p.panel.get("targets", []))
+    var = run.variables.get("event")
+    if "${event}" not in queries or var is None or not isinstance(var.value, str):
+        return None
+    try:
+        at = float(var.value)
+    except ValueError:
+        return None
+    before = re.search(r"\$\{event\}ms - (\d+)s", queries)
+    after = re.search(r"\$\{event\}ms \+ (\d+)s", queries)
+    b = float(before.group(1)) if before else 2.0
+    a = float(after.group(1)) if after else 3.0
+    return at - b * 1000.0, at + a * 1000.0, at
 
 
 def _hhmm(fmt: str) -> Any:
@@ -134,7 +179,11 @@ def _draw_timeseries(ax: Any, p: PanelResult, run: DashboardRun) -> None:
     for name, times, values in lines:
         xs = [_local(t) for t in times]
         ys = [math.nan if v is None else float(v) for v in values]
-        color = _color(p.panel, name)
+        # A wrist's series keep the wrist's colour everywhere (kind: marker); the others
+        # (myoclonic/hypnic totals) the panel's own colours.
+        color, linestyle, marker = _wrist_style(run, name)
+        if color is None:
+            color = _color(p.panel, name)
         if style == "bars":
             width = _bucket_ms(p, times)
             base = [bottom.get(t, 0.0) if stacked else 0.0 for t in times]
@@ -152,9 +201,9 @@ def _draw_timeseries(ax: Any, p: PanelResult, run: DashboardRun) -> None:
                 for t, y, b in zip(times, ys, base, strict=True):
                     bottom[t] = b + (0.0 if math.isnan(y) else y)
         elif points:
-            ax.scatter(xs, ys, s=14, label=_t(name), color=color)
+            ax.scatter(xs, ys, s=14, label=_t(name), color=color, marker=marker)
         else:
-            ax.plot(xs, ys, lw=1.2, label=_t(name), color=color)
+            ax.plot(xs, ys, lw=1.2, label=_t(name), color=color, ls=linestyle)
     for anno in run.annotations:
         for t, text in anno.events:
             if p.time_range.from_ms <= t <= p.time_range.to_ms:
@@ -168,10 +217,17 @@ def _draw_timeseries(ax: Any, p: PanelResult, run: DashboardRun) -> None:
                     color="#8f3bb8",
                     va="top",
                 )
-    ax.set_xlim(_local(p.time_range.from_ms), _local(p.time_range.to_ms))
-    if p.time_range.to_ms - p.time_range.from_ms <= 2 * 86400000:
-        ax.xaxis.set_major_formatter(_hhmm("%H:%M"))
+    window = _event_window(p, run)
+    if window is not None:
+        # Zoomed on the chosen jerk (in Grafana: the data link's time range).
+        ax.set_xlim(_local(window[0]), _local(window[1]))
+        ax.xaxis.set_major_formatter(_hhmm("%H:%M:%S"))
+        ax.axvline(_local(window[2]), color="#888", lw=0.8, ls="--")
     else:
+        ax.set_xlim(_local(p.time_range.from_ms), _local(p.time_range.to_ms))
+    if window is None and p.time_range.to_ms - p.time_range.from_ms <= 2 * 86400000:
+        ax.xaxis.set_major_formatter(_hhmm("%H:%M"))
+    elif window is None:
         ax.xaxis.set_major_locator(mdates.DayLocator())  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_formatter(_hhmm("%d %b"))
     d = p.panel["fieldConfig"]["defaults"]
@@ -179,9 +235,10 @@ def _draw_timeseries(ax: Any, p: PanelResult, run: DashboardRun) -> None:
         ax.set_ylim(bottom=d["min"])
     if d.get("max") is not None:
         ax.set_ylim(top=d["max"])
-    label = custom.get("axisLabel") or {"accG": "g", "percent": "%", "h": "h", "s": "s"}.get(
-        d.get("unit", ""), ""
-    )
+    symbol = _UNIT_SYMBOLS.get(d.get("unit", ""), "")
+    label = custom.get("axisLabel") or symbol
+    if symbol and label != symbol and f"({symbol})" not in label:
+        label += f" ({symbol})"  # units on every axis
     ax.set_ylabel(label, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
@@ -284,6 +341,14 @@ def _draw_table(ax: Any, p: PanelResult, max_rows: int) -> None:
     table = ax.table(cellText=shown, colLabels=header, loc="upper center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(7)
+    # Columns as wide as their longest cell (header included), so neither times nor
+    # headers are cut; a table wider than its panel is shrunk as a whole.
+    chars = sum(max(len(str(row[i])) for row in [header, *shown]) + 2 for i in range(len(header)))
+    room_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    needed_pt = chars * 7 * 0.62  # a 7 pt character is ~4.3 pt wide
+    if needed_pt > room_pt > 0:
+        table.set_fontsize(max(4.0, 7 * room_pt / needed_pt))
+    table.auto_set_column_width(col=list(range(len(header))))
     table.scale(1, 1.05)
 
 
@@ -425,7 +490,16 @@ def render_run(
         title = result.title if result else panel["title"]
         if result is not None and result.time_range != run.time_range:
             title += f"  (last {panel.get('timeFrom')})"
-        fig.text(left, top - 0.05 / total_rows, _t(title), fontsize=9, weight="bold", va="top")
+        # Wrapped to the panel's width, as Grafana does not let a title run into the next.
+        chars = max(8, int(width * fig_w * 72 / (9 * 0.62)))
+        fig.text(
+            left,
+            top - 0.05 / total_rows,
+            _t(textwrap.fill(title, chars)),
+            fontsize=9 if len(title) <= chars else 8,
+            weight="bold",
+            va="top",
+        )
         kind = panel["type"]
         if kind == "alertlist":
             _draw_alerts(ax, alerts, alert_rule)

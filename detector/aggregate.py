@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.events import JerkEvent, MinuteCount
+from detector.wear import WearEstimator
 
 
 class MinuteAggregator:
@@ -30,14 +31,30 @@ class MinuteAggregator:
         self._hypnic: dict[int, int] = {}
         self._myoclonic: dict[int, int] = {}
         self._emitted_until: int | None = None  # first minute index not yet emitted
+        self._wear: WearEstimator | None = None
 
     def process(
-        self, t: npt.ArrayLike, events: Iterable[JerkEvent], watermark: float
+        self,
+        t: npt.ArrayLike,
+        events: Iterable[JerkEvent],
+        watermark: float,
+        acc: npt.ArrayLike | None = None,
+        wear: WearEstimator | None = None,
     ) -> list[MinuteCount]:
         """Add samples (t: (n,) s) and events; return minutes entirely before ``watermark``
-        and before the last sample seen."""
+        and before the last sample seen.
+
+        ``acc`` (n, 3) g, when given, marks which rows are signal: a row with NaN/inf
+        acceleration is a missing sample (the detector skips it) and is not coverage.
+        ``wear``, the detector's :class:`~detector.wear.WearEstimator`, gives ``worn_s``;
+        minutes then also wait until their wear is final (up to its window, an hour)."""
+        self._wear = wear if wear is not None else self._wear
         t_arr = np.asarray(t, dtype=np.float64).reshape(-1)
-        t_arr = t_arr[np.isfinite(t_arr)]
+        ok = np.isfinite(t_arr)
+        if acc is not None:
+            a = np.asarray(acc, dtype=np.float64).reshape(t_arr.size, -1)
+            ok &= np.isfinite(a).all(axis=1)
+        t_arr = t_arr[ok]
         if t_arr.size:
             minutes, counts = np.unique(
                 np.floor(t_arr / self._minute_s).astype(np.int64), return_counts=True
@@ -66,6 +83,11 @@ class MinuteAggregator:
                 return []
             # The minute holding the newest sample may still receive samples.
             limit = min(limit, max(self._samples) if self._samples else limit)
+            if self._wear is not None:
+                fin = self._wear.final_until
+                limit = min(
+                    limit, math.floor(fin / self._minute_s) if math.isfinite(fin) else -(2**62)
+                )
         out: list[MinuteCount] = []
         for m in sorted(keys):
             if not final and limit is not None and m >= limit:
@@ -73,13 +95,19 @@ class MinuteAggregator:
             h = self._hypnic.pop(m, 0)
             y = self._myoclonic.pop(m, 0)
             n = self._samples.pop(m, 0)
+            covered = min(self._minute_s, n / self._rate_hz)
+            worn: float | None = None
+            if self._wear is not None:
+                off = self._wear.not_worn_s(m * self._minute_s, (m + 1) * self._minute_s)
+                worn = max(0.0, covered - off)
             out.append(
                 MinuteCount(
                     start=m * self._minute_s,
                     count=h + y,
                     hypnic=h,
                     myoclonic=y,
-                    covered_s=min(self._minute_s, n / self._rate_hz),
+                    covered_s=covered,
+                    worn_s=worn,
                 )
             )
         return out

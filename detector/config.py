@@ -6,7 +6,12 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from detector.activity import ActivityParams
+from detector.episodes import EpisodeParams
 from detector.errors import ConfigError
+from detector.wear import WearParams
+
+_SIGNED = frozenset({"episode_min_half_corr"})  # correlations may be negative
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,27 @@ class DetectorConfig:
             sleep onset is hypnic (unless it belongs to a series or is smaller than
             ``hypnic_min_peak_g``: sleep starts are isolated whole-body jerks, large at the
             wrist; a small jerk near a sleep onset is more likely the ongoing myoclonus).
+
+    Wake activity (:mod:`detector.activity`):
+        activity_window_s, activity_env_g, activity_min_fraction: a burst sits inside
+            movement when the band-passed magnitude exceeds ``activity_env_g`` for at least
+            ``activity_min_fraction`` of ``activity_window_s`` on both sides.
+        step_hz_lo / step_hz_hi, walk_min_corr: walking = such movement whose envelope
+            repeats at a step (or stride) period, autocorrelation above ``walk_min_corr``.
+        activity_jerk_ratio: inside movement a burst still counts when its peak envelope is
+            this many times the movement's 95th percentile around it.
+
+    Wear (:mod:`detector.wear`, van Hees 2011/2013):
+        nonwear_window_s, nonwear_sd_g, nonwear_range_g: a window of this length with sd
+            and range below these on >= 2 axes is not worn.
+        idle_min_s: a run of exactly repeated samples this long is idle mode: not worn.
+
+    Convulsive episodes (:mod:`detector.episodes`):
+        episode_window_s, episode_min_s, episode_min_peak_g, episode_hz_lo, episode_hz_hi,
+        episode_min_corr, episode_max_median_ratio, episode_min_half_corr: see the module.
+
+    Main sleep window (:mod:`detector.sleepwindow`, van Hees 2018 HDCZA):
+        spt_min_block_s, spt_max_gap_s: rest blocks at least this long, gaps shorter merged.
     """
 
     band_low_hz: float = 1.0
@@ -149,6 +175,31 @@ class DetectorConfig:
     hypnic_after_s: float = 300.0
     hypnic_min_peak_g: float = 0.5
 
+    activity_window_s: float = 5.0
+    activity_env_g: float = 0.02
+    activity_min_fraction: float = 0.3
+    step_hz_lo: float = 1.4
+    step_hz_hi: float = 2.5
+    walk_min_corr: float = 0.3
+    activity_jerk_ratio: float = 3.0
+
+    nonwear_window_s: float = 3600.0
+    nonwear_sd_g: float = 0.013
+    nonwear_range_g: float = 0.050
+    idle_min_s: float = 60.0
+
+    episode_window_s: float = 2.0
+    episode_min_s: float = 10.0
+    episode_min_peak_g: float = 0.5
+    episode_hz_lo: float = 3.0
+    episode_hz_hi: float = 8.0
+    episode_min_corr: float = 0.4
+    episode_max_median_ratio: float = 0.5
+    episode_min_half_corr: float = -0.75
+
+    spt_min_block_s: float = 1800.0
+    spt_max_gap_s: float = 3600.0
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -158,7 +209,7 @@ class DetectorConfig:
                 raise ConfigError(f"DetectorConfig.{f.name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise ConfigError(f"DetectorConfig.{f.name} must be finite, got {value!r}")
-            if value < 0:
+            if value < 0 and f.name not in _SIGNED:
                 raise ConfigError(f"DetectorConfig.{f.name} must be >= 0, got {value!r}")
         if not 0 < self.band_low_hz < self.band_high_hz:
             raise ConfigError(
@@ -183,8 +234,47 @@ class DetectorConfig:
             raise ConfigError(f"DetectorConfig.max_bridge_s must be > 0, got {self.max_bridge_s}")
         if self.epoch_s <= 0 or self.sleep_min_rest_s < self.epoch_s:
             raise ConfigError("DetectorConfig needs 0 < epoch_s <= sleep_min_rest_s")
+        if not 0 < self.step_hz_lo < self.step_hz_hi:
+            raise ConfigError("DetectorConfig needs 0 < step_hz_lo < step_hz_hi")
+        if not 0 < self.episode_hz_lo < self.episode_hz_hi:
+            raise ConfigError("DetectorConfig needs 0 < episode_hz_lo < episode_hz_hi")
+        if not -1.0 <= self.episode_min_half_corr <= 1.0:
+            raise ConfigError("DetectorConfig.episode_min_half_corr must be within -1..1")
+        if self.episode_window_s <= 0 or self.nonwear_window_s < 60:
+            raise ConfigError("DetectorConfig needs episode_window_s > 0, nonwear_window_s >= 60")
         if self.max_event_s > self.max_burst_s:
             raise ConfigError("DetectorConfig needs max_event_s <= max_burst_s")
+
+    def activity_params(self) -> ActivityParams:
+        return ActivityParams(
+            window_s=self.activity_window_s,
+            env_g=self.activity_env_g,
+            min_fraction=self.activity_min_fraction,
+            step_hz_lo=self.step_hz_lo,
+            step_hz_hi=self.step_hz_hi,
+            walk_min_corr=self.walk_min_corr,
+            jerk_ratio=self.activity_jerk_ratio,
+        )
+
+    def wear_params(self) -> WearParams:
+        return WearParams(
+            window_s=self.nonwear_window_s,
+            sd_g=self.nonwear_sd_g,
+            range_g=self.nonwear_range_g,
+            idle_min_s=self.idle_min_s,
+        )
+
+    def episode_params(self) -> EpisodeParams:
+        return EpisodeParams(
+            window_s=self.episode_window_s,
+            min_s=self.episode_min_s,
+            min_peak_g=self.episode_min_peak_g,
+            hz_lo=self.episode_hz_lo,
+            hz_hi=self.episode_hz_hi,
+            min_corr=self.episode_min_corr,
+            max_median_ratio=self.episode_max_median_ratio,
+            min_half_corr=self.episode_min_half_corr,
+        )
 
     def bridge_s(self, rate_hz: float) -> float:
         """Longest time step, s, that is still continuous signal at ``rate_hz``; a longer one

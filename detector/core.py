@@ -37,16 +37,25 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
+from detector import _features as _k
+from detector.activity import movement_context
 from detector.config import DetectorConfig
+from detector.episodes import EpisodeDetector, EpisodeEvent
 from detector.errors import ConfigError, InputError
-from detector.events import JerkEvent, JerkKind
+from detector.events import JerkEvent, JerkKind, JerkState
 from detector.interp import StreamInterpolator
-from detector.sleep import SleepEstimator, SleepPeriod
+from detector.sleep import SleepEstimator, SleepPeriod, subtract_periods
+from detector.sleepwindow import SleepWindow, main_sleep_window
+from detector.wear import WearEstimator
 
 FloatArray = npt.NDArray[np.float64]
 
 _RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
 _BLOCK_N = 8192  # samples per internal processing block
+#: g; a sample with a larger value is corrupt (wearable accelerometers saturate at 8-400 g).
+MAX_ABS_ACC_G = 1000.0
+#: s; sample times beyond this are not times (s since the epoch are ~1.8e9 today).
+MAX_ABS_TIME_S = 1e11
 _ONSET_LEAD_S = 0.5  # s: an onset never precedes its burst's first sample by more
 # Rejected bursts that were real motion (they count as movement for the sleep estimate);
 # the other reasons (small, spike, gap_edge, duplicate, no_onset) are noise or artefacts.
@@ -67,6 +76,9 @@ _MOVEMENT_REASONS = frozenset(
         "no_return",
         "turn_start",
         "restless",
+        "walking",
+        "activity",
+        "episode",
     }
 )
 
@@ -100,13 +112,6 @@ class _Held:
     series_final: bool
 
 
-def _upper_median(a: FloatArray) -> FloatArray:
-    """Median along the last axis (the upper one for even lengths): a partition, without
-    np.median's NaN checks and averaging, which cost more than the selection itself here."""
-    k = a.shape[-1] // 2
-    return np.asarray(np.partition(a, k, axis=-1)[..., k], dtype=np.float64)
-
-
 class _NoiseFloor:
     """Per-block medians of the envelope and their running median (chunk-invariant)."""
 
@@ -125,34 +130,10 @@ class _NoiseFloor:
         if n < need:
             self._partial = np.concatenate((self._partial, env))
             return np.full(n, self._floor)
-        rest = env[need:]
-        full = rest.size // bn
-        meds = np.concatenate(
-            (
-                [_upper_median(np.concatenate((self._partial, env[:need])))],
-                _upper_median(rest[: full * bn].reshape(full, bn)),
-            )
+        # Block medians and their running median, compiled (detector/_features.pyx).
+        out, self._partial, self._meds, self._floor = _k.noise_floors(
+            env, self._partial, self._meds, self._floor, bn, h
         )
-        tail = self._meds[-(h - 1) :] if h > 1 else self._meds[:0]
-        allm = np.concatenate((tail, meds))
-        # Floor after new block i: median of the last h block medians (fewer at the start).
-        n_early = min(meds.size, h - 1 - tail.size)
-        early = [
-            np.median(allm[: tail.size + i + 1]) for i in range(n_early)
-        ]  # only while the stream is younger than h blocks
-        full_windows = (
-            _upper_median(np.lib.stride_tricks.sliding_window_view(allm, h))
-            if allm.size >= h
-            else np.empty(0)
-        )
-        floors = np.concatenate((np.asarray(early, dtype=np.float64), full_windows))
-        out = np.empty(n)
-        out[:need] = self._floor
-        out[need : need + full * bn] = np.repeat(floors[:-1], bn)
-        out[need + full * bn :] = floors[-1]
-        self._floor = float(floors[-1])
-        self._meds = allm[-h:]
-        self._partial = rest[full * bn :].copy()
         return out
 
 
@@ -201,6 +182,7 @@ class JerkDetector:
             fs=self.work_hz,
             output="sos",
         )
+        self._zi_hf = signal.sosfilt_zi(self._sos_hf)
         self._bridge_s = cfg.bridge_s(self.rate_hz)
         block_n = max(1, round(cfg.noise_block_s * self.work_hz))
         self._noise = _NoiseFloor(
@@ -210,6 +192,27 @@ class JerkDetector:
         # A burst is analysed once this much signal after it has arrived.
         self._look_ahead_s = max(cfg.post_context_s, cfg.settle_window_s)
         self.sleep = SleepEstimator(self.work_hz, cfg)
+        # Context beside the jerk rules (separate modules): wear, episodes, wake activity.
+        self.wear = WearEstimator(self.rate_hz, cfg.wear_params())
+        self.episodes = EpisodeDetector(self.work_hz, cfg.episode_params())
+        self._activity = cfg.activity_params()
+        prm = np.empty(_k.N_PARAMS)
+        prm[_k.P_NEIGHBOUR_WINDOW] = cfg.neighbour_window_s
+        prm[_k.P_MAX_BURST] = cfg.max_burst_s
+        prm[_k.P_PRE_CONTEXT] = cfg.pre_context_s
+        prm[_k.P_POST_CONTEXT] = cfg.post_context_s
+        prm[_k.P_MAX_LOBE] = cfg.max_lobe_s
+        prm[_k.P_SETTLE_WINDOW] = cfg.settle_window_s
+        prm[_k.P_LOOK_AHEAD] = self._look_ahead_s
+        prm[_k.P_LOOK_BACK] = max(cfg.pre_context_s + 0.5, cfg.settle_window_s + 0.1)
+        prm[_k.P_MIN_THRESHOLD] = cfg.min_threshold_g
+        prm[_k.P_THRESHOLD_FACTOR] = cfg.threshold_factor
+        prm[_k.P_RATE] = self.work_hz
+        prm[_k.P_CLIP_G] = math.nan if cfg.clip_g is None else cfg.clip_g
+        prm[_k.P_RAIL_MIN_G] = _RAIL_MIN_G
+        prm[_k.P_HOP_N] = max(1, round(0.15 * self.work_hz))  # biphasic hop, samples
+        prm[_k.P_AMBIGUOUS_IMPULSE] = cfg.ambiguous_impulse_ratio
+        self._kparams = prm
 
         # Stream state.
         self._last_t: float | None = None  # latest input sample
@@ -256,13 +259,19 @@ class JerkDetector:
 
         Args:
             t: (n,) sample times, s, strictly increasing (also across chunks).
-            acc: (n, 3) acceleration, g.  Rows with NaN/inf are treated as missing samples.
+            acc: (n, 3) acceleration, g.  Rows with NaN/inf, or with a value beyond
+                :data:`MAX_ABS_ACC_G` (no accelerometer reports that: a corrupt sample or
+                a unit error), are treated as missing samples.
 
         Raises:
-            InputError: wrong shapes, non-finite or non-increasing times.
+            InputError: wrong shapes or types, non-finite, out-of-range (beyond
+                :data:`MAX_ABS_TIME_S`) or non-increasing times.
         """
-        t_arr = np.ascontiguousarray(t, dtype=np.float64).reshape(-1)
-        acc_arr = np.ascontiguousarray(acc, dtype=np.float64)
+        try:
+            t_arr = np.ascontiguousarray(t, dtype=np.float64).reshape(-1)
+            acc_arr = np.ascontiguousarray(acc, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InputError(f"t and acc must be numbers (s, g): {exc}") from None
         n = t_arr.size
         if acc_arr.shape != (n, 3):
             raise InputError(f"acc must have shape (n, 3) = ({n}, 3), got {acc_arr.shape}")
@@ -271,7 +280,12 @@ class JerkDetector:
         if not np.isfinite(t_arr).all():
             i = int(np.flatnonzero(~np.isfinite(t_arr))[0])
             raise InputError(f"time is not finite at sample {i} of the chunk: {t_arr[i]!r}")
-        if n > 1:
+        if not (np.abs(t_arr) <= MAX_ABS_TIME_S).all():
+            i = int(np.flatnonzero(np.abs(t_arr) > MAX_ABS_TIME_S)[0])
+            raise InputError(
+                f"time {t_arr[i]!r} s at sample {i} of the chunk is beyond +-{MAX_ABS_TIME_S:g} s"
+            )
+        if not (t_arr[1:] > t_arr[:-1]).all():  # (a comparison: cheaper than diff, here)
             bad = np.flatnonzero(np.diff(t_arr) <= 0)
             if bad.size:
                 i = int(bad[0]) + 1
@@ -283,24 +297,30 @@ class JerkDetector:
             raise InputError(
                 f"time does not increase across chunks: {t_arr[0]!r} after {self._last_t!r}"
             )
-        ok = np.isfinite(acc_arr).all(axis=1)
-        if not ok.all():
+        with np.errstate(invalid="ignore"):
+            in_range = np.abs(acc_arr) <= MAX_ABS_ACC_G  # False for NaN too
+        if not in_range.all():  # (the per-row reduction only when needed: it is slow)
+            ok = in_range.all(axis=1)
             t_arr, acc_arr = t_arr[ok], acc_arr[ok]
             if t_arr.size == 0:
                 return []
         self.samples_seen += int(t_arr.size)
+        self.wear.update(t_arr, acc_arr)
 
         out: list[JerkEvent] = []
         # Large inputs go through in blocks: the working set stays in cache and the buffer
         # small; the result does not depend on it (see the chunk-invariance tests).
         for a in range(0, t_arr.size, _BLOCK_N):
-            out += self._process_block(t_arr[a : a + _BLOCK_N], acc_arr[a : a + _BLOCK_N])
+            b = a + _BLOCK_N
+            out += self._process_block(t_arr[a:b], acc_arr[a:b], np.diff(t_arr[a:b]))
         return out
 
-    def _process_block(self, t_arr: FloatArray, acc_arr: FloatArray) -> list[JerkEvent]:
+    def _process_block(
+        self, t_arr: FloatArray, acc_arr: FloatArray, dt: FloatArray
+    ) -> list[JerkEvent]:
         prev = self._last_t
-        # One set of time steps serves gap filling and the segment cuts.
-        t_arr, acc_arr, filled, dt = self._fill_short_gaps(t_arr, acc_arr, np.diff(t_arr))
+        # One set of time steps (``dt``, (n - 1,) s) serves gap filling and the segment cuts.
+        t_arr, acc_arr, filled, dt = self._fill_short_gaps(t_arr, acc_arr, dt)
         cuts = (np.flatnonzero(dt > self._bridge_s) + 1).tolist()
         bounds = [0, *cuts, t_arr.size]
         for j, (a, b) in enumerate(itertools.pairwise(bounds)):
@@ -327,6 +347,8 @@ class JerkDetector:
         self._end_segment()
         self._analyse_ready(final=True)
         self.sleep.finish()
+        self.episodes.finish()
+        self.wear.finish()
         return self._release(final=True)
 
     @property
@@ -343,8 +365,29 @@ class JerkDetector:
         return self.sleep.sleep_onset
 
     def sleep_periods(self) -> list[SleepPeriod]:
-        """Estimated sleep periods so far."""
-        return self.sleep.periods()
+        """Estimated sleep periods so far; time the sensor was not worn is never sleep."""
+        off = [(p.start, p.end) for p in self.wear.periods()]
+        return subtract_periods(self.sleep.periods(), off)
+
+    def main_sleep_window(self) -> SleepWindow | None:
+        """The night's main sleep window (HDCZA, :mod:`detector.sleepwindow`) from what has
+        been seen so far; meant for the end of a recording."""
+        z = self.sleep.z_angles
+        if not z:
+            return None
+        arr = np.array(z)
+        return main_sleep_window(
+            arr[:, 0],
+            arr[:, 1],
+            self.config.epoch_s,
+            [(p.start, p.end) for p in self.wear.periods()],
+            self.config.spt_min_block_s,
+            self.config.spt_max_gap_s,
+        )
+
+    def pop_episodes(self) -> list[EpisodeEvent]:
+        """Convulsive episodes that have ended since the last call (each returned once)."""
+        return self.episodes.pop()
 
     # ================================================================== ingest
     def _start_segment(self, t0: float, first_sample: FloatArray) -> None:
@@ -419,12 +462,13 @@ class JerkDetector:
         assert self._zi is not None
         if t.size == 0:
             return
-        bp, self._zi = signal.sosfilt(self._sos, acc, axis=0, zi=self._zi)
-        env = np.sqrt(np.einsum("ij,ij->i", bp, bp))
+        # sosfilt + magnitude in one compiled pass (the state ``_zi`` is updated in place).
+        bp, env = _k.bandpass_env(self._sos, self._zi, np.ascontiguousarray(acc))
         floor = self._noise.update(env)
         thr = np.maximum(self.config.min_threshold_g, self.config.threshold_factor * floor)
         above = env > thr
         self.sleep.update(t, acc, env, above)
+        self.episodes.update(t, bp)
 
         start_abs = self._base + self._bt.size
         self._bt = np.concatenate((self._bt, t))
@@ -530,144 +574,104 @@ class JerkDetector:
         if tf - t_seg_lo < cfg.min_pre_s or t_seg_hi - tl < cfg.min_post_s:
             self._reject("gap_edge")
             return
-        look_back_s = max(cfg.pre_context_s + 0.5, cfg.settle_window_s + 0.1)
+        # The numbers (compiled, see detector/_features.pyx); the rules below judge them.
+        rec = self._recent
+        stage, f = _k.burst_features(
+            self._bt,
+            self._bacc,
+            self._benv,
+            self._bfloor,
+            self._bfill.view(np.uint8),
+            np.array(rec, dtype=np.float64).reshape(len(rec), 2),
+            tf,
+            tl,
+            b.peak_env,
+            t_seg_lo,
+            t_seg_hi,
+            self._kparams,
+            self._sos_hf,
+            self._zi_hf,
+        )
+        thr = f[_k.F_THR]
+
+        # One beat of a convulsive episode (detector.episodes) is not a jerk of its own.
+        if self.episodes.covers(tf, tl):
+            self._reject("episode")
+            return
+        # Inside walking or other voluntary activity, the movement's own transients are not
+        # jerks; one far larger than them still is (detector.activity).  The look-back and
+        # look-ahead windows (>= 6 s) cover the activity window either side.
+        look_back_s = float(self._kparams[_k.P_LOOK_BACK])
         i0 = int(np.searchsorted(self._bt, max(tf - look_back_s, t_seg_lo), "left"))
         i1 = int(np.searchsorted(self._bt, min(tl + self._look_ahead_s, t_seg_hi), "right"))
-        t = self._bt[i0:i1]
-        acc = self._bacc[i0:i1]
-        env = self._benv[i0:i1]
-        filled = self._bfill[i0:i1]
-        floor = float(self._bfloor[int(np.searchsorted(self._bt, tf))])
-        thr = max(cfg.min_threshold_g, cfg.threshold_factor * floor)
+        mctx = movement_context(
+            self._bt[i0:i1], self._benv[i0:i1], tf, tl, b.peak_env, rate, self._activity
+        )
+        self._feat.update(
+            active=mctx.active_fraction, cadence=mctx.cadence_hz, size=mctx.size_ratio
+        )
+        if mctx.state != "rest" and not mctx.counts:
+            self._reject(mctx.state)
+            return
+        state: JerkState = "unknown" if mctx.state == "rest" else mctx.state
 
-        def sl(t0: float, t1: float) -> slice:
-            return slice(int(np.searchsorted(t, t0, "left")), int(np.searchsorted(t, t1, "right")))
-
-        # Neighbouring bursts (rhythmic strokes, tremor beats).
-        win0, win1 = tf - cfg.neighbour_window_s, tl + cfg.neighbour_window_s
-        # Only bursts of comparable size count: the tail of a big jerk's ringing can cross the
-        # threshold again and is not a rhythm.  (Peaks are taken inside the window so that the
-        # count does not depend on whether a later burst has ended yet.)
-        neighbours = 0
-        for f, e in self._recent:
-            if f != tf and f <= win1 and e >= win0:
-                seg = env[sl(max(f, win0), min(e, win1))]
-                if seg.size and float(seg.max()) >= 0.25 * b.peak_env:
-                    neighbours += 1
-        if neighbours > cfg.max_neighbours:
+        # Neighbouring bursts (rhythmic strokes, tremor beats).  Only bursts of comparable
+        # size count: the tail of a big jerk's ringing can cross the threshold again and is
+        # not a rhythm.  (Peaks are taken inside the window so that the count does not depend
+        # on whether a later burst has ended yet.)
+        if f[_k.F_NEIGHBOURS] > cfg.max_neighbours:
             self._reject("rhythmic")
             return
 
         # Quiet context before and after, relative to the noise floor.
-        # Other brief bursts (jerks of the same series) are not "busy" surroundings: leave
-        # them out; longer movements and sub-threshold rhythmic activity stay in.
-        quiet = np.ones(t.size, dtype=bool)
-        for f, e in self._recent:
-            if f != tf and e - f <= cfg.max_burst_s and e >= t[0] and f <= t[-1]:
-                quiet[sl(f - 0.1, e + 0.6)] = False  # the burst and its decaying tail
-        pre_sl, post_sl = (
-            sl(tf - cfg.pre_context_s, tf - 0.2),
-            sl(tl + 0.2, tl + cfg.post_context_s),
-        )
-        pre = env[pre_sl][quiet[pre_sl]]
-        post = env[post_sl][quiet[post_sl]]
-        ref = max(floor, 1e-4)
-        pre_ratio = float(np.median(pre)) / ref if pre.size else 0.0
-        post_ratio = float(np.median(post)) / ref if post.size else 0.0
+        # Other brief bursts (jerks of the same series) are not "busy" surroundings: they are
+        # left out; longer movements and sub-threshold rhythmic activity stay in.
+        pre_ratio, post_ratio = f[_k.F_PRE_RATIO], f[_k.F_POST_RATIO]
         if max(pre_ratio, post_ratio) > cfg.max_context_ratio:
             self._reject("busy_context")
             return
 
         # Baseline posture just before the burst; noise level there.
-        base_sl = sl(max(tf - 0.6, t_seg_lo), tf - 0.15)
-        base_acc = acc[base_sl]
-        if base_acc.shape[0] < 3 or float(t[base_sl][-1] - t[base_sl][0]) < 0.15:
+        if stage == _k.S_BASE_SHORT:
             self._reject("gap_edge")
             return
-        base = np.median(base_acc, axis=0)
-        resid = base_acc - base
-        sigma1 = max(float(np.sqrt(np.mean(np.einsum("ij,ij->i", resid, resid)) / 3.0)), 1e-4)
-
         # The raw deviation may keep growing after the band-passed burst ended (a slow
-        # movement): look past it, but not into the next burst.
-        w_end = tl + cfg.max_lobe_s
-        for f, _ in self._recent:
-            if tl < f < w_end:
-                w_end = f - 0.1
-        w = sl(tf - 0.35, w_end)
-        tw = t[w]
-        dev = acc[w] - base
-        mag = np.sqrt(np.einsum("ij,ij->i", dev, dev))
-        # The jerk's own lobe is the first big one: ringing and a small posture shift after it
-        # can add up to a larger deviation later in the window.
-        big = np.flatnonzero(mag >= 0.6 * float(mag.max()))
-        p = int(big[0])
-        while p + 1 < mag.size and mag[p + 1] > mag[p]:
-            p += 1
-        peak = float(mag[p])
-        self._feat.update(peak=peak, sigma1=sigma1)
-        if _refined_peak(mag, p) < cfg.min_peak_acc_g:
+        # movement): it is followed past it, but not into the next burst.  The jerk's own
+        # lobe is the first big one: ringing and a small posture shift after it can add up
+        # to a larger deviation later in the window.
+        peak = f[_k.F_PEAK]
+        self._feat.update(peak=peak, sigma1=f[_k.F_SIGMA1])
+        if f[_k.F_PEAK_REFINED] < cfg.min_peak_acc_g:
             self._reject("small")
             return
-        lvl_lo = max(0.15 * peak, 3.0 * sigma1)
-        lvl_hi = max(0.35 * peak, 4.5 * sigma1)
-        if lvl_hi >= 0.95 * peak:
+        if stage == _k.S_NO_LOBE:  # the rising edge's levels: lvl_hi >= 0.95 x peak
             self._reject("small")
             return
-        # Walk back from the peak along the lobe; hop over a dip to an earlier phase of a
-        # biphasic jerk (a lobe reaching lvl_hi within 0.15 s before the dip).
-        i = p
-        hop_n = max(1, round(0.15 * rate))
-        while True:
-            while i > 0 and mag[i - 1] >= lvl_lo:
-                i -= 1
-            j0 = max(0, i - hop_n)
-            earlier = np.flatnonzero(mag[j0:i] >= lvl_hi)
-            if earlier.size == 0:
-                break
-            i = j0 + int(earlier[-1])
-        if i == 0:
+        # Onset: walk back from the peak along the lobe, hopping over a dip to an earlier
+        # phase of a biphasic jerk, then extrapolate the rising edge's tangent.
+        if stage == _k.S_NO_ONSET:
             self._reject("no_onset")
             return
-        # Rising edge of the first lobe: crossings of lvl_lo and lvl_hi.
-        k_hi = i + int(np.flatnonzero(mag[i:] >= lvl_hi)[0])
-        t_lo = _cross(tw, mag, i - 1, lvl_lo)
-        t_hi = _cross(tw, mag, k_hi - 1, lvl_hi) if k_hi > 0 else tw[k_hi]
-        slope_span = max(t_hi - t_lo, 0.0)
-        onset = t_lo - slope_span * lvl_lo / (lvl_hi - lvl_lo)
-        onset = min(max(onset, t_lo - 1.5 / rate, t_lo - 0.05), t_lo)
+        onset = f[_k.F_ONSET]
 
         # A jerk starts abruptly from rest; a voluntary movement creeps in: the limb had
         # already drifted from where it was a second earlier when the steep part began.
-        drift = _pre_onset_drift(t, acc, onset)
+        drift = f[_k.F_DRIFT]
         self._feat.update(drift=drift / peak)
         if drift > cfg.max_pre_onset_drift * peak:
             self._reject("gradual_start")
             return
 
         # End of the peak's lobe: back near the posture before, or settled in a new one.
-        post_acc = acc[sl(tl + 0.2, tl + 0.7)]
-        if post_acc.shape[0] >= 3:
-            dpost = acc[w] - np.median(post_acc, axis=0)
-            back = np.minimum(mag, np.sqrt(np.einsum("ij,ij->i", dpost, dpost)))
-        else:
-            back = mag
-        k = p
-        while k + 1 < back.size and back[k + 1] >= lvl_lo:
-            k += 1
-        t_end = _cross(tw, back, k, lvl_lo) if k + 1 < back.size else float(tw[k])
+        t_end = f[_k.F_T_END]
         duration = max(t_end - onset, 1.0 / rate)
-        t_peak = float(tw[p])
+        t_peak = f[_k.F_T_PEAK]
         self._feat.update(onset=onset, lobe=t_end - onset, rise=t_peak - onset)
         # Filled (interpolated) signal may carry the filters but never a jerk: its onset must
         # have been seen, and most of its lobe.
-        if filled.any():
-            lobe_filled = filled[sl(onset, t_end)]
-            if filled[sl(onset - 0.05, onset + 0.05)].any() or (
-                lobe_filled.size and float(lobe_filled.mean()) > 0.5
-            ):
-                self._reject("gap_edge")
-                return
+        if f[_k.F_FILLED_BAD]:
+            self._reject("gap_edge")
+            return
         if t_end - onset > cfg.max_lobe_s:
             self._reject("wide_lobe")
             return
@@ -675,17 +679,13 @@ class JerkDetector:
             self._reject("slow_rise")
             return
         # Envelope above 20 % of its peak: lobe plus ringing.
-        bsl = sl(tf, tl)
-        benv = env[bsl]
-        strong = np.flatnonzero(benv >= max(thr, 0.2 * b.peak_env))
-        t_strong_end = float(t[bsl][strong[-1]]) if strong.size else tl
-        if t_strong_end - onset > cfg.max_event_s:
+        if f[_k.F_T_STRONG_END] - onset > cfg.max_event_s:
             self._reject("long_event")
             return
 
         # A single-sample spike is not a limb movement (where the rate can show that).
         # (Only one sample clearly up: at >= 80 Hz a limb cannot move that briefly.)
-        if int(np.count_nonzero(mag >= 0.25 * peak)) < 2 and self.rate_hz >= 80.0:
+        if f[_k.F_SPIKE_COUNT] < 2 and self.rate_hz >= 80.0:
             self._reject("spike")
             return
 
@@ -694,15 +694,7 @@ class JerkDetector:
         # turns reposition it.
         # Also further out: a transient in the middle of turning over (the arm landing on
         # the mattress) sits inside a posture change that started before it.
-        tilt_deg = 0.0
-        for a0, a1 in (
-            (tl + 0.2, tl + 0.7),
-            (tl + cfg.post_context_s - 0.6, tl + cfg.post_context_s),
-            (tf - cfg.pre_context_s, tf - cfg.pre_context_s + 0.6),
-        ):
-            other = acc[sl(a0, a1)]
-            if other.shape[0] >= 3:
-                tilt_deg = max(tilt_deg, _angle_deg(base, np.median(other, axis=0)))
+        tilt_deg = f[_k.F_TILT]
         max_tilt = min(
             cfg.max_orientation_change_deg,
             cfg.min_orientation_change_deg + cfg.orientation_change_deg_per_g * peak,
@@ -712,8 +704,7 @@ class JerkDetector:
             return
         # A transient within seconds of a large posture change (turning over, repositioning)
         # is the limb landing or settling after that movement: jerks start from a settled limb.
-        postures = _window_medians(t, acc, tf - cfg.settle_window_s, tf - 0.6)
-        settle_deg = max((_angle_deg(base, p) for p in postures), default=0.0)
+        settle_deg = f[_k.F_SETTLE]
         self._feat.update(settle=settle_deg)
         if settle_deg > cfg.max_settle_deg:
             self._reject("settling")
@@ -722,7 +713,7 @@ class JerkDetector:
         # Impulsiveness: a myoclonic burst is brief, so the limb's response carries energy
         # above ``impulse_hz`` (a sharp edge, limb ringing); a small, smooth, slow excursion
         # is a voluntary fidget.
-        hf = _impulse_ratio(t, acc - base, onset, t_end + 0.5, self._sos_hf)
+        hf = f[_k.F_HF]
 
         self._feat.update(tilt=tilt_deg, hf=hf)
         # The rules below judge transients that are not clearly impulsive, and small ones.
@@ -735,8 +726,7 @@ class JerkDetector:
         # push that starts a turn (the mirror of settling); a jerk that wakes the sleeper
         # before a turn is impulsive and is not checked.
         if rather_smooth:
-            after = _window_medians(t, acc, t_end + 0.5, tl + cfg.settle_window_s)
-            turn_deg = max((_angle_deg(base, p) for p in after), default=0.0)
+            turn_deg = f[_k.F_TURN]
             self._feat.update(turn=turn_deg)
             if turn_deg > cfg.max_settle_deg:
                 self._reject("turn_start")
@@ -750,29 +740,20 @@ class JerkDetector:
         # ``max_pre_step_deg`` and 3 x the typical step of the last seconds, so that
         # breathing does not count), it is the end of a voluntary movement.  A jerk just
         # before (a series) explains such a step: then it is not checked.
-        if rather_smooth and small and self._last_jerk_end < tf - 3.0:
-            steps = [_angle_deg(a, b) for a, b in itertools.pairwise(postures)]
-            if len(steps) >= 4:
-                near_deg, typical_deg = max(steps[-3:]), float(np.median(steps))
-                self._feat.update(pre_step=near_deg, pre_step_typ=typical_deg)
-                if near_deg > max(cfg.max_pre_step_deg, 3.0 * typical_deg):
-                    self._reject("moving_before")
-                    return
+        if rather_smooth and small and self._last_jerk_end < tf - 3.0 and f[_k.F_N_STEPS] >= 4:
+            near_deg, typical_deg = f[_k.F_PRE_STEP], f[_k.F_PRE_STEP_TYP]
+            self._feat.update(pre_step=near_deg, pre_step_typ=typical_deg)
+            if near_deg > max(cfg.max_pre_step_deg, 3.0 * typical_deg):
+                self._reject("moving_before")
+                return
 
         # Saturation.
-        ev = sl(onset, tl)
-        clip_n = _clipped_count(acc[ev], cfg.clip_g)
+        clip_n = int(f[_k.F_CLIP_N])
         if clip_n / rate > cfg.max_clip_s:
             self._reject("clipping")
             return
 
-        jsl = sl(onset, t_end + 1.0 / rate)
-        ja, jt = acc[jsl], t[jsl]
-        if ja.shape[0] >= 2:
-            dj = np.diff(ja, axis=0) / np.diff(jt)[:, None]
-            peak_jerk = float(np.sqrt(np.einsum("ij,ij->i", dj, dj)).max())
-        else:
-            peak_jerk = 0.0
+        peak_jerk = f[_k.F_PEAK_JERK]
         snr = b.peak_env / thr
         ctx = max(pre_ratio, post_ratio) / cfg.max_context_ratio
         confidence = (1.0 - math.exp(-1.5 * max(snr - 1.0, 0.0))) * (1.0 - 0.5 * min(ctx, 1.0))
@@ -785,6 +766,7 @@ class JerkDetector:
             series=None,
             confidence=round(min(max(confidence, 0.0), 1.0), 4),
             clipped=clip_n > 0,
+            state=state,
         )
         if onset <= self._last_jerk_end:
             self._reject("duplicate")  # a later burst of the same movement found the same lobe
@@ -843,8 +825,14 @@ class JerkDetector:
                 kind = self.sleep.kind_at(h.event.onset, final)
             if kind is None:
                 break
+            state = h.event.state
+            if state == "unknown":
+                st = self.sleep.state_at(h.event.onset, final)
+                if st is None:
+                    break
+                state = "asleep" if st == "asleep" else "awake"
             self._held.pop(0)
-            out.append(_with(h.event, kind, h.series))
+            out.append(_with(h.event, kind, h.series, state))
         return out
 
     def _trim(self) -> None:
@@ -875,7 +863,7 @@ class JerkDetector:
             self._seg_t0.pop(seg, None)
 
 
-def _with(ev: JerkEvent, kind: str, series: int | None) -> JerkEvent:
+def _with(ev: JerkEvent, kind: str, series: int | None, state: JerkState) -> JerkEvent:
     k: JerkKind = "hypnic" if kind == "hypnic" else "myoclonic"
     return JerkEvent(
         onset=ev.onset,
@@ -886,104 +874,5 @@ def _with(ev: JerkEvent, kind: str, series: int | None) -> JerkEvent:
         series=series,
         confidence=ev.confidence,
         clipped=ev.clipped,
+        state=state,
     )
-
-
-def _cross(t: FloatArray, y: FloatArray, i: int, level: float) -> float:
-    """Time where ``y`` crosses ``level`` between samples ``i`` and ``i + 1`` (linear)."""
-    y0, y1 = float(y[i]), float(y[i + 1])
-    if y1 == y0:
-        return float(t[i + 1])
-    frac = (level - y0) / (y1 - y0)
-    frac = min(max(frac, 0.0), 1.0)
-    return float(t[i] + frac * (t[i + 1] - t[i]))
-
-
-def _refined_peak(y: FloatArray, p: int) -> float:
-    """Height of the local maximum ``y[p]`` refined by a parabola through its neighbours: at
-    low rates a brief lobe falls between samples, and its sampled peak understates it."""
-    if not 0 < p < y.size - 1:
-        return float(y[p])
-    y0, y1, y2 = float(y[p - 1]), float(y[p]), float(y[p + 1])
-    curv = y0 - 2.0 * y1 + y2
-    if curv >= 0.0:
-        return y1
-    delta = min(max(0.5 * (y0 - y2) / curv, -0.5), 0.5)
-    return y1 - 0.25 * (y0 - y2) * delta
-
-
-def _angle_deg(a: FloatArray, b: FloatArray) -> float:
-    """Angle between two (3,) vectors, degrees."""
-    cosang = float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
-    return math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
-
-
-def _pre_onset_drift(t: FloatArray, acc: FloatArray, onset: float) -> float:
-    """How far, g, the limb had moved before ``onset`` (s): largest distance between the
-    median of ``acc`` (n, 3) g over [onset - 1.4, onset - 0.9] s and the medians of three
-    short windows covering [onset - 0.45, onset - 0.03] s.  0 when the reference is missing
-    (segment start)."""
-    a, b = np.searchsorted(t, (onset - 1.4, onset - 0.9))
-    if b - a < 3:
-        return 0.0
-    ref = np.median(acc[a:b], axis=0)
-    idx = np.searchsorted(t, (onset - 0.45, onset - 0.3, onset - 0.15, onset - 0.03))
-    out = 0.0
-    for i, j in itertools.pairwise(idx.tolist()):
-        if j > i:
-            out = max(out, float(np.linalg.norm(np.median(acc[i:j], axis=0) - ref)))
-    return out
-
-
-def _window_medians(
-    t: FloatArray, acc: FloatArray, t0: float, t1: float, step_s: float = 0.5
-) -> list[FloatArray]:
-    """Median posture (3,) g of each consecutive ``step_s`` window of ``acc`` (n, 3) g, ending
-    at ``t1`` and going back to ``t0`` s (``t`` (n,) s, increasing), oldest first; windows
-    with fewer than 3 samples are left out."""
-    edges = np.arange(t1, t0 - 1e-9, -step_s)[::-1]
-    idx = np.searchsorted(t, edges)
-    return [np.median(acc[a:b], axis=0) for a, b in itertools.pairwise(idx.tolist()) if b - a >= 3]
-
-
-def _impulse_ratio(t: FloatArray, dev: FloatArray, t0: float, t1: float, sos: FloatArray) -> float:
-    """Share of the transient's energy above the high-pass ``sos`` (RMS ratio, 0..1).
-
-    Args:
-        t: (n,) s and dev: (n, 3) g, deviation from the pre-jerk posture around the event.
-        t0, t1: the transient, s.  The window's first 0.5 s before ``t0`` give the noise
-        power, which is subtracted so that sensor noise does not make a smooth movement
-        look impulsive.
-    """
-    a = int(np.searchsorted(t, t0 - 0.6))
-    i0, i1 = int(np.searchsorted(t, t0 - 0.05)), int(np.searchsorted(t, t1, "right"))
-    if i1 - a < 13 or i1 - i0 < 3:
-        return 1.0  # too short to judge: do not reject on it
-    seg = dev[a:i1]
-    hp = signal.sosfiltfilt(sos, seg, axis=0, padlen=min(3 * 7, seg.shape[0] - 1))
-    hp2 = np.einsum("ij,ij->i", hp, hp)
-    d2 = np.einsum("ij,ij->i", seg, seg)
-    k = i0 - a
-    noise_hp = float(np.mean(hp2[: max(1, k - 3)]))
-    noise_all = float(np.mean(d2[: max(1, k - 3)]))
-    m = i1 - i0
-    sig_hp = max(float(hp2[k:].sum()) - noise_hp * m, 0.0)
-    sig_all = max(float(d2[k:].sum()) - noise_all * m, 1e-12)
-    return min(1.0, math.sqrt(sig_hp / sig_all))
-
-
-def _clipped_count(acc: FloatArray, clip_g: float | None) -> int:
-    """Samples (of (n, 3) ``acc``) at a saturation rail."""
-    if acc.shape[0] == 0:
-        return 0
-    a = np.abs(acc)
-    if clip_g is not None:
-        return int(np.count_nonzero((a >= clip_g).any(axis=1)))
-    if acc.shape[0] < 2:
-        return 0
-    same = np.zeros(acc.shape, dtype=bool)
-    # Not exact equality: interpolated samples on a rail differ from it by rounding.
-    eq = np.abs(acc[1:] - acc[:-1]) <= 1e-9
-    same[1:] |= eq
-    same[:-1] |= eq
-    return int(np.count_nonzero((same & (a >= _RAIL_MIN_G)).any(axis=1)))

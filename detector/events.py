@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 JerkKind = Literal["myoclonic", "hypnic"]
+#: What the wearer was doing when a jerk happened: asleep (inside an estimated sleep or rest
+#: period), awake at rest, walking, or in another bout of voluntary activity.
+JerkState = Literal["asleep", "awake", "walking", "activity", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,9 @@ class JerkEvent:
             detector instance.
         confidence: 0..1, how clearly the transient stands out of its surroundings.
         clipped: the sensor saturated during the jerk, so ``peak_acc_g`` is a lower bound.
+        state: ``"asleep"``, ``"awake"`` (at rest), ``"walking"`` or ``"activity"`` (a jerk
+            that interrupted voluntary movement); ``"unknown"`` for events from before
+            the state existed.
     """
 
     onset: float
@@ -34,6 +40,7 @@ class JerkEvent:
     series: int | None
     confidence: float
     clipped: bool = False
+    state: JerkState = "unknown"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +57,8 @@ class MinuteCount:
         myoclonic: of which labelled myoclonic.
         covered_s: seconds of valid signal in the minute (0..60), so a zero count in a
             gap is never mistaken for a quiet minute.
+        worn_s: of which the sensor was worn (not-worn time is no signal about the
+            wearer); None when unknown (equal to ``covered_s`` for old records).
     """
 
     start: float
@@ -57,3 +66,4 @@ class MinuteCount:
     hypnic: int
     myoclonic: int
     covered_s: float
+    worn_s: float | None = None

@@ -91,6 +91,7 @@ class SleepEstimator:
         self._sibs: list[tuple[float, float]] = []
         self._onsets: list[float] = []
         self._processed_until: float | None = None  # end of the last completed epoch
+        self.z_angles: list[tuple[float, float]] = []  # (epoch start s, z-angle degrees)
 
     # ----------------------------------------------------------------- feeding
     def update(self, t: FloatArray, acc: FloatArray, env: FloatArray, moving: BoolArray) -> None:
@@ -174,14 +175,21 @@ class SleepEstimator:
                 self._moves.popleft()
             while self._jerks and self._jerks[0][1] < e0 - ep_s:
                 self._jerks.popleft()
-            move_s = sum(min(b, e1) - max(a, e0) for a, b in self._moves if a < e1 and b >= e0)
+            move_s = (
+                sum(min(b, e1) - max(a, e0) for a, b in self._moves if a < e1 and b >= e0)
+                if self._moves
+                else 0
+            )
             # Waking: several separate movements within a few minutes.
             w0 = e1 - self._cfg.wake_window_s
             while self._move_starts and self._move_starts[0] < w0:
                 self._move_starts.popleft()
-            if sum(1 for m in self._move_starts if m < e1) >= self._cfg.wake_min_moves:
+            if (
+                len(self._move_starts) >= self._cfg.wake_min_moves
+                and sum(1 for m in self._move_starts if m < e1) >= self._cfg.wake_min_moves
+            ):
                 self._last_wake = e1
-            jerk = any(a < e1 and b >= e0 - ep_s for a, b in self._jerks)
+            jerk = bool(self._jerks) and any(a < e1 and b >= e0 - ep_s for a, b in self._jerks)
             self._epoch(k, c, gv, em, move_s, jerk)
 
     def _epoch(
@@ -196,6 +204,8 @@ class SleepEstimator:
         if norm < 1e-9:
             return
         g = (gsum[0] / norm, gsum[1] / norm, gsum[2] / norm)
+        # z-angle per epoch for the main sleep window (detector.sleepwindow, HDCZA).
+        self.z_angles.append((start, math.degrees(math.asin(max(-1.0, min(1.0, g[2]))))))
         prev_g, prev_k = self._prev_g, self._prev_epoch
         self._prev_g, self._prev_epoch = g, k
         if prev_g is None or prev_k is None:
@@ -256,6 +266,29 @@ class SleepEstimator:
                 out.append(SleepPeriod(start, end))
         return out
 
+    def state_at(self, t: float, final: bool = False) -> str | None:
+        """``"asleep"`` when ``t`` (s) lies in a sustained-inactivity bout (sleep as
+        estimated), ``"awake"`` otherwise, or None while that can still change (the epochs
+        around ``t`` are not judged yet, or ``t`` is in a rest bout that may still last
+        ``sleep_min_rest_s``).  Depends only on the samples, not on when it is asked."""
+        for a, b in reversed(self._sibs):
+            if a <= t <= b:
+                return "asleep"
+            if b < t:
+                break
+        if final:
+            return "awake"
+        ep = self._cfg.epoch_s
+        # A bout starts one epoch before its first rest epoch: wait for two epochs after t.
+        if self._processed_until is None or self._processed_until < (t // ep + 2) * ep:
+            return None
+        b0 = self._bout_start
+        if b0 is not None and not self._bout_is_sib and b0 <= t:
+            return None
+        if self._bout_is_sib and b0 is not None and b0 <= t:
+            return "asleep"
+        return "awake"
+
     def kind_at(self, t: float, final: bool = False) -> str | None:
         """``"hypnic"``, ``"myoclonic"``, or None while a future onset could still change it.
 
@@ -280,3 +313,26 @@ class SleepEstimator:
         if earliest_unknown > latest:
             return "myoclonic"
         return None
+
+
+def subtract_periods(
+    periods: list[SleepPeriod], remove: list[tuple[float, float]]
+) -> list[SleepPeriod]:
+    """``periods`` minus the (start, end) intervals in ``remove`` (sorted or not): the
+    pieces that remain, in time order (e.g. sleep minus time the sensor was not worn)."""
+    out: list[SleepPeriod] = []
+    cuts = sorted(remove)
+    for p in periods:
+        pieces = [(p.onset, p.end)]
+        for a, b in cuts:
+            if b <= p.onset or a >= p.end:
+                continue
+            nxt: list[tuple[float, float]] = []
+            for x, y in pieces:
+                if a > x:
+                    nxt.append((x, min(y, a)))
+                if b < y:
+                    nxt.append((max(x, b), y))
+            pieces = [(x, y) for x, y in nxt if y > x]
+        out += [SleepPeriod(x, y) for x, y in pieces]
+    return out

@@ -22,6 +22,11 @@ class NightSummary:
         sleep_hours: total estimated sleep, h.  jerks_in_sleep: jerks inside a sleep period.
         jerks_per_hour_sleep: jerks_in_sleep / sleep_hours (None without sleep).
         recording_hours: first to last sample, h.  covered_hours: of which with signal, h.
+        not_worn_hours: of the signal, the sensor was not worn (not sleep, not coverage of
+            the wearer), h.  awake_jerks: jerks outside sleep (awake at rest, walking,
+            activity); by_state: jerks per state.
+        main_sleep_onset / final_wake: the main sleep window (HDCZA), s, or None.
+        episodes: convulsive episodes (never counted as jerks).
     """
 
     jerks: int
@@ -35,6 +40,12 @@ class NightSummary:
     jerks_per_hour_sleep: float | None
     recording_hours: float
     covered_hours: float
+    not_worn_hours: float = 0.0
+    awake_jerks: int = 0
+    by_state: dict[str, int] | None = None
+    main_sleep_onset: float | None = None
+    final_wake: float | None = None
+    episodes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +73,17 @@ class NightSummary:
             f"sleep onset      {onset}",
             f"sleep            {self.sleep_hours:.2f} h",
             f"recording        {self.recording_hours:.2f} h "
-            f"({self.covered_hours:.2f} h with signal)",
+            f"({self.covered_hours:.2f} h with signal, {self.not_worn_hours:.2f} h not worn)",
+            f"awake jerks      {self.awake_jerks}"
+            + (f"  {self.by_state}" if self.by_state else ""),
+            "main sleep       "
+            + (
+                f"t = {self.main_sleep_onset:.0f} s to {self.final_wake:.0f} s"
+                if self.main_sleep_onset is not None and self.final_wake is not None
+                else "not found"
+            ),
+            f"episodes         {self.episodes}"
+            + ("  (convulsive movement: see the events)" if self.episodes else ""),
         ]
 
 
@@ -71,17 +92,25 @@ def summarize(
     periods: Sequence[SleepPeriod],
     recording_s: float,
     covered_s: float,
+    not_worn_s: float = 0.0,
+    window: tuple[float, float] | None = None,
+    episodes: int = 0,
 ) -> NightSummary:
     """Summarise one recording's events.
 
     Args:
         events: the detector's events.  periods: its sleep periods.
         recording_s: first-to-last-sample span, s.  covered_s: seconds with signal.
+        not_worn_s: of which not worn, s (reported, and not counted as coverage).
+        window: main sleep window (onset, final wake), s.  episodes: convulsive episodes.
     """
     sleep_s = sum(p.end - p.onset for p in periods)
     in_sleep = sum(1 for e in events if any(p.onset <= e.onset <= p.end for p in periods))
     series_ids = {e.series for e in events if e.series is not None}
     hypnic = sum(1 for e in events if e.kind == "hypnic")
+    states: dict[str, int] = {}
+    for e in events:
+        states[e.state] = states.get(e.state, 0) + 1
     return NightSummary(
         jerks=len(events),
         hypnic=hypnic,
@@ -93,5 +122,11 @@ def summarize(
         jerks_in_sleep=in_sleep,
         jerks_per_hour_sleep=(in_sleep / (sleep_s / 3600.0)) if sleep_s > 0 else None,
         recording_hours=recording_s / 3600.0,
-        covered_hours=covered_s / 3600.0,
+        covered_hours=max(covered_s - not_worn_s, 0.0) / 3600.0,
+        not_worn_hours=not_worn_s / 3600.0,
+        awake_jerks=sum(1 for e in events if e.state in ("awake", "walking", "activity")),
+        by_state=dict(sorted(states.items())),
+        main_sleep_onset=window[0] if window else None,
+        final_wake=window[1] if window else None,
+        episodes=episodes,
     )

@@ -17,7 +17,7 @@ from storage.config import (
     load_storage_options,
 )
 
-__all__ = ["add_storage_arguments", "storage_settings_from_args"]
+__all__ = ["add_create_argument", "add_storage_arguments", "storage_settings_from_args"]
 
 _INFLUX_FLAGS = ("url", "db", "rp", "org", "bucket", "user", "api")
 
@@ -42,12 +42,24 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--api", choices=("auto", "v1", "v2"), help="InfluxDB API (default: auto)")
 
 
+def add_create_argument(parser: argparse.ArgumentParser) -> None:
+    """``--create-db``: the explicit first setup (``jerkmon run``)."""
+    parser.add_argument(
+        "--create-db",
+        action="store_true",
+        help="first setup: create the InfluxDB database and raw retention policy (1.x) or "
+        "buckets (2.x) when missing; without it a missing one is an error (see `jerkmon init`)",
+    )
+
+
 def storage_settings_from_args(
     args: argparse.Namespace,
 ) -> tuple[Path, InfluxConfig | None, StorageOptions]:
     """(data directory, InfluxDB configuration or None, options) from parsed flags,
     the environment and the config file."""
-    overrides = {key: getattr(args, key, None) for key in _INFLUX_FLAGS}
+    overrides: dict[str, object] = {key: getattr(args, key, None) for key in _INFLUX_FLAGS}
+    if getattr(args, "create_db", False):
+        overrides["create"] = True
     config_file: Path | None = getattr(args, "config", None)
     influx = load_influx_config(config_file, overrides=overrides)
     data_dir: Path = getattr(args, "data_dir", None) or default_data_dir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,8 @@ class Score:
     hours: float
     missed_by_kind: dict[str, int]
     false_by_context: dict[str, int]
+    false_by_state: dict[str, int] = field(default_factory=dict)
+    hours_by_state: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +61,11 @@ class Score:
             f"kind label right  {self.kind_accuracy:.3f}",
             f"missed by kind    {self.missed_by_kind}",
             f"false by context  {self.false_by_context}",
+            "false per hour by state  "
+            + ", ".join(
+                f"{k} {self.false_by_state.get(k, 0)} in {h:.2f} h"
+                for k, h in self.hours_by_state.items()
+            ),
         ]
 
 
@@ -151,7 +158,14 @@ def score(
             "none",
         )
         false_ctx[ctx] = false_ctx.get(ctx, 0) + 1
+    by_state: dict[str, int] = {}
+    for i in range(n_det):
+        if i not in matched_det:
+            st = state_at(truth, float(detected_onsets[i]), sensor)
+            by_state[st] = by_state.get(st, 0) + 1
     return Score(
+        false_by_state=by_state,
+        hours_by_state=state_hours(truth, sensor),
         n_true=n_true,
         n_detected=n_det,
         true_positives=tp,
@@ -167,3 +181,101 @@ def score(
         missed_by_kind=missed,
         false_by_context=false_ctx,
     )
+
+
+#: Where a false jerk happened, from the truth: the wearer's state and what they were doing.
+STATES: tuple[str, ...] = ("asleep", "awake at rest", "walking", "activity", "not worn", "episode")
+_STATE_OF_KIND = {
+    "not_worn": "not worn",
+    "walk": "walking",
+    "activity": "activity",
+    "posture": "activity",
+    "reading": "activity",
+    "clonic": "episode",
+}
+
+
+def _state_intervals(
+    truth: Mapping[str, Any], sensor: str | None
+) -> list[tuple[float, float, str]]:
+    out = []
+    for c in truth.get("confounders", []):
+        st = _STATE_OF_KIND.get(str(c.get("kind")))
+        if st is None or (sensor is not None and "sensors" in c and sensor not in c["sensors"]):
+            continue
+        out.append((float(c["start"]) - 1.0, float(c["end"]) + 1.0, st))
+    # Priority: not worn > episode > walking > activity.
+    order = {s: i for i, s in enumerate(("not worn", "episode", "walking", "activity"))}
+    return sorted(out, key=lambda x: order[x[2]])
+
+
+def state_at(truth: Mapping[str, Any], t: float, sensor: str | None = None) -> str:
+    """The truth's state at ``t`` s: not worn, episode, walking, activity (getting up,
+    reading, washing...), else asleep or awake at rest from the hypnogram."""
+    for a, b, st in _state_intervals(truth, sensor):
+        if a <= t <= b:
+            return st
+    for a, b, stage in truth.get("stages", []):
+        if float(a) <= t < float(b):
+            return "awake at rest" if stage == "W" else "asleep"
+    return "asleep"
+
+
+def state_hours(truth: Mapping[str, Any], sensor: str | None = None) -> dict[str, float]:
+    """Hours of the recording in each :data:`STATES` (1 s resolution)."""
+    dur = float(truth.get("duration_s", 0.0)) or 3600.0 * float(truth.get("hours", 0.0))
+    t0 = float(truth.get("t0", 0.0))
+    grid = t0 + np.arange(0.0, dur, 1.0)
+    labels = np.full(grid.size, "asleep", dtype=object)
+    for a, b, stage in truth.get("stages", []):
+        if stage == "W":
+            labels[(grid >= float(a)) & (grid < float(b))] = "awake at rest"
+    for a, b, st in reversed(_state_intervals(truth, sensor)):
+        labels[(grid >= a) & (grid <= b)] = st
+    return {s: float(np.count_nonzero(labels == s)) / 3600.0 for s in STATES}
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeScore:
+    """Convulsive episodes against the truth: found / missed, and false ones by context."""
+
+    n_true: int
+    found: int
+    missed: int
+    false: int
+    false_by_context: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score_episodes(
+    detected: Sequence[tuple[float, float]], truth: Mapping[str, Any], sensor: str | None = None
+) -> EpisodeScore:
+    """Detected episodes (start, end) s against ``truth["episodes"]``: a true episode is found
+    when a detection overlaps it; a detection overlapping none is false (its context is the
+    confounder it overlaps: tremor, scratch, walk... or "none")."""
+    true = [
+        e
+        for e in truth.get("episodes", [])
+        if sensor is None or "sensors" not in e or sensor in e["sensors"]
+    ]
+    found = sum(
+        1 for e in true if any(a < float(e["end"]) and b > float(e["start"]) for a, b in detected)
+    )
+    false_ctx: dict[str, int] = {}
+    for a, b in detected:
+        if any(a < float(e["end"]) and b > float(e["start"]) for e in true):
+            continue
+        ctx = next(
+            (
+                str(c["kind"])
+                for c in truth.get("confounders", [])
+                if (sensor is None or sensor in c.get("sensors", [sensor]))
+                and a < float(c["end"])
+                and b > float(c["start"])
+            ),
+            "none",
+        )
+        false_ctx[ctx] = false_ctx.get(ctx, 0) + 1
+    return EpisodeScore(len(true), found, len(true) - found, sum(false_ctx.values()), false_ctx)

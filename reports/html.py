@@ -83,7 +83,8 @@ class ReportOptions:
         max_event_rows: rows of the jerk table (the rest is counted, not listed).
         onset_before_s / onset_after_s: s shown before / after each sleep onset in the
             hypnic-jerk chart.
-        max_onsets: sleep onsets shown there (the first ones of the night).
+        max_onsets: up to this many sleep onsets, all are drawn in the hypnic section;
+            with more, those with a hypnic jerk (however many) and a count of the others.
         dpi: resolution of the PNG charts.
     """
 
@@ -91,7 +92,7 @@ class ReportOptions:
     max_event_rows: int = 2000
     onset_before_s: float = 600.0
     onset_after_s: float = 900.0
-    max_onsets: int = 3
+    max_onsets: int = 6
     dpi: int = 100
 
     def __post_init__(self) -> None:
@@ -323,12 +324,49 @@ def hourly_figure(nd: NightData, tz: tzinfo | None) -> Figure:
     return fig
 
 
+def hypnic_rule(nd: NightData) -> str:
+    """The labelling rule behind "hypnic", with the night's recorded parameters."""
+    cfg = nd.detector_config()
+    hb = float(cfg.get("hypnic_before_s", 120.0))  # type: ignore[arg-type]
+    ha = float(cfg.get("hypnic_after_s", 300.0))  # type: ignore[arg-type]
+    g = float(cfg.get("hypnic_min_peak_g", 0.5))  # type: ignore[arg-type]
+    return (
+        f"Rule: a jerk is hypnic when its onset lies from {hb / 60:g} min before to "
+        f"{ha / 60:g} min after an estimated sleep onset of the wrist that saw it, it is not "
+        f"part of a series, and its peak dynamic acceleration is at least {g:g} g. Every "
+        f"other jerk is counted as other (myoclonic) - including a jerk inside the window "
+        f"that is smaller than {g:g} g or belongs to a series (a small jerk near a sleep "
+        "onset is more likely the ongoing myoclonus than a sleep start)."
+    )
+
+
+def onset_selection(nd: NightData, options: ReportOptions) -> tuple[list[float], int]:
+    """(sleep onsets drawn, onsets left out): every onset of the night when there are at
+    most ``options.max_onsets``, otherwise those with a hypnic jerk near them (all of them,
+    however many) and the number of the others."""
+    onsets = [a for a, _ in nd.periods]
+    if len(onsets) <= options.max_onsets:
+        return onsets, 0
+    cfg = nd.detector_config()
+    # A jerk is labelled against its wrist's own onset, which may differ by minutes.
+    hb = float(cfg.get("hypnic_before_s", 120.0)) + 180.0  # type: ignore[arg-type]
+    ha = float(cfg.get("hypnic_after_s", 300.0)) + 180.0  # type: ignore[arg-type]
+    hypnic = [j.onset_s for j in nd.jerks if j.kind == "hypnic"]
+    chosen = [o for o in onsets if any(o - hb <= t <= o + ha for t in hypnic)]
+    return chosen, len(onsets) - len(chosen)
+
+
 def onset_figure(nd: NightData, options: ReportOptions, tz: tzinfo | None = None) -> Figure:
-    """Jerks around each estimated sleep onset (peak acceleration against minutes from the
-    onset), with the window in which the detector calls a jerk hypnic."""
-    onsets = [a for a, _ in nd.periods][: options.max_onsets]
+    """Jerks around the estimated sleep onsets (:func:`onset_selection`; peak acceleration
+    against minutes from the onset), with the window in which the detector calls a jerk
+    hypnic."""
+    onsets, left_out = onset_selection(nd, options)
     if not onsets:
-        return _no_data_figure("no sleep onset was estimated this night")
+        return _no_data_figure(
+            "no sleep onset was estimated this night"
+            if not left_out
+            else f"{left_out} sleep onsets, none with a hypnic jerk"
+        )
     cfg = nd.detector_config()
     hb = float(cfg.get("hypnic_before_s", 120.0))  # type: ignore[arg-type]
     ha = float(cfg.get("hypnic_after_s", 300.0))  # type: ignore[arg-type]
@@ -375,6 +413,25 @@ def onset_figure(nd: NightData, options: ReportOptions, tz: tzinfo | None = None
     )
     fig.tight_layout()
     return fig
+
+
+def onset_caption(nd: NightData, options: ReportOptions) -> str:
+    """What the hypnic section shows and leaves out, and the labelling rule."""
+    onsets, left_out = onset_selection(nd, options)
+    total = len(onsets) + left_out
+    hypnic = sum(j.kind == "hypnic" for j in nd.jerks)
+    shown = (
+        f"All {total} estimated sleep onset{'s' if total != 1 else ''} of the night are drawn"
+        if not left_out
+        else f"The {len(onsets)} of the night's {total} estimated sleep onsets that have a "
+        f"hypnic jerk near them are drawn; the other {left_out} have none"
+    )
+    return (
+        f"{shown}. The night has {hypnic} hypnic jerk{'s' if hypnic != 1 else ''} (subject "
+        f"count). {hypnic_rule(nd)} Each wrist's own sleep-onset estimate may differ by a "
+        "minute or two from the combined onset drawn here; a labelled jerk can therefore lie "
+        "just outside the shaded window."
+    )
 
 
 SeriesSpans = Sequence[tuple[float, float, int]]
@@ -693,9 +750,6 @@ _CAPTIONS = {
     "a jerk seen on both wrists. Grey ticks at the bottom of a row: signal gaps.",
     "Jerks per hour": "Jerks of the subject per clock hour, with how many minutes of that "
     "hour were estimated sleep and had signal (right axis).",
-    "Hypnic jerks at sleep onset": "The detector labels a jerk hypnic against each wrist's own "
-    "sleep-onset estimate, which may differ by a minute or two from the combined onset drawn "
-    "here; a labelled jerk can therefore lie just outside the shaded window.",
     "Series": "A series is a cluster of jerks with less than the detector's series gap "
     "between them.",
 }
@@ -746,40 +800,48 @@ def _night_summary_table(nd: NightData, tz: tzinfo | None, level: float) -> str:
             "hours of sleep",
             "no sleep estimate" if r.sleep_h is None else f"{r.sleep_h:.2f}{sleep_note}",
         ),
-        ("jerks", f"{r.jerks} ({_num(r.jerks_in_sleep, 'd')} during sleep)"),
+        ("jerks (subject)", f"{r.jerks} ({_num(r.jerks_in_sleep, 'd')} during sleep)"),
         (f"jerks per hour of sleep ({round(level * 100)}% CI)", rate),
-        ("hypnic jerks", str(r.hypnic)),
-        ("series", str(r.series)),
+        ("hypnic jerks (subject)", str(r.hypnic)),
+        ("series (subject)", str(r.series)),
         ("bilateral jerks", str(r.bilateral) if r.sensors > 1 else "– (one sensor)"),
     ]
     return _table(("", ""), [(_esc(a), _esc(b)) for a, b in rows], left=2)
 
 
-def _sensor_table(nd: NightData, summaries: Mapping[str, NightSummary] | None) -> str:
+def _sensor_table(nd: NightData) -> str:
+    """Per-wrist counts of the stored night (every session of it), from the same events as
+    the subject's counts; a bilateral jerk counts on each wrist that saw it."""
     rows = []
+    sleep_h = nd.record.sleep_h
     for sensor, side in nd.sensors.items():
         evs = [e for e in nd.events if e.sensor == sensor]
         gaps = [g for g in nd.gaps if g.sensor == sensor]
         cov = sum(c.count.covered_s for c in nd.counts if c.sensor == sensor) / 3600
-        row = [
-            _esc(side),
-            _esc(sensor),
-            str(len(evs)),
-            str(sum(e.event.kind == "hypnic" for e in evs)),
-            str(sum(e.bilateral for e in evs)),
-            str(len(gaps)),
-            f"{cov:.2f}",
-        ]
-        if summaries is not None:
-            sm = summaries.get(sensor)
-            row += [
-                "–" if sm is None else f"{sm.sleep_hours:.2f}",
-                "–" if sm is None else _num(sm.jerks_per_hour_sleep),
+        in_sleep = sum(in_periods(e.event.onset, nd.periods) for e in evs)
+        rate = in_sleep / sleep_h if sleep_h else None
+        rows.append(
+            [
+                _esc(side),
+                _esc(sensor),
+                str(len(evs)),
+                str(sum(e.event.kind == "hypnic" for e in evs)),
+                str(sum(e.bilateral for e in evs)),
+                str(len(gaps)),
+                f"{cov:.2f}",
+                _num(rate),
             ]
-        rows.append(row)
-    head = ["side", "sensor", "jerks", "hypnic", "bilateral", "gaps", "signal h"]
-    if summaries is not None:
-        head += ["sleep h (this wrist)", "per h sleep (this wrist)"]
+        )
+    head = [
+        "side",
+        "sensor",
+        "jerks (this wrist)",
+        "hypnic (this wrist)",
+        "bilateral",
+        "gaps",
+        "signal h",
+        "per h of sleep (this wrist)",
+    ]
     return _table(head, rows, left=2)
 
 
@@ -826,6 +888,35 @@ def _events_table(nd: NightData, tz: tzinfo | None, max_rows: int, spans: Series
     return _table(head, rows, left=1) + note
 
 
+def _context_html(nd: NightData, tz: tzinfo | None) -> str:
+    """Convulsive episodes (never hidden, never counted as jerks) and time not worn."""
+    parts = []
+    if nd.episodes:
+        rows = [
+            [
+                _clock(e.start, tz, "%H:%M:%S"),
+                _esc(side),
+                f"{e.duration_s:.0f}",
+                f"{e.dominant_hz:.1f}",
+                f"{e.peak_g:.1f}",
+                "yes" if e.bilateral else "no",
+            ]
+            for _, side, e in nd.episodes
+        ]
+        parts.append(
+            "<h3 style='color:#b00'>Convulsive episodes</h3><p>Sustained rhythmic high-energy "
+            "movement (e.g. the clonic phase of a seizure). Its beats are not counted as "
+            "jerks; review the recording.</p>"
+        )
+        parts.append(_table(["start", "wrist", "s", "Hz", "peak g", "bilateral"], rows, left=2))
+    if nd.not_worn_h > 0.0:
+        parts.append(
+            f"<p><b>Not worn:</b> {nd.not_worn_h:.2f} h of signal with the sensor off the "
+            "wrist (van Hees criteria or idle mode): neither sleep nor coverage.</p>"
+        )
+    return "\n".join(parts)
+
+
 def _gaps_table(nd: NightData, tz: tzinfo | None, min_s: float = 10.0, max_rows: int = 100) -> str:
     """Gaps of at least ``min_s`` listed; shorter ones (lost packets) only summed up."""
     if not nd.gaps:
@@ -863,7 +954,11 @@ def _night_section(
         f"<h2>Night of {r.night.isoformat()}</h2>",
         _night_summary_table(nd, tz, options.response.level),
         "<h3>Per wrist</h3>",
-        _sensor_table(nd, summaries),
+        "<p class=muted>The table above counts the subject's jerks (a jerk seen on both "
+        "wrists counts once); this one counts per wrist (a bilateral jerk counts on each "
+        "wrist), over the subject's hours of sleep.</p>",
+        _sensor_table(nd),
+        _context_html(nd, tz),
     ]
     if r.sleep_source == "none":
         parts.append(
@@ -873,7 +968,9 @@ def _night_section(
     spans = series_spans(nd)
     for title, fig in night_figures(nd, tz, options, spans=spans):
         parts.append(_img(title, fig, options.dpi))
-        if title in _CAPTIONS:
+        if title == "Hypnic jerks at sleep onset":
+            parts.append(f"<p class=muted>{_esc(onset_caption(nd, options))}</p>")
+        elif title in _CAPTIONS:
             parts.append(f"<p class=muted>{_esc(_CAPTIONS[title])}</p>")
         if title == "Data coverage":
             parts.append(_gaps_table(nd, tz))

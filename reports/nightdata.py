@@ -5,25 +5,29 @@ A subject may wear one or two wrist sensors.  Everything here counts *jerks of t
 a bilateral jerk, seen by both wrists within :data:`BILATERAL_WINDOW_S`, is one jerk; sleep
 is the union of the sensors' sleep periods; a series seen on both wrists is one series.
 
-A night belongs to the calendar date of its evening: the local date of ``start_s - 12 h``
-(a recording that starts at 01:30 on 3 November is the night of 2 November).
+A night is (subject, night date): the date of its evening, by the one rule of
+:class:`storage.nights.NightRule` (noon to noon local time by default: a recording that
+starts at 01:30 on 3 November is the night of 2 November).  Every recording session of the
+subject in that night is part of it (restarts, ``--resume``, a second sensor started later,
+a re-run): :func:`load_nights` reads the merged nights of :func:`storage.nights.subject_nights`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
-from datetime import time as dtime
+from datetime import date, datetime, tzinfo
 from typing import Protocol, TypedDict
 
 from detector import __version__ as DETECTOR_VERSION
 from detector.config import DetectorConfig
-from detector.errors import InputError
+from detector.episodes import EpisodeEvent
 from detector.events import JerkEvent
 from detector.sleep import SleepPeriod
 from storage.local import Annotation, Gap, Night, StoredCount, StoredEvent
+from storage.nights import NightRule, subject_nights
 
 __all__ = [
     "BILATERAL_WINDOW_S",
@@ -94,19 +98,15 @@ def local_time(t_s: float, tz: tzinfo | None = None) -> datetime:
 
 
 def night_date(start_s: float, tz: tzinfo | None = None) -> date:
-    """The date of the evening a night starting at ``start_s`` belongs to (noon to noon)."""
-    return (local_time(start_s, tz) - timedelta(hours=12)).date()
+    """The night (date of its evening) that ``start_s`` belongs to, by the night rule
+    (:class:`~storage.nights.NightRule`, noon to noon by default)."""
+    return NightRule.from_env(tz=tz).date_of(start_s)
 
 
 def date_bounds(first: date, last: date, tz: tzinfo | None = None) -> tuple[float, float]:
     """[start, end) in s since the epoch of the nights of ``first`` .. ``last`` (inclusive):
-    noon of ``first`` to noon of the day after ``last``, local time."""
-    if last < first:
-        raise InputError(f"the last night {last} is before the first {first}")
-    noon = dtime(12, 0)
-    a = datetime.combine(first, noon, tzinfo=tz)
-    b = datetime.combine(last + timedelta(days=1), noon, tzinfo=tz)
-    return a.timestamp(), b.timestamp()
+    the night boundary (noon by default) of ``first`` to that of the day after ``last``."""
+    return NightRule.from_env(tz=tz).bounds(first, last)
 
 
 # ---------------------------------------------------------------------- subject-level jerks
@@ -308,6 +308,21 @@ class NightData:
     jerks: tuple[Jerk, ...]
     counts: tuple[StoredCount, ...]
     gaps: tuple[Gap, ...]
+    #: Convulsive episodes (sensor, side, episode), when the store keeps them.
+    episodes: tuple[tuple[str, str, EpisodeEvent], ...] = ()
+
+    @property
+    def not_worn_h(self) -> float:
+        """Hours of signal in minutes the sensor was not worn (from ``worn_s``; summed
+        over sensors; 0 when the counts do not say)."""
+        return (
+            sum(
+                max(0.0, c.count.covered_s - c.count.worn_s)
+                for c in self.counts
+                if c.count.worn_s is not None
+            )
+            / 3600.0
+        )
 
     @property
     def sensors(self) -> dict[str, str]:
@@ -425,21 +440,20 @@ def load_nights(
     tz: tzinfo | None = None,
 ) -> list[NightData]:
     """The nights of ``subject`` from ``first`` to ``last`` (evening dates, inclusive; None
-    = unbounded), oldest first, with their events, counts and gaps."""
-    lo, hi = 0.0, 4e9
-    if first is not None or last is not None:
-        a, b = date_bounds(first or date(1970, 1, 2), last or date(2096, 1, 1), tz)
-        lo, hi = (a if first is not None else lo), (b if last is not None else hi)
+    = unbounded), oldest first, one per night date (all its recording sessions merged), with
+    their events, counts and gaps."""
     out: list[NightData] = []
-    for night in source.nights(subject, lo, hi):
+    for night in subject_nights(source, subject, first, last, NightRule.from_env(tz=tz)):
         end = night.end_s + _END_SLACK_S
-        out.append(
-            build_night(
-                night,
-                source.events(subject, night.start_s, end),
-                source.minute_counts(subject, night.start_s, end),
-                source.gaps(subject, night.start_s, end),
-                tz,
-            )
+        nd = build_night(
+            night,
+            source.events(subject, night.start_s, end),
+            source.minute_counts(subject, night.start_s, end),
+            source.gaps(subject, night.start_s, end),
+            tz,
         )
+        episodes = getattr(source, "episodes", None)  # the local store keeps them
+        if callable(episodes):
+            nd = dataclasses.replace(nd, episodes=tuple(episodes(subject, night.start_s, end)))
+        out.append(nd)
     return out

@@ -30,10 +30,40 @@ including ``t0``):
   inside a clipped run.
 """
 
-from sim.config import NightConfig
-from sim.io import load_truth, output_paths, write_night, write_stream
-from sim.night import NightStream, SensorRecording, SimulatedNight, simulate_night
-from sim.plan import NightPlan, plan_night
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.config import NightConfig
+    from sim.io import load_truth, output_paths, write_night, write_stream
+    from sim.night import NightStream, SensorRecording, SimulatedNight, simulate_night
+    from sim.plan import NightPlan, plan_night
+
+# Names are imported on first use (PEP 562), so that importing one light module of this
+# package (e.g. for the command line's parser) does not load NumPy, SciPy or pandas.
+_LAZY: dict[str, str] = {
+    "NightConfig": "sim.config",
+    "load_truth": "sim.io",
+    "output_paths": "sim.io",
+    "write_night": "sim.io",
+    "write_stream": "sim.io",
+    "NightStream": "sim.night",
+    "SensorRecording": "sim.night",
+    "SimulatedNight": "sim.night",
+    "simulate_night": "sim.night",
+    "NightPlan": "sim.plan",
+    "plan_night": "sim.plan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "NightConfig",

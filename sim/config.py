@@ -31,6 +31,13 @@ SWITCHES: tuple[str, ...] = (
     "bias",
 )
 
+#: Confounders of real nights that are off by default (so that existing simulated nights
+#: stay exactly as they were) and switched on with ``--with NAME``: walking to the bathroom
+#: and getting up in the morning (walking + activity), reading in bed (activity), the
+#: sensor taken off for about an hour (off_wrist), the device's idle mode while off the
+#: wrist (idle), clonic seizures (clonic).
+EXTRAS: tuple[str, ...] = ("walking", "activity", "off_wrist", "idle", "clonic")
+
 
 @dataclass(frozen=True)
 class NightConfig:
@@ -49,6 +56,8 @@ class NightConfig:
         series_count: Number of jerk series (clusters) in the night; ``None`` draws 0–4.
         hypnic, series, turns, scratch, tremor, fidgets, rem_twitches, gaps, breathing,
             heartbeat, bias: Switch one event type or signal component on (default) or off.
+        walking, activity, off_wrist, idle, clonic: confounders of real nights, off by
+            default (see :data:`EXTRAS`).
         t0: Time of the first sample in seconds (0.0, or a unix time for live pipelines).
         jitter_ms: Uniform timestamp jitter ± this many milliseconds (0 = exact sample grid);
             at most a quarter of the sample period so that time stays strictly increasing.
@@ -74,6 +83,11 @@ class NightConfig:
     breathing: bool = True
     heartbeat: bool = True
     bias: bool = True
+    walking: bool = False
+    activity: bool = False
+    off_wrist: bool = False
+    idle: bool = False
+    clonic: bool = False
     t0: float = 0.0
     jitter_ms: float = 0.0
 
@@ -98,7 +112,7 @@ class NightConfig:
             raise ConfigError(
                 f"series_count must be an integer 0–50 or None, got {self.series_count!r}"
             )
-        for name in SWITCHES:
+        for name in SWITCHES + EXTRAS:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not _is_number(self.t0) or not math.isfinite(self.t0):

@@ -56,9 +56,9 @@ class NightStream:
     far, so it is complete after a full pass.
     """
 
-    def __init__(self, config: NightConfig) -> None:
+    def __init__(self, config: NightConfig, plan: NightPlan | None = None) -> None:
         self.config = config
-        self.plan: NightPlan = plan_night(config)
+        self.plan: NightPlan = plan if plan is not None else plan_night(config)
         self._clip_runs: list[list[list[int]]] = [[] for _ in self.plan.sensors]
 
     @property
@@ -145,9 +145,9 @@ def _recording(side: str, parts: list[RenderedBlock], rate_hz: float) -> SensorR
     return SensorRecording(side, t, acc, rate_hz)
 
 
-def simulate_night(config: NightConfig) -> SimulatedNight:
-    """Plan and render a whole night (see :class:`NightConfig`)."""
-    stream = NightStream(config)
+def simulate_night(config: NightConfig, plan: NightPlan | None = None) -> SimulatedNight:
+    """Plan and render a whole night (see :class:`NightConfig`), or render ``plan``."""
+    stream = NightStream(config, plan)
     per_sensor: list[list[SensorRecording]] = [[] for _ in stream.sides]
     for chunk in stream.chunks(chunk_s=BLOCK / stream.rate_hz):
         for s, rec in enumerate(chunk):

@@ -25,6 +25,7 @@ from sim.geometry import (
     angle_between,
     arm_up_vector,
     initial_posture,
+    near,
     next_posture,
     perpendicular_axis,
     random_unit,
@@ -53,6 +54,11 @@ _STREAMS = {
     "twitches": 10,
     "gaps": 11,
     "baseline": 12,
+    "walking": 13,
+    "reading": 14,
+    "off_wrist": 15,
+    "clonic": 16,
+    "morning": 17,
 }
 
 
@@ -127,6 +133,9 @@ class SensorPlan:
     rot_states: FloatArray
     baseline: Baseline
     gaps: IntArray
+    off: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    idle: bool = False
+    table_up: FloatArray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,24 @@ class NightPlan:
 def plan_night(config: NightConfig) -> NightPlan:
     """Draw every random decision of the night described by ``config``."""
     return _Planner(config).run()
+
+
+def plan_walks(config: NightConfig, bout_s: tuple[float, float] = (15.0, 120.0)) -> NightPlan:
+    """A recording that is walking from start to end: bouts of ``bout_s`` seconds, each with
+    its own gait (cadence, arm swing, heel strikes, variability; see ``_Planner._gait``),
+    10-20 s of standing between them.  No jerks: every jerk reported there is false.  The
+    other components of ``config`` (noise, gaps, breathing...) apply as usual."""
+    planner = _Planner(config)
+    planner.plan_off_wrist()
+    rng = planner._rng("walking")
+    t = 5.0
+    while True:
+        length = float(rng.uniform(*bout_s))
+        if t + length > planner.duration_s - 5.0:
+            break
+        planner._walk(rng, t, length)
+        t += length + float(rng.uniform(10.0, 20.0))
+    return planner.run_rest()
 
 
 class _Occupancy:
@@ -198,6 +225,8 @@ class _Arm:
     rot: list[_RotSpec] = field(default_factory=list)
     busy: _Occupancy = field(default_factory=_Occupancy)
     jerk_busy: _Occupancy = field(default_factory=_Occupancy)
+    off: list[tuple[float, float]] = field(default_factory=list)  # sensor off the wrist, s
+    big_busy: _Occupancy = field(default_factory=_Occupancy)  # turns, scratching, tremor
 
 
 @dataclass
@@ -235,6 +264,9 @@ class _Planner:
         ]
         self.jerks: list[_Jerk] = []
         self.confounders: list[dict[str, Any]] = []
+        self.episodes: list[dict[str, Any]] = []
+        self._idle: list[bool] = [False] * len(self.arms)
+        self._table_up: list[FloatArray] = [np.array([0.0, 0.0, 1.0]) for _ in self.arms]
 
     def _rng(self, name: str, arm: int = 0) -> np.random.Generator:
         seq = np.random.SeedSequence(self.cfg.seed, spawn_key=(_STREAMS[name], arm))
@@ -582,6 +614,7 @@ class _Planner:
                     )
                     self._add_transient(arm, settle, b - float(rng.uniform(0.0, 0.3)))
                 arm.busy.add(a - 2.0, b + 2.0)
+                arm.big_busy.add(a - 2.0, b + 2.0)
             start = min(a for a, _ in spans)
             end = max(b for _, b in spans) + 0.6
             self._record(
@@ -622,6 +655,7 @@ class _Planner:
             shape = _lift_and_return(approach, strokes_s, back, lift, residual)
             self._add_rotation(arm, t, total, shape, "tilt", random_unit(rng), 1.0)
             arm.busy.add(t - 1.0, t + total + 1.0)
+            arm.big_busy.add(t - 1.0, t + total + 1.0)
             self._record("scratch", float(t), float(t + total), [a_idx], freq_hz=freq, peak_g=amp)
 
     def plan_fidgets(self) -> None:
@@ -679,6 +713,7 @@ class _Planner:
                 # Same oscillator frequency, own direction and modulation on each arm.
                 arm_amp = amp * (1.0 if a == arms[0] else float(rng.uniform(0.3, 1.0)))
                 self._add_smooth(self.arms[a], wf.tremor(rng, length, arm_amp, freq), start)
+                self.arms[a].big_busy.add(start - 2.0, start + length + 2.0)
             self._record("tremor", start, start + length, arms, freq_hz=freq, peak_g=amp)
 
     def plan_twitches(self) -> None:
@@ -711,6 +746,327 @@ class _Planner:
                     )
                     self._add_transient(self.arms[a], tr, float(tt))
                 self._record("rem_twitch", float(tt), float(tt + dur), arms, peak_g=peak)
+
+    # ------------------------------------------------------------------- wake activity
+    def _free(self, arms: list[int], a: float, b: float) -> bool:
+        """No jerk, turn, bout of scratching or tremor (and no off-wrist period) on these arms
+        in [a, b] s.  Fidgets may overlap: awake people do several things at once."""
+        return all(
+            self._inside(a, b)
+            and self.arms[i].jerk_busy.free(a, b)
+            and self.arms[i].big_busy.free(a, b)
+            and not any(x < b and y > a for x, y in self.arms[i].off)
+            for i in arms
+        )
+
+    def _gait(self, rng: np.random.Generator) -> dict[str, float]:
+        """One walk's gait, drawn wider than the detector assumes: cadence 1.3-2.6 steps/s,
+        arm swing 2-40 degrees (hand on a wall or carrying something .. brisk), heel strikes
+        0.05-1.5 g at the wrist (barefoot on a carpet .. shoes on tiles), left/right
+        asymmetry, step-to-step variability 1-8 %, trunk bounce 0.03-0.3 g."""
+        return {
+            "cadence_hz": float(rng.uniform(1.3, 2.6)),
+            "swing_rad": math.radians(float(np.exp(rng.uniform(math.log(2.0), math.log(40.0))))),
+            "strike_g": float(np.exp(rng.uniform(math.log(0.05), math.log(1.5)))),
+            "asymmetry": float(rng.uniform(0.3, 1.0)),
+            "jitter": float(rng.uniform(0.01, 0.08)),
+            "bounce_g": float(np.exp(rng.uniform(math.log(0.03), math.log(0.3)))),
+        }
+
+    def _walk(self, rng: np.random.Generator, start: float, length: float) -> dict[str, float]:
+        """Walking on every arm: heel strikes at each step (the same steps on both wrists),
+        the trunk's bounce, and each arm's swing (opposite phases) with its tangential
+        acceleration."""
+        gait = self._gait(rng)
+        cad = gait["cadence_hz"]
+        steps = wf.step_times(rng, length, cad, gait["jitter"])
+        fade_s = min(2.0 / cad, length / 4.0)
+        omega = np.pi * cad  # the arm swings once per stride (two steps)
+        for arm in self.arms:
+            self._add_smooth(arm, wf.walking_bounce(rng, length, cad, gait["bounce_g"]), start)
+            swing = gait["swing_rad"] * float(rng.uniform(0.7, 1.0))
+            phi = float(rng.uniform(0.0, 2.0 * np.pi)) + (np.pi if arm.index else 0.0)
+
+            def path(tau: FloatArray, sw: float = swing, ph: float = phi) -> FloatArray:
+                fade = wf._fade(tau, length, fade_s)
+                return np.asarray(sw * fade * np.sin(omega * tau + ph), dtype=np.float64)
+
+            self._add_rotation(arm, start, length, path, "tilt", random_unit(rng), 1.0)
+            # Tangential acceleration of the swinging wrist (pendulum of ~0.6 m).
+            tang_g = 0.6 * swing * omega**2 / _G
+            d = random_unit(rng)
+
+            def tang(
+                tau: FloatArray, a: float = tang_g, ph: float = phi, dv: FloatArray = d
+            ) -> FloatArray:
+                fade = wf._fade(tau, length, fade_s)
+                return np.asarray(
+                    (-a * fade * np.sin(omega * tau + ph))[..., None] * dv, dtype=np.float64
+                )
+
+            self._add_smooth(arm, wf.Transient(tang, length), start)
+            strike_dir = random_unit(rng)
+            for k, ts in enumerate(steps.tolist()):
+                amp = gait["strike_g"] * (1.0 if k % 2 == arm.index else gait["asymmetry"])
+                amp *= float(rng.uniform(0.7, 1.3))
+                tr = wf.jerk(
+                    rng,
+                    amp,
+                    float(rng.uniform(0.02, 0.06)),
+                    ring_fraction=(0.2, 0.6),
+                    ring_freq_hz=(8.0, 20.0),
+                    ring_decay_s=(0.05, 0.2),
+                    direction=near(rng, strike_dir, 0.3),
+                )
+                self._add_transient(arm, tr, start + ts)
+            arm.busy.add(start - 1.0, start + length + 1.0)
+            arm.jerk_busy.add(start - 1.0, start + length + 1.0)
+        arms = list(range(len(self.arms)))
+        self._record("walk", start, start + length, arms, **gait)
+        return gait
+
+    def _posture_change(self, rng: np.random.Generator, start: float, length: float) -> None:
+        """Sitting up, standing up or lying down: a large smooth movement with a big
+        change of the forearm's orientation."""
+        for arm in self.arms:
+            peak = float(np.exp(rng.uniform(math.log(0.2), math.log(1.0))))
+            n_sub = int(rng.integers(2, 5))
+            tr, progress = self._movement_wave(rng, length, n_sub, peak, 1.5)
+            self._add_smooth(arm, tr, start)
+            angle = math.radians(float(rng.uniform(30.0, 90.0))) * float(rng.choice([-1, 1]))
+            self._add_rotation(
+                arm, start, length, _excursion(progress, angle, 1.0), "tilt", random_unit(rng), 1.0
+            )
+            arm.busy.add(start - 1.0, start + length + 1.0)
+            arm.jerk_busy.add(start - 1.0, start + length + 1.0)
+        self._record("posture", start, start + length, list(range(len(self.arms))))
+
+    def _activity_bout(self, rng: np.random.Generator, start: float, length: float) -> None:
+        """Voluntary activity with the hands (washing hands, dressing, drinking, brushing
+        teeth): reaches of 0.1-0.6 g one after another, and the knocks of setting things
+        down (impulsive, but no larger than twice the movement carrying them)."""
+        for arm in self.arms:
+            peak = float(np.exp(rng.uniform(math.log(0.1), math.log(0.6))))
+            n_sub = max(2, int(length / float(rng.uniform(0.8, 2.0))))
+            starts, durations, weights, directions = self._movement(rng, length, n_sub, peak, 1.5)
+            raw = wf.reach_movements(starts, durations, weights, directions)
+            grid = np.linspace(0.0, length, 8001)
+            scale = peak / float(np.linalg.norm(raw(grid), axis=1).max())
+
+            def wave(tau: FloatArray, r: wf.Waveform = raw, k: float = scale) -> FloatArray:
+                return np.asarray(r(tau) * k, dtype=np.float64)
+
+            progress = wf.reach_progress(starts, durations, weights)
+            self._add_smooth(arm, wf.Transient(wave, length), start)
+            angle = math.radians(float(rng.uniform(10.0, 60.0)))
+            self._add_rotation(
+                arm,
+                start,
+                length,
+                _excursion(progress, angle, float(rng.uniform(0.0, 0.5))),
+                "tilt",
+                random_unit(rng),
+                1.0,
+            )
+            # Knocks come where a reach ends (the hand meets the table, the tap, the cup).
+            ends = (starts + durations * rng.uniform(0.8, 1.0, size=starts.size)).tolist()
+            for _ in range(int(rng.poisson(length / 10.0))):
+                when = float(ends[int(rng.integers(0, len(ends)))])
+                knock = wf.jerk(
+                    rng,
+                    peak * float(rng.uniform(0.3, 2.0)),
+                    float(rng.uniform(0.02, 0.08)),
+                    ring_fraction=(0.1, 0.5),
+                    ring_freq_hz=(8.0, 20.0),
+                    ring_decay_s=(0.05, 0.2),
+                )
+                self._add_transient(arm, knock, start + when)
+            arm.busy.add(start - 1.0, start + length + 1.0)
+            arm.jerk_busy.add(start - 1.0, start + length + 1.0)
+        self._record("activity", start, start + length, list(range(len(self.arms))), peak_g=peak)
+
+    def _trip(self, rng: np.random.Generator, a: float, b: float, back_to_bed: bool) -> bool:
+        """Get up, walk, do something, walk (and lie down again) inside the wake period
+        [a, b] s; only where every arm is free.  Returns whether it was placed."""
+        t = a + float(rng.uniform(10.0, 40.0))
+        parts = [
+            ("posture", float(rng.uniform(2.0, 5.0))),
+            ("walk", float(rng.uniform(10.0, 60.0))),
+            ("activity", float(rng.uniform(30.0, 150.0))),
+            ("walk", float(rng.uniform(10.0, 60.0))),
+        ]
+        if back_to_bed:
+            parts.append(("posture", float(rng.uniform(2.0, 5.0))))
+        total = sum(x for _, x in parts) + 1.0 * len(parts)
+        if t + total > b - 10.0:
+            return False
+        if not self._free(list(range(len(self.arms))), t - 2.0, t + total + 2.0):
+            return False
+        for kind, length in parts:
+            if kind == "posture":
+                self._posture_change(rng, t, length)
+            elif kind == "walk":
+                self._walk(rng, t, length)
+            else:
+                self._activity_bout(rng, t, length)
+            t += length + float(rng.uniform(0.5, 1.5))
+        return True
+
+    def plan_bathroom(self) -> None:
+        """Walking to the bathroom and back in a night-time awakening (most nights)."""
+        if not self.cfg.walking:
+            return
+        rng = self._rng("walking")
+        wakes = list(self.schedule.awakenings_s[:-1]) or list(self.schedule.awakenings_s)
+        order = rng.permutation(len(wakes)).tolist()
+        trips = 0
+        for i in order:
+            a, b = wakes[i]
+            if self._trip(rng, a, b, back_to_bed=True):
+                trips += 1
+            if trips >= 2:
+                break
+
+    def plan_morning(self) -> None:
+        """Getting up in the morning: the final awakening holds a trip without return."""
+        if not self.cfg.walking or not self.schedule.awakenings_s:
+            return
+        rng = self._rng("morning")
+        a, b = self.schedule.awakenings_s[-1]
+        for _ in range(5):
+            if self._trip(rng, a, b, back_to_bed=False):
+                return
+            a += 60.0
+
+    def plan_reading(self) -> None:
+        """Reading in bed before sleep: the forearm held up (a new orientation), small
+        physiological sway, a page turned every 15-60 s."""
+        if not self.cfg.activity:
+            return
+        rng = self._rng("reading")
+        latency = self.schedule.onsets_s[0]
+        length = min(float(rng.uniform(5.0, 25.0)) * 60.0, latency - 120.0)
+        if length < 180.0:
+            return
+        start = float(rng.uniform(10.0, max(latency - length - 60.0, 11.0)))
+        arms = [int(rng.integers(0, len(self.arms)))]
+        if not self._free(arms, start - 2.0, start + length + 2.0):
+            return
+        arm = self.arms[arms[0]]
+        lift = math.radians(float(rng.uniform(30.0, 80.0)))
+        approach, back = float(rng.uniform(1.0, 2.5)), float(rng.uniform(1.0, 2.5))
+        shape = _lift_and_return(approach, length - approach - back, back, lift, 0.0)
+        self._add_rotation(arm, start, length, shape, "tilt", random_unit(rng), 1.0)
+        for when, dur in ((start, approach), (start + length - back, back)):
+            tr, _ = self._movement_wave(rng, dur, 1, float(rng.uniform(0.1, 0.4)), dur)
+            self._add_smooth(arm, tr, when)
+        t = start + approach + float(rng.uniform(10.0, 40.0))
+        while t < start + length - back - 5.0:
+            dur = float(rng.uniform(0.6, 2.0))
+            tr, progress = self._movement_wave(
+                rng, dur, int(rng.integers(1, 3)), float(rng.uniform(0.05, 0.3)), dur
+            )
+            self._add_smooth(arm, tr, t)
+            turn = math.radians(float(rng.uniform(5.0, 25.0)))
+            self._add_rotation(
+                arm, t, dur, _excursion(progress, turn, 0.0), "tilt", random_unit(rng), 1.0
+            )
+            t += dur + float(rng.uniform(15.0, 60.0))
+        arm.busy.add(start - 2.0, start + length + 2.0)
+        arm.jerk_busy.add(start - 2.0, start + length + 2.0)
+        self._record("reading", start, start + length, arms)
+
+    def plan_off_wrist(self) -> None:
+        """The sensor taken off for about an hour and left on the bedside table (flat, still:
+        sensor noise only).  With ``idle`` the device's idle mode repeats one sample."""
+        if not self.cfg.off_wrist:
+            return
+        rng = self._rng("off_wrist")
+        length = float(rng.uniform(40.0, 75.0)) * 60.0
+        lo, hi = 0.15 * self.duration_s, self.duration_s - length - 0.1 * self.duration_s
+        if hi <= lo:
+            return
+        start = float(rng.uniform(lo, hi))
+        arms = list(range(len(self.arms)))
+        if len(arms) == 2 and rng.random() < 0.5:
+            arms = [int(rng.integers(0, 2))]
+        for i in arms:
+            face = np.zeros(3)
+            face[int(rng.integers(0, 3))] = float(rng.choice([-1.0, 1.0]))
+            self._table_up[i] = unit(face + rng.normal(0.0, 0.03, 3))  # a table is not level
+            self._idle[i] = bool(self.cfg.idle and rng.random() < 0.7)
+            self.arms[i].off.append((start, start + length))
+            self.arms[i].busy.add(start - 5.0, start + length + 5.0)
+            self.arms[i].jerk_busy.add(start - 5.0, start + length + 5.0)
+        self._record("not_worn", start, start + length, arms, idle=any(self._idle))
+
+    def plan_clonic(self) -> None:
+        """Clonic seizures in sleep: 12-60 s of jerks of the same muscles at 3-8 Hz,
+        slowing towards the end, 0.8-3 g at the wrist; generalised (both wrists) in 70 %."""
+        if not self.cfg.clonic:
+            return
+        rng = self._rng("clonic")
+        count = int(rng.integers(1, 3))
+        asleep = np.flatnonzero(self.grid_stage != WAKE)
+        if asleep.size == 0:
+            return
+        placed = 0
+        for _ in range(50 * count):
+            if placed >= count:
+                break
+            start = float(self.grid_s[int(rng.choice(asleep))])
+            length = float(rng.uniform(12.0, 60.0))
+            generalised = rng.random() < 0.7
+            arms = list(range(len(self.arms)))
+            if not generalised and len(arms) == 2:
+                arms = [int(rng.integers(0, 2))]
+            if not self._free(arms, start - 5.0, start + length + 5.0):
+                continue
+            f0 = float(rng.uniform(4.0, 8.0))
+            f1 = max(3.0, f0 * float(rng.uniform(0.5, 0.9)))
+            amp = float(rng.uniform(0.8, 3.0))
+            # Beat times: the frequency falls linearly from f0 to f1, with 5 % jitter.
+            beats: list[float] = []
+            tb = 0.0
+            while tb < length:
+                beats.append(tb)
+                f = f0 + (f1 - f0) * tb / length
+                tb += float(rng.normal(1.0, 0.05)) / f
+            for i in arms:
+                arm = self.arms[i]
+                d = random_unit(rng)
+                a_arm = amp * (1.0 if i == arms[0] else float(rng.uniform(0.5, 1.0)))
+                # Stereotyped beats: the same muscles make the same movement each time.
+                shape = str(rng.choice(wf.JERK_SHAPES))
+                # A beat (muscle burst and the limb's response) fits in its period: the
+                # limb relaxes between beats (at most ~40 % of the fastest period).
+                beat_s = min(float(rng.uniform(0.04, 0.12)), 0.4 / f0)
+                for tb in beats:
+                    tr = wf.jerk(
+                        rng,
+                        a_arm * float(rng.uniform(0.7, 1.3)),
+                        beat_s * float(rng.uniform(0.8, 1.2)),
+                        shape=shape,
+                        ring_fraction=(0.1, 0.4),
+                        ring_decay_s=(0.05, 0.15),
+                        direction=near(rng, d, 0.15),
+                    )
+                    self._add_transient(arm, tr, start + tb)
+                arm.busy.add(start - 5.0, start + length + 5.0)
+                arm.jerk_busy.add(start - 5.0, start + length + 5.0)
+            sides = [self.arms[i].side for i in arms]
+            self.episodes.append(
+                {
+                    "start": start,
+                    "end": start + length,
+                    "freq_hz": [f0, f1],
+                    "peak_g": amp,
+                    "sensors": sides,
+                    "bilateral": len(arms) == 2 or generalised,
+                }
+            )
+            self._record("clonic", start, start + length, arms, freq_hz=f0, peak_g=amp)
+            placed += 1
 
     # --------------------------------------------------------------------------------- gaps
     def plan_gaps(self, arm: _Arm) -> IntArray:
@@ -807,6 +1163,9 @@ class _Planner:
         return tuple(events), np.array(states)
 
     # --------------------------------------------------------------------------------- truth
+    def _off_wrist(self, arm: int, t: float) -> bool:
+        return any(a <= t <= b for a, b in self.arms[arm].off)
+
     def _visible(self, gaps: IntArray, part: _JerkPart) -> bool:
         """Is a jerk observable on a sensor with these gaps?
 
@@ -829,7 +1188,11 @@ class _Planner:
         sides = [arm.side for arm in self.arms]
         jerks: list[dict[str, Any]] = []
         for j in self.jerks:
-            visible = {a: p for a, p in j.parts.items() if self._visible(gaps[a], p)}
+            visible = {
+                a: p
+                for a, p in j.parts.items()
+                if self._visible(gaps[a], p) and not self._off_wrist(a, p.onset_s)
+            }
             if not visible:
                 continue
             onset = min(p.onset_s for p in visible.values())
@@ -883,6 +1246,16 @@ class _Planner:
             "sleep_periods": [[t0 + a, t0 + b] for a, b in sched.periods_s],
             "jerks": jerks,
             "confounders": confounders,
+            "episodes": sorted(
+                (
+                    {**e, "start": e["start"] + t0, "end": e["end"] + t0}
+                    for e in self.episodes
+                    if not any(
+                        self._off_wrist(self._side_index(x), e["start"]) for x in e["sensors"]
+                    )
+                ),
+                key=lambda e: e["start"],
+            ),
             "gaps": gap_rows,
             "clipped": [],
             "stages": [
@@ -893,7 +1266,14 @@ class _Planner:
             "config": self.cfg.as_dict(),
         }
 
+    def _side_index(self, side: str) -> int:
+        return next(a.index for a in self.arms if a.side == side)
+
     def run(self) -> NightPlan:
+        # Off-wrist periods first: nothing below renders on a sensor lying on the table
+        # (jerks planned there are dropped from its truth), and their own random stream
+        # leaves every other decision where it was.
+        self.plan_off_wrist()
         self.plan_series()
         self.plan_hypnic()
         self.plan_sporadic()
@@ -902,6 +1282,16 @@ class _Planner:
         self.plan_fidgets()
         self.plan_tremor()
         self.plan_twitches()
+        # Wake activity and episodes come last and only where the arms are free, so nights
+        # without them are unchanged and no planned jerk is covered by them.
+        self.plan_reading()
+        self.plan_bathroom()
+        self.plan_morning()
+        self.plan_clonic()
+        return self.run_rest()
+
+    def run_rest(self) -> NightPlan:
+        """Gaps, rotations, baselines and the truth of what has been planned."""
         gaps = [self.plan_gaps(arm) for arm in self.arms]
         sensors = []
         for arm, arm_gaps in zip(self.arms, gaps, strict=True):
@@ -921,6 +1311,12 @@ class _Planner:
                     rot_states=states,
                     baseline=baseline,
                     gaps=arm_gaps,
+                    off=np.array(
+                        [[round(a * self.rate_hz), round(b * self.rate_hz)] for a, b in arm.off],
+                        dtype=np.int64,
+                    ).reshape(-1, 2),
+                    idle=self._idle[arm.index] if arm.off else False,
+                    table_up=self._table_up[arm.index],
                 )
             )
         truth = self._truth(gaps)

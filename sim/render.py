@@ -130,12 +130,17 @@ def render_block(plan: NightPlan, sensor: int, block: int) -> RenderedBlock:
     seq = np.random.SeedSequence(cfg.seed, spawn_key=(_NOISE_STREAM, sensor, block))
     rng = np.random.Generator(np.random.PCG64(seq))
     acc += rng.standard_normal(acc.shape) * bl.noise_g
+    idle_rows = _off_wrist(sp, acc, b0, b1, rate_hz, (cfg.seed, sensor, block))
 
     lsb_g = 2.0 * float(cfg.range_g) / 2.0**cfg.bits
     q_max = 2 ** (cfg.bits - 1) - 1
     q = np.rint(acc / lsb_g)
     clipped = np.any((q > q_max) | (q < -q_max - 1), axis=1)
     acc = np.clip(q, -q_max - 1, q_max) * lsb_g
+    if idle_rows is not None and idle_rows.any():
+        # Idle mode: the device repeats one (noise-free, quantised) sample.
+        still = np.clip(np.rint((sp.table_up + bl.bias_g) / lsb_g), -q_max - 1, q_max) * lsb_g
+        acc[idle_rows] = still
 
     t = float(cfg.t0) + t_rel
     if cfg.jitter_ms > 0.0:
@@ -151,3 +156,35 @@ def render_block(plan: NightPlan, sensor: int, block: int) -> RenderedBlock:
         acc=np.asarray(acc[present], dtype=np.float64),
         clipped=clipped[present],
     )
+
+
+_HANDLING_S = 3.0  # taking the sensor off / putting it on: a crossfade between wrist and table
+
+
+def _off_wrist(
+    sp: SensorPlan, acc: FloatArray, b0: int, b1: int, rate_hz: float, key: tuple[int, int, int]
+) -> npt.NDArray[np.bool_] | None:
+    """Replace (in place) the rows of ``acc`` (nb, 3) g where the sensor lies on the table:
+    its flat orientation plus bias and the noise already in ``acc`` (no breathing, no
+    heartbeat, no movement), crossfaded over the handling at both ends.  Returns the rows
+    in idle mode (repeated samples), or None."""
+    if sp.off.size == 0:
+        return None
+    idx = np.arange(b0, b1)
+    idle = np.zeros(b1 - b0, dtype=bool)
+    hand = max(1, round(_HANDLING_S * rate_hz))
+    for s, e in sp.off.tolist():
+        if e <= b0 or s >= b1:
+            continue
+        lo, hi = max(s, b0), min(e, b1)
+        rows = idx[lo - b0 : hi - b0]
+        w = np.clip(np.minimum(rows - s, e - rows) / hand, 0.0, 1.0)[:, None]
+        seg = acc[lo - b0 : hi - b0]
+        table = sp.table_up + sp.baseline.bias_g
+        # Sensor noise of its own stream, so the main noise stream is left as it was.
+        seq = np.random.SeedSequence(key[0], spawn_key=(_NOISE_STREAM + 1, key[1], key[2], s))
+        noise = np.random.Generator(np.random.PCG64(seq)).standard_normal(seg.shape)
+        acc[lo - b0 : hi - b0] = (1.0 - w) * seg + w * (table + noise * sp.baseline.noise_g)
+        if sp.idle:
+            idle[lo - b0 : hi - b0] = (rows - s >= 10 * rate_hz) & (e - rows > hand)
+    return idle

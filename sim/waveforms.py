@@ -82,6 +82,7 @@ def jerk(
     ring_fraction: tuple[float, float] = (0.1, 0.5),
     ring_freq_hz: tuple[float, float] = (5.0, 12.0),
     ring_decay_s: tuple[float, float] = (0.1, 0.5),
+    direction: FloatArray | None = None,
 ) -> Transient:
     """A myoclonic transient: main lobe of ``duration_s`` then a damped limb ringing.
 
@@ -95,6 +96,8 @@ def jerk(
     if shape is None:
         shape = JERK_SHAPES[int(rng.choice(len(JERK_SHAPES), p=[0.3, 0.3, 0.2, 0.2]))]
     d1 = random_unit(rng)
+    if direction is not None:  # a repeated beat of the same muscles (clonic activity)
+        d1 = unit(direction)
     d2 = d1
     profile: Callable[[FloatArray], FloatArray]
     second: Callable[[FloatArray], FloatArray] | None = None
@@ -371,3 +374,39 @@ def sample_smooth(
         return first, np.zeros((0, 3))
     tau = np.arange(first, last, dtype=np.float64) / rate_hz - start_s
     return first, transient.wave(tau)
+
+
+def walking_bounce(
+    rng: np.random.Generator, duration_s: float, cadence_hz: float, bounce_g: float
+) -> Transient:
+    """The body's vertical bounce at the step frequency while walking (the trunk rises and
+    falls once per step), carried to the wrist with a little lateral sway at the stride
+    frequency; fades in and out over the first and last steps."""
+    phase = _wandering_phase(rng, cadence_hz, 0.03)
+    d1 = random_unit(rng)
+    d2 = unit(np.cross(d1, random_unit(rng)))
+    sway = float(rng.uniform(0.1, 0.5))
+    h2 = float(rng.uniform(0.1, 0.4))
+    fade_s = min(1.5 / cadence_hz, duration_s / 4.0)
+
+    def wave(tau: FloatArray) -> FloatArray:
+        tau = np.asarray(tau, dtype=np.float64)
+        ph = phase(tau)
+        a = bounce_g * _fade(tau, duration_s, fade_s)
+        main = (np.cos(ph) + h2 * np.cos(2.0 * ph)) * a
+        side = sway * np.sin(0.5 * ph) * a
+        return np.asarray(main[..., None] * d1 + side[..., None] * d2, dtype=np.float64)
+
+    return Transient(wave, duration_s, {"freq_hz": cadence_hz})
+
+
+def step_times(
+    rng: np.random.Generator, duration_s: float, cadence_hz: float, jitter: float
+) -> FloatArray:
+    """Heel-strike times (s from the walk's start): one per step, period 1 / cadence with
+    a step-to-step variability of ``jitter`` (coefficient of variation, 0.01-0.05 in
+    healthy gait, more when shuffling at night)."""
+    n = int(duration_s * cadence_hz) + 2
+    periods = np.clip(rng.normal(1.0, jitter, size=n), 0.7, 1.3) / cadence_hz
+    times = np.cumsum(periods) - periods[0] * float(rng.uniform(0.2, 1.0))
+    return np.asarray(times[(times > 0.05) & (times < duration_s - 0.05)], dtype=np.float64)

@@ -14,29 +14,78 @@ Public API (see each module for details)::
 
 from __future__ import annotations
 
-from .config import (
-    InfluxConfig,
-    StorageOptions,
-    default_data_dir,
-    load_influx_config,
-    load_storage_options,
-)
-from .lineproto import Point, encode_line, seconds_to_ns
-from .local import Annotation, Gap, LocalStore, Night, StoredCount, StoredEvent, StoredStatus
-from .schema import (
-    ACTIVITY,
-    ANNOTATION,
-    IMU,
-    JERK_COUNT,
-    JERK_EVENT,
-    SENSOR_STATUS,
-    STANDARD_STATES,
-    ActivityAggregator,
-    ActivityEpoch,
-    SensorStatus,
-)
-from .spool import SpoolOptions
-from .storage import QuarantineReport, Storage, StorageStatus, StreamStatus
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import (
+        InfluxConfig,
+        StorageOptions,
+        default_data_dir,
+        load_influx_config,
+        load_storage_options,
+    )
+    from .lineproto import Point, encode_line, seconds_to_ns
+    from .local import Annotation, Gap, LocalStore, Night, StoredCount, StoredEvent, StoredStatus
+    from .schema import (
+        ACTIVITY,
+        ANNOTATION,
+        IMU,
+        JERK_COUNT,
+        JERK_EVENT,
+        SENSOR_STATUS,
+        STANDARD_STATES,
+        ActivityAggregator,
+        ActivityEpoch,
+        SensorStatus,
+    )
+    from .spool import SpoolOptions
+    from .storage import QuarantineReport, Storage, StorageStatus, StreamStatus
+
+# Names are imported on first use (PEP 562), so that importing one light module of this
+# package (e.g. for the command line's parser) does not load NumPy, SciPy or pandas.
+_LAZY: dict[str, str] = {
+    "InfluxConfig": "storage.config",
+    "StorageOptions": "storage.config",
+    "default_data_dir": "storage.config",
+    "load_influx_config": "storage.config",
+    "load_storage_options": "storage.config",
+    "Point": "storage.lineproto",
+    "encode_line": "storage.lineproto",
+    "seconds_to_ns": "storage.lineproto",
+    "Annotation": "storage.local",
+    "Gap": "storage.local",
+    "LocalStore": "storage.local",
+    "Night": "storage.local",
+    "StoredCount": "storage.local",
+    "StoredEvent": "storage.local",
+    "StoredStatus": "storage.local",
+    "ACTIVITY": "storage.schema",
+    "ANNOTATION": "storage.schema",
+    "IMU": "storage.schema",
+    "JERK_COUNT": "storage.schema",
+    "JERK_EVENT": "storage.schema",
+    "SENSOR_STATUS": "storage.schema",
+    "STANDARD_STATES": "storage.schema",
+    "ActivityAggregator": "storage.schema",
+    "ActivityEpoch": "storage.schema",
+    "SensorStatus": "storage.schema",
+    "SpoolOptions": "storage.spool",
+    "QuarantineReport": "storage.storage",
+    "Storage": "storage.storage",
+    "StorageStatus": "storage.storage",
+    "StreamStatus": "storage.storage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ACTIVITY",

@@ -81,14 +81,17 @@ class InfluxConfig:
         url: base URL, ``http(s)://host:port`` (a path prefix is kept).
         db: database for the v1 API (1.x, or 2.x/3.x through their v1 compatibility).
         rp: retention policy for events/counts/status/activity (1.x; None = the default RP).
-        raw_rp: retention policy for raw ``imu`` points on 1.x, created if missing.
+        raw_rp: retention policy for raw ``imu`` points on 1.x (created with ``create``).
         raw_retention: its duration, InfluxQL syntax (``7d``, ``48h``, ``INF``).
         user, password: 1.x credentials (sent as HTTP basic auth).
         token: 2.x/3.x API token (``Authorization: Token ...``).
         org, bucket: v2 API target; raw points go to bucket ``<bucket>_raw``.
         api: ``auto`` picks from ``/ping``'s X-Influxdb-Version; ``v1``/``v2`` force one.
         timeout_s: s, per HTTP request.
-        create: create the database / retention policy / buckets when missing.
+        create: create the database / retention policy / buckets when missing: only on an
+            explicit first setup (``jerkmon init``, ``jerkmon run --create-db``); otherwise
+            a missing one is an error (:meth:`Storage.check_influx_target`), never a new
+            database named after a typo.
         verify_tls: check the server certificate for https.
         gzip: gzip request bodies.
     """
@@ -105,7 +108,7 @@ class InfluxConfig:
     bucket: str | None = None
     api: ApiChoice = "auto"
     timeout_s: float = 10.0
-    create: bool = True
+    create: bool = False
     verify_tls: bool = True
     gzip: bool = True
 

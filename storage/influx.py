@@ -21,12 +21,14 @@ other 4xx raises :class:`~detector.errors.InfluxRejectedError` with the server's
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import gzip
 import http.client
 import json
 import logging
 import re
+import socket
 import ssl
 import threading
 import time
@@ -85,16 +87,36 @@ def _server_message(body: bytes, headers: http.client.HTTPMessage | dict[str, st
     return text[:2000] or (header or "")
 
 
-class HttpClient:
-    """A keep-alive HTTP/1.1 connection to one server (not thread-safe: one per thread)."""
+#: Largest answer read from the server; InfluxDB's answers to writes and set-up queries are
+#: a few hundred bytes, so a bigger one is a broken server or proxy (not read into memory).
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
-    def __init__(self, url: str, timeout_s: float, verify_tls: bool = True) -> None:
+
+class HttpClient:
+    """A keep-alive HTTP/1.1 connection to one server (not thread-safe: one per thread).
+
+    ``timeout_s`` bounds each socket operation; ``deadline_s`` (default 3 x ``timeout_s``)
+    bounds a whole request, so a server trickling its answer a byte at a time cannot hold
+    a forwarder (or shutdown); answers over ``max_response_bytes`` are refused unread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        verify_tls: bool = True,
+        *,
+        deadline_s: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         parts = urllib.parse.urlsplit(url)
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout_s = timeout_s
+        self.deadline_s = 3.0 * timeout_s if deadline_s is None else deadline_s
+        self.max_response_bytes = max_response_bytes
         self._ssl: ssl.SSLContext | None = None
         if self.scheme == "https":
             self._ssl = ssl.create_default_context()
@@ -132,27 +154,65 @@ class HttpClient:
         A connection the server closed while idle is reopened once (writes are idempotent).
         Raises InfluxUnavailableError for connection failures and timeouts.
         """
+        where = f"InfluxDB at {self.host}:{self.port}"
         for attempt in (0, 1):
             reused = self._conn is not None
             conn = self._connect()
+            expired = threading.Event()
+
+            def abort(
+                conn: http.client.HTTPConnection = conn, expired: threading.Event = expired
+            ) -> None:
+                expired.set()
+                sock = conn.sock
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+            timer = threading.Timer(self.deadline_s, abort)
+            timer.daemon = True
+            timer.start()
             try:
                 conn.request(method, self.prefix + path, body=body, headers=headers or {})
                 resp = conn.getresponse()
-                data = resp.read()
-                if resp.getheader("Connection", "").lower() == "close":
+                length = resp.getheader("Content-Length")
+                if length and length.isdigit() and int(length) > self.max_response_bytes:
+                    self.close()
+                    raise InfluxUnavailableError(
+                        f"{where} sent a {int(length)}-byte answer (more than "
+                        f"{self.max_response_bytes}): not read; a proxy or a broken server?"
+                    )
+                data = resp.read(self.max_response_bytes + 1)
+                if len(data) > self.max_response_bytes:
+                    self.close()
+                    raise InfluxUnavailableError(
+                        f"{where} sent more than {self.max_response_bytes} bytes: not read"
+                    )
+                if expired.is_set():
+                    raise OSError("deadline passed")
+                if not resp.isclosed() or resp.getheader("Connection", "").lower() == "close":
                     self.close()
                 return resp.status, resp.headers, data
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
+                if expired.is_set():
+                    raise self._late(where) from exc
                 if reused and attempt == 0:
                     continue
-                raise InfluxUnavailableError(f"InfluxDB at {self.host}:{self.port}: {exc}") from exc
+                raise InfluxUnavailableError(f"{where}: {exc}") from exc
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                raise InfluxUnavailableError(
-                    f"InfluxDB at {self.host}:{self.port} unreachable: {exc}"
-                ) from exc
+                if expired.is_set():
+                    raise self._late(where) from exc
+                raise InfluxUnavailableError(f"{where} unreachable: {exc}") from exc
+            finally:
+                timer.cancel()
         raise AssertionError("unreachable")
+
+    def _late(self, where: str) -> InfluxUnavailableError:
+        return InfluxUnavailableError(
+            f"{where} gave no complete answer within {self.deadline_s:g} s (request deadline)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +351,24 @@ class V1Writer:
                 self.config.raw_retention,
             )
 
+    def missing(self, raw: bool) -> list[str]:
+        """What the writes need that the server lacks: the database and, when raw points
+        are written, the raw retention policy (1.x) or ``<db>_raw`` (2.x/3.x)."""
+        doc = self.query("SHOW DATABASES")
+        series = doc["results"][0].get("series", [])
+        names = {row[0] for s in series for row in s.get("values", [])}
+        out = [] if self.db in names else [f"database {self.db!r}"]
+        if raw and self.server.major not in (1, None):
+            raw_db = self._params["raw"]["db"]
+            if raw_db not in names:
+                out.append(f"database {raw_db!r} (raw acceleration)")
+        elif raw and not out:
+            doc = self.query(f"SHOW RETENTION POLICIES ON {quote_ident(self.db)}")
+            series = doc["results"][0].get("series", [])
+            if self.config.raw_rp not in {row[0] for s in series for row in s.get("values", [])}:
+                out.append(f"retention policy {self.config.raw_rp!r} on {self.db!r}")
+        return out
+
     def _raise_for(
         self, status: int, headers: http.client.HTTPMessage, body: bytes, what: str
     ) -> None:
@@ -405,6 +483,20 @@ class V2Writer:
             except InfluxRejectedError as exc:
                 log.warning("cannot check or create bucket %s: %s", name, exc.server_message)
 
+    def missing(self, raw: bool) -> list[str]:
+        """Buckets the writes need that the server lacks (a token that may not list
+        buckets cannot tell: nothing is reported)."""
+        api = self._client.buckets_api()
+        out: list[str] = []
+        for stream in ("events", "raw") if raw else ("events",):
+            name = self._buckets[stream]
+            try:
+                if self._call(f"find bucket {name}", api.find_bucket_by_name, name) is None:
+                    out.append(f"bucket {name!r}")
+            except InfluxRejectedError:
+                pass
+        return out
+
     def write(self, payload: bytes, stream: Stream) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
 
@@ -481,6 +573,17 @@ class InfluxLink:
     def new_writer(self) -> Writer:
         server, api = self.connect()
         return self._make(server, api)
+
+    def missing(self, raw: bool) -> list[str]:
+        """Database, retention policy or buckets the writes need that the server does not
+        have (see :meth:`V1Writer.missing`, :meth:`V2Writer.missing`); raises
+        InfluxUnavailableError when the server cannot be asked."""
+        writer = self.new_writer()
+        try:
+            assert isinstance(writer, V1Writer | V2Writer)
+            return writer.missing(raw)
+        finally:
+            writer.close()
 
     def reset(self, *, redo_setup: bool = True) -> None:
         """Forget the decision (after a 404 database-not-found, for instance)."""

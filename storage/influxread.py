@@ -31,6 +31,7 @@ from storage.schema import (
     night_point,
     opt_s,
     periods_from_json,
+    sensors_from_json,
 )
 
 __all__ = ["NIGHT", "InfluxReader", "night_point"]  # NIGHT, night_point: from the schema
@@ -227,6 +228,7 @@ class InfluxReader:
                 series=opt_i(r.get("series")),
                 detector_version=r.get("detector_version"),
                 detector_config=r.get("detector_config"),
+                sensors=sensors_from_json(r.get("sensors")),
             )
             for r in rows
         ]

@@ -1,10 +1,17 @@
 """The local event store: SQLite in the data directory (stdlib ``sqlite3``).
 
 Holds what summaries and reports need without any server: jerk events, minute counts,
-sensor status (gaps, disconnections, battery) and nights.  Every table has a primary key on
-subject/sensor/time (status adds the state), and writes are ``INSERT OR REPLACE``, so writing
-the same record twice leaves one row (idempotent, like InfluxDB).  Times are stored as integer
-ns since the Unix epoch and returned as float s.  WAL journal, ``synchronous=FULL``.
+sensor status (gaps, disconnections, battery), nights (one row per recording session; see
+:mod:`storage.nights` for how sessions make up a night) and runs.  Events and minute counts
+are keyed (subject, sensor, time), status adds the state, nights (subject, start), runs
+(subject, sensor, start); writes are ``INSERT OR REPLACE``, so writing the same record twice
+leaves one row (idempotent, like InfluxDB's series + timestamp).  ``runs`` records which run
+(its :attr:`Run.key`: what produced the data) wrote a sensor's data over which span, so that
+a second, different run over the same span is recognised as a conflict
+(:meth:`LocalStore.conflicts`) rather than silently added, and :meth:`LocalStore.delete_span`
+replaces it when asked.  Times are stored as integer ns since the Unix epoch and returned as
+float s.  WAL journal, ``synchronous=FULL``.  Stores of older versions are migrated on open
+(missing columns and tables added; ``PRAGMA user_version`` is the schema version).
 """
 
 from __future__ import annotations
@@ -16,17 +23,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from detector.episodes import EpisodeEvent
 from detector.errors import StorageError
 from detector.events import JerkEvent, MinuteCount
 
 from .lineproto import seconds_to_ns
-from .schema import Night, SensorStatus, opt_ns, opt_s, periods_from_json, periods_json
+from .schema import (
+    Night,
+    SensorStatus,
+    opt_ns,
+    opt_s,
+    periods_from_json,
+    periods_json,
+    sensors_from_json,
+    sensors_json,
+)
 
 __all__ = [
     "Annotation",
     "Gap",
     "LocalStore",
     "Night",
+    "Run",
     "StoredCount",
     "StoredEvent",
     "StoredStatus",
@@ -52,7 +70,10 @@ _NIGHT_EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("series", "INTEGER"),
     ("detector_version", "TEXT"),
     ("detector_config", "TEXT"),
+    ("sensors", "TEXT"),
 )
+#: Schema version (``PRAGMA user_version``): 2 adds ``nights.sensors`` and ``runs``.
+SCHEMA_VERSION = 2
 _NIGHT_COLUMNS = ", ".join(name for name, _ in _NIGHT_BASE_COLUMNS + _NIGHT_EXTRA_COLUMNS)
 _NIGHT_COLUMN_DEFS = ", ".join(
     f"{name} {decl}" for name, decl in _NIGHT_BASE_COLUMNS + _NIGHT_EXTRA_COLUMNS
@@ -78,12 +99,26 @@ CREATE TABLE IF NOT EXISTS status (
 CREATE TABLE IF NOT EXISTS annotations (
     subject TEXT NOT NULL, time_ns INTEGER NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (subject, time_ns)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS episodes (
+    subject TEXT NOT NULL, sensor TEXT NOT NULL, start_ns INTEGER NOT NULL,
+    side TEXT NOT NULL, duration_s REAL NOT NULL, dominant_hz REAL NOT NULL,
+    peak_g REAL NOT NULL, bilateral INTEGER NOT NULL,
+    PRIMARY KEY (subject, sensor, start_ns)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nights (
     {_NIGHT_COLUMN_DEFS},
     PRIMARY KEY (subject, start_ns)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    subject TEXT NOT NULL, sensor TEXT NOT NULL, start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (subject, sensor, start_ns)) WITHOUT ROWID;
 """
 
 _NS = 1e-9
+#: Columns added to other tables after the first release: (table, name, SQL type).
+_EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("counts", "worn_s", "REAL"),
+    ("events", "state", "TEXT"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +168,29 @@ class Annotation:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run's claim on a sensor's data: [start_s, end_s) s since the epoch, and ``key``,
+    what produced it (for a simulated night: seed, rate, length, detector; for real
+    sensors: a unique id per recording).  Two runs with the same key over the same span
+    write the same data."""
+
+    subject: str
+    sensor: str
+    start_s: float
+    end_s: float
+    key: str
+
+
 class LocalStore:
     """SQLite event store at ``path`` (thread-safe; one connection behind a lock)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"local event store {self.path}: {exc.strerror or exc}") from None
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -148,6 +200,12 @@ class LocalStore:
             for name, sql_type in _NIGHT_EXTRA_COLUMNS:
                 if name not in have:
                     self._db.execute(f"ALTER TABLE nights ADD COLUMN {name} {sql_type}")
+            # Added later, NULL (unknown) for what was stored before.
+            for table, name, sql_type in _EXTRA_COLUMNS:
+                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StorageError(f"local event store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -194,10 +252,16 @@ class LocalStore:
                 e.confidence,
                 int(b),
                 int(e.clipped),
+                None if e.state == "unknown" else e.state,
             )
             for e, b in zip(events, bilateral, strict=True)
         ]
-        self._write("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._write(
+            "INSERT OR REPLACE INTO events (subject, sensor, time_ns, side, kind, duration_s, "
+            "peak_jerk_g_per_s, peak_acc_g, series, confidence, bilateral, clipped, state) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
 
     def add_counts(
         self, subject: str, sensor: str, side: str, counts: Sequence[MinuteCount]
@@ -212,10 +276,46 @@ class LocalStore:
                 c.hypnic,
                 c.myoclonic,
                 c.covered_s,
+                c.worn_s,
             )
             for c in counts
         ]
-        self._write("INSERT OR REPLACE INTO counts VALUES (?,?,?,?,?,?,?,?)", rows)
+        self._write(
+            "INSERT OR REPLACE INTO counts (subject, sensor, start_ns, side, count, hypnic, "
+            "myoclonic, covered_s, worn_s) VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+
+    def add_episodes(
+        self, subject: str, sensor: str, side: str, episodes: Sequence[EpisodeEvent]
+    ) -> None:
+        """Store convulsive episodes (idempotent: keyed by subject, sensor and start)."""
+        rows = [
+            (
+                subject,
+                sensor,
+                seconds_to_ns(e.start),
+                side,
+                e.duration_s,
+                e.dominant_hz,
+                e.peak_g,
+                int(e.bilateral),
+            )
+            for e in episodes
+        ]
+        self._write("INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def episodes(
+        self, subject: str, start_s: float, end_s: float, sensor: str | None = None
+    ) -> list[tuple[str, str, EpisodeEvent]]:
+        """(sensor, side, episode) of ``subject`` starting in [start_s, end_s)."""
+        where, args = self._where(subject, start_s, end_s, sensor, "start_ns")
+        rows = self._read(
+            "SELECT sensor, side, start_ns, duration_s, dominant_hz, peak_g, bilateral "
+            f"FROM episodes WHERE {where} ORDER BY start_ns, sensor",
+            args,
+        )
+        return [(r[0], r[1], EpisodeEvent(r[2] * _NS, r[3], r[4], r[5], bool(r[6]))) for r in rows]
 
     def add_status(self, subject: str, sensor: str, side: str, status: SensorStatus) -> None:
         row = (
@@ -248,6 +348,7 @@ class LocalStore:
             night.series,
             night.detector_version,
             night.detector_config,
+            sensors_json(night.sensors),
         )
         marks = ",".join("?" * len(row))
         self._write(f"INSERT OR REPLACE INTO nights ({_NIGHT_COLUMNS}) VALUES ({marks})", [row])
@@ -286,7 +387,7 @@ class LocalStore:
         where, args = self._where(subject, start_s, end_s, sensor, "time_ns")
         rows = self._read(
             "SELECT subject, sensor, side, time_ns, duration_s, peak_jerk_g_per_s, peak_acc_g, "
-            f"kind, series, confidence, clipped, bilateral FROM events WHERE {where} "
+            f"kind, series, confidence, clipped, bilateral, state FROM events WHERE {where} "
             "ORDER BY time_ns, sensor",
             args,
         )
@@ -304,6 +405,7 @@ class LocalStore:
                     series=r[8] or None,
                     confidence=r[9],
                     clipped=bool(r[10]),
+                    state=r[12] or "unknown",
                 ),
                 bilateral=bool(r[11]),
             )
@@ -316,12 +418,12 @@ class LocalStore:
         """Minute counts of ``subject`` whose minute starts in [start_s, end_s)."""
         where, args = self._where(subject, start_s, end_s, sensor, "start_ns")
         rows = self._read(
-            "SELECT subject, sensor, side, start_ns, count, hypnic, myoclonic, covered_s "
+            "SELECT subject, sensor, side, start_ns, count, hypnic, myoclonic, covered_s, worn_s "
             f"FROM counts WHERE {where} ORDER BY start_ns, sensor",
             args,
         )
         return [
-            StoredCount(r[0], r[1], r[2], MinuteCount(r[3] * _NS, r[4], r[5], r[6], r[7]))
+            StoredCount(r[0], r[1], r[2], MinuteCount(r[3] * _NS, r[4], r[5], r[6], r[7], r[8]))
             for r in rows
         ]
 
@@ -379,9 +481,107 @@ class LocalStore:
                 series=r[11],
                 detector_version=r[12],
                 detector_config=r[13],
+                sensors=sensors_from_json(r[14]),
             )
             for r in rows
         ]
+
+    # ------------------------------------------------------------------ runs
+    def add_run(self, run: Run) -> None:
+        row = (
+            run.subject,
+            run.sensor,
+            seconds_to_ns(run.start_s),
+            seconds_to_ns(run.end_s),
+            run.key,
+        )
+        self._write("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?)", [row])
+
+    def runs(self, subject: str, sensor: str, start_s: float, end_s: float) -> list[Run]:
+        """Runs of ``subject``'s ``sensor`` whose span overlaps [start_s, end_s)."""
+        rows = self._read(
+            "SELECT subject, sensor, start_ns, end_ns, key FROM runs WHERE subject = ? AND "
+            "sensor = ? AND start_ns < ? AND end_ns > ? ORDER BY start_ns",
+            [subject, sensor, seconds_to_ns(end_s), seconds_to_ns(start_s)],
+        )
+        return [Run(r[0], r[1], r[2] * _NS, r[3] * _NS, r[4]) for r in rows]
+
+    def data_span(
+        self, subject: str, sensor: str, start_s: float, end_s: float
+    ) -> tuple[float, float] | None:
+        """First and last time (s) of stored events and minute counts of ``subject``'s
+        ``sensor`` in [start_s, end_s), or None when there are none."""
+        a, b = seconds_to_ns(start_s), seconds_to_ns(end_s)
+        rows = self._read(
+            "SELECT min(t), max(t) FROM (SELECT time_ns AS t FROM events WHERE subject = ? "
+            "AND sensor = ? AND time_ns >= ? AND time_ns < ? UNION ALL SELECT start_ns FROM "
+            "counts WHERE subject = ? AND sensor = ? AND start_ns >= ? AND start_ns < ?)",
+            [subject, sensor, a, b, subject, sensor, a, b],
+        )
+        lo, hi = rows[0]
+        return None if lo is None else (lo * _NS, hi * _NS)
+
+    def conflicts(self, run: Run) -> list[Run]:
+        """What stands in the way of ``run``: stored runs of its sensor over its span made by
+        a different key, and data of that sensor in the span no run claims (stores from
+        before runs were recorded), reported as runs with key ``"?"``."""
+        overlapping = self.runs(run.subject, run.sensor, run.start_s, run.end_s)
+        out = [r for r in overlapping if r.key != run.key]
+        if not overlapping:
+            span = self.data_span(run.subject, run.sensor, run.start_s, run.end_s)
+            if span is not None:
+                out.append(Run(run.subject, run.sensor, span[0], span[1], "?"))
+        return out
+
+    def delete_span(
+        self, subject: str, sensors: Sequence[str], start_s: float, end_s: float
+    ) -> int:
+        """Delete the events, minute counts, status and runs of ``subject``'s ``sensors`` in
+        [start_s, end_s), and the nights (sessions) in that span that recorded only these
+        sensors (or did not record which); returns the number of rows deleted."""
+        a, b = seconds_to_ns(start_s), seconds_to_ns(end_s)
+        deleted = 0
+        chosen = set(sensors)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                for sensor in sensors:
+                    for table, col in (
+                        ("events", "time_ns"),
+                        ("counts", "start_ns"),
+                        ("status", "time_ns"),
+                    ):
+                        cur = self._db.execute(
+                            f"DELETE FROM {table} WHERE subject = ? AND sensor = ? AND "
+                            f"{col} >= ? AND {col} < ?",
+                            [subject, sensor, a, b],
+                        )
+                        deleted += cur.rowcount
+                    cur = self._db.execute(
+                        "DELETE FROM runs WHERE subject = ? AND sensor = ? AND start_ns < ? "
+                        "AND end_ns > ?",
+                        [subject, sensor, b, a],
+                    )
+                    deleted += cur.rowcount
+                nights = list(
+                    self._db.execute(
+                        "SELECT start_ns, sensors FROM nights WHERE subject = ? AND "
+                        "start_ns < ? AND end_ns >= ?",
+                        [subject, b, a],
+                    )
+                )
+                for start_ns, text in nights:
+                    if set(sensors_from_json(text)) <= chosen:
+                        cur = self._db.execute(
+                            "DELETE FROM nights WHERE subject = ? AND start_ns = ?",
+                            [subject, start_ns],
+                        )
+                        deleted += cur.rowcount
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StorageError(f"local event store {self.path}: {exc}") from exc
+        return deleted
 
     def subjects(self) -> list[str]:
         rows = self._read(

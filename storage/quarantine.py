@@ -7,8 +7,13 @@ Each quarantined batch is two files in ``<data_dir>/quarantine/``::
 
 Nothing here is retried automatically; ``jerkmon flush --retry-quarantine`` re-sends the files
 after the cause (field type, token, database) was fixed, and deletes a file only once every
-line in it was accepted.  ``*.bin`` files are corrupt spool bytes (see the spool) kept for
-inspection.
+line in it was accepted.
+
+``*.bin`` files are spool bytes that were damaged on disk (see :mod:`storage.spool`), with a
+``.json`` report of what they held: they are what was *lost*.  Files written by earlier
+versions hold the damaged record *and everything after it* in its segment; ``--retry-quarantine``
+salvages every intact record in any ``.bin`` (into ``.lp`` entries that are then sent) and
+keeps only the damaged bytes.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .spool import write_file_durably
+from .spool import describe_damage, valid_records, write_file_durably
 
-__all__ = ["Quarantine", "QuarantineEntry", "Rejection"]
+__all__ = ["LossEntry", "Quarantine", "QuarantineEntry", "Rejection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,27 @@ class QuarantineEntry:
     @property
     def meta_path(self) -> Path:
         return self.path.with_suffix(".json")
+
+
+@dataclass(frozen=True, slots=True)
+class LossEntry:
+    """Damaged spool bytes given up: ``lines`` is None when the record header was damaged
+    too; ``measurements`` counts lines by measurement as far as the damaged text reads."""
+
+    path: Path
+    stream: str
+    n_bytes: int
+    lines: int | None
+    measurements: dict[str, int]
+    reason: str
+
+    def describe(self) -> str:
+        what = "an unknown number of" if self.lines is None else str(self.lines)
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.measurements.items()))
+        return (
+            f"{self.path.name}: {self.stream}: {what} lines lost in {self.n_bytes} damaged "
+            f"bytes ({self.reason})" + (f"; readable: {kinds}" if kinds else "")
+        )
 
 
 class Quarantine:
@@ -121,6 +147,75 @@ class Quarantine:
 
     def corrupt_files(self) -> list[Path]:
         return sorted(self.directory.glob("*.bin"))
+
+    def losses(self) -> list[LossEntry]:
+        """Damaged spool bytes kept here (what was lost), oldest first."""
+        out = []
+        for path in self.corrupt_files():
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            meta: dict[str, Any] = {}
+            with contextlib.suppress(OSError, ValueError):
+                meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            info = meta if meta else describe_damage(data)
+            lines = info.get("lines")
+            out.append(
+                LossEntry(
+                    path=path,
+                    stream=str(
+                        meta.get("stream", "raw" if path.name.startswith("raw") else "events")
+                    ),
+                    n_bytes=len(data),
+                    lines=int(lines) if lines is not None else None,
+                    measurements={str(k): int(v) for k, v in info.get("measurements", {}).items()},
+                    reason=str(
+                        meta.get("reason", "corrupt spool bytes (kept by an earlier version)")
+                    ),
+                )
+            )
+        return out
+
+    def salvage(self) -> tuple[int, int]:
+        """Move every intact record found in ``.bin`` files into ``.lp`` entries (to be
+        re-sent) and keep only the damaged bytes; returns (records, lines) salvaged."""
+        records_total = lines_total = 0
+        for loss in self.losses():
+            data = loss.path.read_bytes()
+            records, damaged = valid_records(data)
+            if not records:
+                continue
+            for payload, n in records:
+                self.put(
+                    loss.stream,
+                    [
+                        Rejection(
+                            payload, n, 0, f"salvaged from damaged spool bytes {loss.path.name}"
+                        )
+                    ],
+                    "",
+                )
+            records_total += len(records)
+            lines_total += sum(n for _, n in records)
+            rest = b"".join(data[o : o + n] for o, n in damaged)
+            with self._lock:
+                if rest:
+                    info = describe_damage(rest)
+                    meta = {
+                        "stream": loss.stream,
+                        "reason": loss.reason + "; intact records salvaged",
+                        "created_s": time.time(),
+                        **info,
+                    }
+                    write_file_durably(loss.path, rest)
+                    write_file_durably(
+                        loss.path.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode()
+                    )
+                else:
+                    loss.path.unlink(missing_ok=True)
+                    loss.path.with_suffix(".json").unlink(missing_ok=True)
+        return records_total, lines_total
 
     def remove(self, entry: QuarantineEntry) -> None:
         with self._lock:

@@ -6,10 +6,16 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
     tags ``subject``, ``sensor``, ``side``, ``kind`` (``myoclonic``/``hypnic``);
     fields ``duration_s`` (float, s), ``peak_jerk_g_per_s`` (float, g/s), ``peak_acc_g``
     (float, g), ``series`` (int, cluster id, 0 = lone jerk), ``confidence`` (float 0..1),
-    ``bilateral`` (bool, the other wrist jerked at the same time), ``clipped`` (bool).
+    ``bilateral`` (bool, the other wrist jerked at the same time), ``clipped`` (bool),
+    ``state`` (string: ``asleep``, ``awake``, ``walking``, ``activity``; absent = unknown).
 ``jerk_count`` — one point per subject/sensor/minute, time = minute start.
     tags ``subject``, ``sensor``, ``side``; int fields ``count``, ``hypnic``, ``myoclonic``,
-    float ``covered_s`` (s of valid signal in the minute, 0..60).
+    float ``covered_s`` (s of valid signal in the minute, 0..60), ``worn_s`` (of which the
+    sensor was worn; absent = unknown).
+``jerk_episode`` — one point per convulsive episode (sustained rhythmic high-energy
+    movement, :class:`detector.EpisodeEvent`; not a jerk count), time = start.
+    tags ``subject``, ``sensor``, ``side``; fields ``duration_s``, ``dominant_hz``,
+    ``peak_g`` (float), ``bilateral`` (bool).
 ``sensor_status`` — link and device state changes and periodic heartbeats.
     tags ``subject``, ``sensor``, ``side``, ``state`` (see :data:`STANDARD_STATES`);
     fields ``connected`` (bool, always present), ``gap_s`` (float, s, duration of a gap that
@@ -21,7 +27,9 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
     tag ``subject``; int fields ``end_ns``, ``sleep_onset_ns``, ``wake_ns`` (ns since the
     epoch), ``jerks``, ``jerks_in_sleep``, ``hypnic``, ``series``; float ``sleep_s`` (s);
     strings ``sleep_periods`` (JSON ``[[onset_s, end_s], ...]``), ``detector_version``,
-    ``detector_config`` (JSON), ``note``.  Absent fields are unknown.
+    ``detector_config`` (JSON), ``note``, ``sensors`` (JSON list of the sensor ids).  One
+    point per recording session; :mod:`storage.nights` merges the sessions of a night.
+    Absent fields are unknown.
 ``imu`` — raw acceleration, in its own retention policy (1.x: RP ``raw``, 7 d by default;
     2.x: bucket ``<bucket>_raw``). tags ``subject``, ``sensor``, ``side``; fields ``ax``,
     ``ay``, ``az`` (float, g, written with 1 µg resolution).
@@ -45,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detector.episodes import EpisodeEvent
 from detector.errors import InputError
 from detector.events import JerkEvent, MinuteCount
 
@@ -72,11 +81,14 @@ __all__ = [
     "opt_s",
     "periods_from_json",
     "periods_json",
+    "sensors_from_json",
+    "sensors_json",
     "status_line",
 ]
 
 JERK_EVENT = "jerk_event"
 JERK_COUNT = "jerk_count"
+JERK_EPISODE = "jerk_episode"
 SENSOR_STATUS = "sensor_status"
 IMU = "imu"
 ACTIVITY = "activity"
@@ -86,7 +98,18 @@ NIGHT = "night"
 #: States the collector reports; others matching ``[a-z][a-z0-9_]{0,31}`` are accepted
 #: (``state`` is a tag, so keep the set small).
 STANDARD_STATES: frozenset[str] = frozenset(
-    {"connected", "disconnected", "gap", "streaming", "low_battery", "clipping", "error"}
+    {
+        "connected",
+        "disconnected",
+        "gap",
+        "streaming",
+        "low_battery",
+        "clipping",
+        "error",
+        "not_worn",  # the sensor has looked unworn for the configured time (detail: how long)
+        "worn",  # worn again after a not_worn warning
+        "episode",  # a convulsive episode ended (detail: duration and frequency)
+    }
 )
 _STATE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -113,6 +136,8 @@ def event_line(subject: str, sensor: str, side: str, event: JerkEvent, bilateral
         "bilateral": bool(bilateral),
         "clipped": bool(event.clipped),
     }
+    if event.state != "unknown":
+        fields["state"] = event.state
     return encode_line(JERK_EVENT, tags, fields, seconds_to_ns(event.onset))
 
 
@@ -124,7 +149,22 @@ def count_line(subject: str, sensor: str, side: str, count: MinuteCount) -> str:
         "myoclonic": int(count.myoclonic),
         "covered_s": float(count.covered_s),
     }
+    if count.worn_s is not None:
+        fields["worn_s"] = float(count.worn_s)
     return encode_line(JERK_COUNT, _tags(subject, sensor, side), fields, seconds_to_ns(count.start))
+
+
+def episode_line(subject: str, sensor: str, side: str, episode: EpisodeEvent) -> str:
+    """One ``jerk_episode`` line for a convulsive episode (start in s since the epoch)."""
+    fields: dict[str, object] = {
+        "duration_s": float(episode.duration_s),
+        "dominant_hz": float(episode.dominant_hz),
+        "peak_g": float(episode.peak_g),
+        "bilateral": bool(episode.bilateral),
+    }
+    return encode_line(
+        JERK_EPISODE, _tags(subject, sensor, side), fields, seconds_to_ns(episode.start)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +263,10 @@ class Night:
             series: distinct series (clusters).  None when unknown.
         detector_version: version of the detector that produced the events.
         detector_config: its :class:`~detector.config.DetectorConfig` as a JSON object.
+        sensors: the sensors recorded in this session (empty: unknown, older records).
+
+    A stored Night is one recording session; :mod:`storage.nights` merges the sessions of
+    one subject and night date into one night.
     """
 
     subject: str
@@ -239,6 +283,18 @@ class Night:
     series: int | None = None
     detector_version: str | None = None
     detector_config: str | None = None
+    sensors: tuple[str, ...] = ()
+
+
+def sensors_json(sensors: Sequence[str]) -> str | None:
+    """Sensor ids as JSON text; None when there are none."""
+    return json.dumps(list(sensors)) if sensors else None
+
+
+def sensors_from_json(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(str(s) for s in json.loads(text))
 
 
 def night_point(night: Night) -> Point:
@@ -256,6 +312,7 @@ def night_point(night: Night) -> Point:
         "detector_version": night.detector_version,
         "detector_config": night.detector_config,
         "note": night.note,
+        "sensors": sensors_json(night.sensors),
     }
     return Point(NIGHT, {"subject": night.subject}, fields, seconds_to_ns(night.start_s))
 

@@ -15,11 +15,24 @@ protocol (the header starts with ``#``, a comment for InfluxDB)::
     <payload: line-protocol lines, each ending in \\n>
 
 Crash safety: a record is written with one ``writev`` and counts as acknowledged once
-:meth:`SpoolStream.append` returns.  On open, the last segment is read through and every
-record's length and CRC-32 is checked; the first record that is incomplete or does not match
-(a torn tail after a crash or SIGKILL) is cut off with ``ftruncate`` — never parsed.  If a
-valid record follows a bad one (corruption rather than a torn tail), the bytes from the bad
-record on are first copied to the quarantine directory, so nothing is dropped silently.
+:meth:`SpoolStream.append` returns.  On open, every segment is read through and every
+record's length and CRC-32 is checked; an incomplete record at the end of the last segment
+(a torn tail after a crash or SIGKILL) is cut off with ``ftruncate`` — never parsed.
+
+Damage (a flipped byte, a bad sector) is different: the ``#JM1`` header is the frame marker,
+so the reader resynchronises on the next header whose CRC matches and loses only the
+damaged bytes.  Those are copied to the quarantine directory as ``<stream>-lost-*.bin`` with a
+``.json`` report (segment, offset, bytes, lines and measurements when the header survived)
+and overwritten in place by a *skip record* (``#JM1 <n> 0 <crc>``: zero lines of ``#``
+padding), so offsets, the committed position and the records after it stay as they were.  A
+segment that is not the last one and ends inside a record was truncated (not torn): what is
+missing is reported lost the same way.  Segments written by earlier versions (which had no
+skip records) are read unchanged.
+
+The ``committed`` file is validated against the segments on open: garbage, an unknown
+segment or an offset that is not a record boundary is reported and replaced by the oldest
+segment's start (everything is re-sent; InfluxDB writes are idempotent), never used to
+delete segments.
 
 fsync policy (per stream): with ``fsync_interval_s == 0`` every ``append`` fsyncs the segment
 before it returns (the events stream: an acknowledged event survives power loss).  With
@@ -39,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -48,6 +62,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from detector.errors import ConfigError, StorageError
 
@@ -90,6 +105,98 @@ def write_file_durably(path: Path, data: bytes) -> None:
 def encode_record(payload: bytes, n_lines: int) -> bytes:
     """The header of a record holding ``payload`` (``n_lines`` newline-terminated lines)."""
     return b"#JM1 %d %d %08x\n" % (len(payload), n_lines, zlib.crc32(payload))
+
+
+def _next_valid_record(data: bytes) -> int | None:
+    """Offset in ``data`` (after its first byte) of the first header whose payload's
+    length and CRC match: the frame marker to resynchronise on."""
+    pos = data.find(b"#JM1 ", 1)
+    while pos >= 0:
+        nl = data.find(b"\n", pos, pos + _HEADER_MAX)
+        m = _HEADER_RE.fullmatch(data[pos : nl + 1]) if nl >= 0 else None
+        if m is not None:
+            length = int(m.group(1))
+            payload = data[nl + 1 : nl + 1 + length]
+            if len(payload) == length and zlib.crc32(payload) == int(m.group(3), 16):
+                return pos
+        pos = data.find(b"#JM1 ", pos + 1)
+    return None
+
+
+def _record_at(data: bytes, pos: int) -> tuple[int, bytes, int] | None:
+    """``(end offset, payload, lines)`` of an intact record at ``pos`` of ``data``."""
+    nl = data.find(b"\n", pos, pos + _HEADER_MAX)
+    m = _HEADER_RE.fullmatch(data[pos : nl + 1]) if nl >= 0 else None
+    if m is None:
+        return None
+    length = int(m.group(1))
+    payload = data[nl + 1 : nl + 1 + length]
+    if len(payload) != length or zlib.crc32(payload) != int(m.group(3), 16):
+        return None
+    return nl + 1 + length, payload, int(m.group(2))
+
+
+def valid_records(data: bytes) -> tuple[list[tuple[bytes, int]], list[tuple[int, int]]]:
+    """Split bytes of a (damaged) segment into its intact records ``(payload, lines)``,
+    skip records left out, and the damaged spans ``(offset, length)`` between them."""
+    records: list[tuple[bytes, int]] = []
+    damaged: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(data):
+        rec = _record_at(data, pos)
+        if rec is not None:
+            end, payload, n = rec
+            if n:
+                records.append((payload, n))
+            pos = end
+            continue
+        nxt = _next_valid_record(data[pos:])
+        span = len(data) - pos if nxt is None else nxt
+        damaged.append((pos, span))
+        pos += span
+    return records, damaged
+
+
+def _skip_record(total: int) -> bytes | None:
+    """A record of exactly ``total`` bytes holding no lines (``#`` padding), or None if
+    ``total`` is too short for a header."""
+    for digits in range(1, 11):
+        n = total - (17 + digits)
+        if n >= 0 and len(str(n)) == digits:
+            payload = b"#" * (n - 1) + b"\n" if n else b""
+            rec = b"#JM1 %d 0 %08x\n" % (n, zlib.crc32(payload)) + payload
+            assert len(rec) == total
+            return rec
+    return None
+
+
+def _overwrite(path: Path, off: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, off)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def describe_damage(data: bytes) -> dict[str, Any]:
+    """What damaged spool bytes held: ``lines`` (from the header if it is intact, else
+    None), ``bytes`` and ``measurements`` (line counts by measurement name, as far as
+    the damaged text can be read: indicative only)."""
+    nl = data.find(b"\n", 0, _HEADER_MAX)
+    m = _HEADER_RE.fullmatch(data[: nl + 1]) if nl >= 0 else None
+    body = data[nl + 1 :] if m is not None else data
+    measurements: dict[str, int] = {}
+    for line in body.split(b"\n"):
+        name = re.match(rb"([A-Za-z_][A-Za-z0-9_]{0,63}),", line)
+        if name is not None:
+            key = name.group(1).decode()
+            measurements[key] = measurements.get(key, 0) + 1
+    return {
+        "lines": int(m.group(2)) if m is not None else None,
+        "bytes": len(data),
+        "measurements": measurements,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +281,8 @@ class SpoolStream:
         self._last_sync = time.monotonic()
         self._closed = False
         self.truncated_bytes = 0  # torn-tail bytes cut at open
+        self.lost_records = 0  # damaged records given up (reported in the quarantine)
+        self.lost_lines = 0  # lines of those, as far as their headers tell
         try:
             self._open()
         except BaseException:
@@ -197,21 +306,47 @@ class SpoolStream:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         return fd
 
-    def _read_committed(self) -> tuple[int, int]:
+    def _read_committed(self) -> tuple[int, int] | None:
+        """The committed position on disk, (0, 0) if none, None if unreadable."""
         path = self.directory / "committed"
         try:
-            text = path.read_text(encoding="ascii").split()
+            raw = path.read_bytes()
         except FileNotFoundError:
             return (0, 0)
-        if len(text) != 2 or not all(x.isdigit() for x in text):
-            raise StorageError(f"spool {path} is malformed: {text!r}")
+        text = raw.decode("ascii", errors="replace").split()
+        if len(text) != 2 or not all(x.isdigit() and len(x) <= 18 for x in text):
+            return None
         return (int(text[0]), int(text[1]))
+
+    def _bad_committed(self, why: str) -> None:
+        path = self.directory / "committed"
+        log.error(
+            "spool %s: %s is not valid (%s); everything in the spool will be sent again "
+            "(InfluxDB keeps one copy of each point) and nothing is deleted",
+            self.name,
+            path,
+            why,
+        )
+        with contextlib.suppress(OSError):
+            os.replace(path, path.with_name("committed.invalid"))
 
     def _open(self) -> None:
         seqs = sorted(
             int(m.group(1)) for p in self.directory.iterdir() if (m := _SEG_RE.fullmatch(p.name))
         )
-        self._committed = self._read_committed()
+        committed = self._read_committed()
+        if committed is None:
+            self._bad_committed("not '<segment> <offset>'")
+        elif seqs and committed != (0, 0) and committed[0] not in seqs:
+            # Legitimately, only a segment older than all (its deletion done) is missing.
+            if committed[0] > seqs[0]:
+                self._bad_committed(f"segment {committed[0]} does not exist")
+                committed = None
+        elif not seqs and committed is not None and committed[0] > 10**15:
+            committed = None
+        if committed is None:
+            committed = (seqs[0], 0) if seqs else (0, 0)
+        self._committed = committed
         for seq in seqs:
             path = self.directory / _seg_name(seq)
             if seq < self._committed[0]:
@@ -221,11 +356,23 @@ class SpoolStream:
         if self._segments and self._segments[0].seq > self._committed[0]:
             self._committed = (self._segments[0].seq, 0)
         self.pending_lines = 0
+        lines_after: list[list[tuple[int, int]]] = []
         for i, seg in enumerate(self._segments):
-            start = self._committed[1] if seg.seq == self._committed[0] else 0
             last = i == len(self._segments) - 1
-            seg.size, lines = self._recover(seg, verify_crc=last, count_from=start)
-            self.pending_lines += lines
+            seg.size, records = self._recover(seg, verify_crc=True, last=last)
+            lines_after.append(records)
+        if self._segments and self._committed[0] == self._segments[0].seq:
+            coff = self._committed[1]
+            boundaries = {0, self._segments[0].size} | {off for off, _ in lines_after[0]}
+            if coff not in boundaries:
+                self._bad_committed(
+                    f"offset {coff} of segment {self._committed[0]} is not a record boundary "
+                    f"(segment size {self._segments[0].size})"
+                )
+                self._committed = (self._segments[0].seq, 0)
+        for seg, records in zip(self._segments, lines_after, strict=True):
+            start = self._committed[1] if seg.seq == self._committed[0] else 0
+            self.pending_lines += sum(n for off, n in records if off >= start)
         self._reader = self._committed
         if not self._segments:
             self._new_segment(max(self._committed[0], 0) + 1)
@@ -235,24 +382,90 @@ class SpoolStream:
             if self._is_committed_through(active) and active.size > 0:
                 self._rotate()
 
-    def _recover(self, seg: _Segment, *, verify_crc: bool, count_from: int) -> tuple[int, int]:
-        """Validate ``seg``; cut a torn tail; return (valid size, lines at/after count_from)."""
+    def _recover(
+        self, seg: _Segment, *, verify_crc: bool, last: bool
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """Validate ``seg``: skip damaged records, cut a torn tail (last segment only);
+        return (valid size, [(record offset, lines)])."""
         size = seg.path.stat().st_size
-        lines = 0
+        records: list[tuple[int, int]] = []
         with open(seg.path, "rb") as f:
             off = 0
             while off < size:
                 f.seek(off)
                 rec = self._parse_record_at(f, off, size, verify_crc)
                 if rec is None:
+                    if self._skip_damage(seg, f, off, size, torn_ok=last):
+                        continue  # now a skip record at ``off``
                     break
                 next_off, n = rec
-                if off >= count_from:
-                    lines += n
+                records.append((off, n))
                 off = next_off
-            if off < size:
-                self._handle_bad_tail(seg.path, f, off, size)
-        return off, lines
+        return off, records
+
+    def _skip_damage(self, seg: _Segment, f: object, off: int, end: int, *, torn_ok: bool) -> bool:
+        """The record at ``off`` is bad.  If a valid record follows before ``end``, report the
+        damaged bytes lost and overwrite them with a skip record (True).  Otherwise the
+        rest is a torn tail (``torn_ok``: cut with a warning) or, in a segment that was
+        complete, a truncation (reported lost, then cut); returns False."""
+        assert hasattr(f, "read") and hasattr(f, "seek")
+        f.seek(off)
+        rest: bytes = f.read(end - off)
+        nxt = _next_valid_record(rest)
+        if nxt is not None and _skip_record(nxt) is not None:
+            self._report_lost(seg, off, rest[:nxt], "damaged record (CRC or header mismatch)")
+            _overwrite(seg.path, off, _skip_record(nxt) or b"")
+            return True
+        if torn_ok and nxt is None:
+            log.warning(
+                "spool %s: cut a torn tail of %d bytes at byte %d of %s (an append that never "
+                "completed, e.g. after a crash)",
+                self.name,
+                len(rest),
+                off,
+                seg.path.name,
+            )
+            self.truncated_bytes += len(rest)
+        else:
+            self._report_lost(
+                seg, off, rest, "segment truncated or damaged to its end (not a torn tail)"
+            )
+        fd = os.open(seg.path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, off)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return False
+
+    def _report_lost(self, seg: _Segment, off: int, data: bytes, reason: str) -> None:
+        """Keep the damaged bytes and say exactly what they held, as far as can be told."""
+        info = describe_damage(data)
+        self.lost_records += 1
+        self.lost_lines += info["lines"] or 0
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.quarantine_dir / f"{self.name}-lost-{seg.path.stem}-{off}.bin"
+        write_file_durably(dest, data)
+        meta = {
+            "stream": self.name,
+            "segment": seg.path.name,
+            "offset": off,
+            "reason": reason,
+            "created_s": time.time(),
+            **info,
+        }
+        write_file_durably(dest.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode())
+        log.error(
+            "spool %s: %s at byte %d of %s: %d bytes lost (%s lines%s); kept in %s",
+            self.name,
+            reason,
+            off,
+            seg.path.name,
+            len(data),
+            "?" if info["lines"] is None else info["lines"],
+            "".join(f", {k} {v}" for k, v in sorted(info["measurements"].items())),
+            dest,
+        )
 
     def _parse_record_at(
         self, f: object, off: int, size: int, verify_crc: bool
@@ -276,56 +489,6 @@ class SpoolStream:
             if zlib.crc32(payload) != int(m.group(3), 16) or (length and payload[-1:] != b"\n"):
                 return None
         return body_off + length, n_lines
-
-    def _handle_bad_tail(
-        self, path: Path, f: object, off: int, size: int, *, always_keep: bool = False
-    ) -> None:
-        assert hasattr(f, "read") and hasattr(f, "seek")
-        f.seek(off)
-        rest: bytes = f.read(size - off)
-        corrupt = always_keep or self._has_valid_record_after(rest)
-        if corrupt:
-            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
-            dest = self.quarantine_dir / f"{self.name}-corrupt-{path.stem}-{off}.bin"
-            write_file_durably(dest, rest)
-            log.error(
-                "spool %s: segment %s is corrupt at byte %d; %d bytes moved to %s",
-                self.name,
-                path.name,
-                off,
-                len(rest),
-                dest,
-            )
-        else:
-            log.warning(
-                "spool %s: cut a torn tail of %d bytes at byte %d of %s (an append that never "
-                "completed, e.g. after a crash)",
-                self.name,
-                len(rest),
-                off,
-                path.name,
-            )
-            self.truncated_bytes += len(rest)
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.ftruncate(fd, off)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _has_valid_record_after(rest: bytes) -> bool:
-        pos = rest.find(b"#JM1 ", 1)
-        while pos >= 0:
-            nl = rest.find(b"\n", pos, pos + _HEADER_MAX)
-            m = _HEADER_RE.fullmatch(rest[pos : nl + 1]) if nl >= 0 else None
-            if m is not None:
-                length = int(m.group(1))
-                payload = rest[nl + 1 : nl + 1 + length]
-                if len(payload) == length and zlib.crc32(payload) == int(m.group(3), 16):
-                    return True
-            pos = rest.find(b"#JM1 ", pos + 1)
-        return False
 
     def _is_committed_through(self, seg: _Segment) -> bool:
         cseq, coff = self._committed
@@ -482,21 +645,28 @@ class SpoolStream:
             nl = head.find(b"\n")
             m = _HEADER_RE.fullmatch(head[: nl + 1]) if nl >= 0 else None
             if m is None:
-                self._corrupt_at(seg, pos)
+                if self._corrupt_at(seg, pos, end_limit):
+                    continue
                 break
             length, n = int(m.group(1)), int(m.group(2))
             if parts and (lines + n > max_lines or size + length > max_bytes):
                 break
             payload = os.pread(fd, length, pos + nl + 1)
             if len(payload) != length or zlib.crc32(payload) != int(m.group(3), 16):
-                self._corrupt_at(seg, pos)
+                if self._corrupt_at(seg, pos, end_limit):
+                    continue
                 break
-            parts.append(payload)
+            if n:  # a skip record (n == 0) holds only padding
+                parts.append(payload)
             lines += n
             size += length
             pos += nl + 1 + length
         if not parts:
-            return self.read_batch(max_lines, max_bytes) if pos < end_limit else None
+            if pos == off:
+                return None
+            with self._lock:
+                self._reader = (seg.seq, pos)
+            return self.read_batch(max_lines, max_bytes)
         with self._lock:
             self._reader = (seg.seq, pos)
         return Batch(self.name, seg.seq, off, pos, b"".join(parts), lines)
@@ -510,11 +680,44 @@ class SpoolStream:
         self._read_fd = (seg.seq, fd)
         return fd
 
-    def _corrupt_at(self, seg: _Segment, off: int) -> None:
-        """A record the writer acknowledged fails its check: keep the rest, then cut it."""
+    def _corrupt_at(self, seg: _Segment, off: int, end: int) -> bool:
+        """A record the writer acknowledged fails its check (damage after open): report it
+        lost and skip it (True), or, with nothing valid after it before ``end``, report the
+        rest lost and turn it into one skip record (False: nothing more to read)."""
         with self._lock, open(seg.path, "rb") as f:
-            self._handle_bad_tail(seg.path, f, off, seg.size, always_keep=True)
-            seg.size = off  # the write fd is O_APPEND: new records go after the cut
+            f.seek(off)
+            rest = f.read(end - off)
+            nxt = _next_valid_record(rest)
+            span = nxt if nxt is not None else len(rest)
+            skip = _skip_record(span)
+            self._report_lost(seg, off, rest[:span], "damaged record found while sending")
+            if skip is None:
+                return False
+            _overwrite(seg.path, off, skip)
+            self.pending_lines = self._count_pending_locked()
+            return True
+
+    def _count_pending_locked(self) -> int:
+        """Lines of the records after the committed position (headers only)."""
+        cseq, coff = self._committed
+        total = 0
+        for seg in self._segments:
+            if seg.seq < cseq:
+                continue
+            pos = coff if seg.seq == cseq else 0
+            fd = os.open(seg.path, os.O_RDONLY)
+            try:
+                while pos < seg.size:
+                    head = os.pread(fd, _HEADER_MAX, pos)
+                    nl = head.find(b"\n")
+                    m = _HEADER_RE.fullmatch(head[: nl + 1]) if nl >= 0 else None
+                    if m is None:
+                        break
+                    total += int(m.group(2))
+                    pos += nl + 1 + int(m.group(1))
+            finally:
+                os.close(fd)
+        return total
 
     def rewind(self) -> None:
         """Move the read position back to the committed offset (after a failed send)."""

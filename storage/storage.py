@@ -20,6 +20,7 @@ stream (events, counts, status, activity, other small measurements) and the ``ra
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ from types import TracebackType
 
 import numpy.typing as npt
 
+from detector.episodes import EpisodeEvent
 from detector.errors import InputError, StorageError
 from detector.events import JerkEvent, MinuteCount
 
@@ -45,6 +47,7 @@ from .schema import (
     SensorStatus,
     activity_lines,
     count_line,
+    episode_line,
     event_line,
     imu_payload,
     night_point,
@@ -75,7 +78,8 @@ class StorageStatus:
 
     ``influx_state``: ``not_configured``, ``connecting`` (nothing sent yet), ``ok``,
     ``retrying`` (server unreachable/overloaded, data waits in the spool), ``refusing``
-    (credentials or database refused: batches go to quarantine), ``stopped``.
+    (credentials or database refused: batches go to quarantine), ``stuck`` (a request far
+    past its deadline), ``forwarder dead (restarting)``, ``stopped``.
     """
 
     influx_state: str
@@ -121,6 +125,7 @@ class QuarantineReport:
     still_refused_lines: int
     still_refused_batches: int
     messages: tuple[str, ...]
+    salvaged_lines: int = 0  # intact records recovered from damaged spool bytes (.bin)
 
 
 class Storage:
@@ -145,7 +150,15 @@ class Storage:
         self.data_dir = Path(data_dir)
         self.influx = influx
         self.options = options or StorageOptions()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.data_dir, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise StorageError(
+                f"data directory {self.data_dir}: cannot write there ({exc.strerror or exc}); "
+                "choose another with --data-dir or $JERKMON_DATA_DIR"
+            ) from None
         self.quarantine = Quarantine(self.data_dir / "quarantine")
         spool_opts = {"events": self.options.events_spool, "raw": self.options.raw_spool}
         self.spools: dict[Stream, SpoolStream] = {}
@@ -179,8 +192,13 @@ class Storage:
         )
         self._background.start()
         if start_forwarder:
-            for fwd in self.forwarders.values():
-                fwd.start()
+            self.start_forwarders()
+
+    def start_forwarders(self) -> None:
+        """Start the forwarder threads (when not started by the constructor, e.g. after
+        :meth:`check_influx_target`); starting twice does nothing."""
+        for fwd in self.forwarders.values():
+            fwd.start()
 
     # ------------------------------------------------------------------ writing
     def _check_open(self) -> None:
@@ -216,6 +234,16 @@ class Storage:
         lines = [count_line(subject, sensor, side, c) for c in counts]
         self.spools["events"].append_lines(lines)
         self.store.add_counts(subject, sensor, side, counts)
+        return len(lines)
+
+    def add_episodes(
+        self, subject: str, sensor: str, side: str, episodes: Sequence[EpisodeEvent]
+    ) -> int:
+        """Store convulsive episodes (``jerk_episode``); returns the number stored."""
+        self._check_open()
+        lines = [episode_line(subject, sensor, side, e) for e in episodes]
+        self.spools["events"].append_lines(lines)
+        self.store.add_episodes(subject, sensor, side, episodes)
         return len(lines)
 
     def add_status(self, subject: str, sensor: str, side: str, status: SensorStatus) -> None:
@@ -289,6 +317,96 @@ class Storage:
         self.spools["events"].append_lines([night_point(night).to_line()])
         self.store.add_night(night)
 
+    def check_influx_target(self, raw: bool | None = None) -> None:
+        """Raise StorageError when InfluxDB answers that the database, retention policy or
+        bucket the writes go to does not exist (nothing is sent: the data stays in the
+        spool).  An unreachable server is not an error here: the spool waits for it.
+        ``raw``: check the raw target too (default: when raw points are kept)."""
+        if self.link is None or self.influx is None:
+            return
+        from detector.errors import InfluxRejectedError, InfluxUnavailableError
+
+        try:
+            missing = self.link.missing(self.options.spool_raw if raw is None else raw)
+        except InfluxUnavailableError as exc:
+            log.warning("cannot check the InfluxDB target now (%s); the spool keeps the data", exc)
+            return
+        except InfluxRejectedError as exc:
+            # e.g. 401: the writes will be refused with the same words and quarantined.
+            log.warning("InfluxDB refused to list its databases/buckets: %s", exc.server_message)
+            return
+        if missing:
+            raise StorageError(
+                f"InfluxDB at {self.influx.url} has no {' and no '.join(missing)}: nothing is "
+                f"sent, the data stays in the spool ({self.data_dir / 'spool'}). Check "
+                "--db/--bucket, or create it once with `jerkmon init` (or `jerkmon run "
+                "--create-db`)"
+            )
+
+    def delete_span(
+        self, subject: str, sensors: Sequence[str], start_s: float, end_s: float
+    ) -> int:
+        """Delete what ``sensors`` of ``subject`` stored over [start_s, end_s): local rows
+        (:meth:`LocalStore.delete_span`) and, on InfluxDB 1.x (v1 API), the points of every
+        measurement tagged with these sensors and the ``night`` points of the sessions
+        deleted locally.  Returns the number of local rows deleted.  InfluxDB that cannot be
+        reached is logged and left as it is (re-sent points of the same times replace it)."""
+        self._check_open()
+        gone = [
+            n.start_s
+            for n in self.store.nights(subject, start_s - 86400.0, end_s)
+            if n.end_s >= start_s and set(n.sensors) <= set(sensors)
+        ]
+        deleted = self.store.delete_span(subject, sensors, start_s, end_s)
+        if self.link is not None:
+            self._delete_influx(subject, sensors, start_s, end_s, gone)
+        return deleted
+
+    def _delete_influx(
+        self,
+        subject: str,
+        sensors: Sequence[str],
+        start_s: float,
+        end_s: float,
+        night_starts: Sequence[float],
+    ) -> None:
+        from .influx import V1Writer
+
+        assert self.link is not None
+        a, b = seconds_to_ns(start_s), seconds_to_ns(end_s)
+
+        def quote_string(v: str) -> str:
+            return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+        who = f'"subject" = {quote_string(subject)}'
+        statements = [
+            f'DELETE WHERE {who} AND "sensor" = {quote_string(s)} AND time >= {a} AND time < {b}'
+            for s in sensors
+        ]
+        statements += [
+            f'DELETE FROM "night" WHERE {who} AND time = {seconds_to_ns(t)}' for t in night_starts
+        ]
+        try:
+            writer = self.link.new_writer()
+        except StorageError as exc:
+            log.warning("cannot delete the replaced data in InfluxDB: %s", exc)
+            return
+        try:
+            if not isinstance(writer, V1Writer):
+                log.warning(
+                    "replaced data is deleted from the local store only: delete it in the "
+                    "v2 bucket with `influx delete` (subject %s, sensors %s)",
+                    subject,
+                    ", ".join(sensors),
+                )
+                return
+            for q in statements:
+                writer.query(q, db=writer.db)
+        except StorageError as exc:
+            log.warning("cannot delete the replaced data in InfluxDB: %s", exc)
+        finally:
+            writer.close()
+
     def add_annotation(self, annotation: Annotation) -> None:
         """Store a timeline note (``annotation``: tag ``subject``, string field ``text``),
         e.g. a dose change, in InfluxDB (Grafana annotations) and the local store."""
@@ -357,6 +475,7 @@ class Storage:
             raise StorageError("no InfluxDB configured: cannot re-send quarantined batches")
         resent_lines = resent_batches = refused_lines = refused_batches = 0
         messages: list[str] = []
+        _salvaged_records, salvaged_lines = self.quarantine.salvage()
         writer = self.link.new_writer()
         try:
             for entry in self.quarantine.entries():
@@ -388,6 +507,7 @@ class Storage:
             refused_lines,
             refused_batches,
             tuple(dict.fromkeys(messages)),
+            salvaged_lines,
         )
 
     def status(self) -> StorageStatus:
@@ -410,7 +530,12 @@ class Storage:
             states = {s.state for s in stats}
             errors = [s.last_error for s in stats if s.last_error]
             last_error = errors[0] if errors else None
-            if "retrying" in states:
+            stuck_s = 3.0 * (self.influx.timeout_s if self.influx else 10.0) + 5.0
+            if not all(s.alive for s in stats) or "dead" in states:
+                state = "forwarder dead (restarting)"
+            elif any(s.busy_s > stuck_s for s in stats):
+                state = "stuck"
+            elif "retrying" in states:
                 state = "retrying"
             elif "paused" in states:
                 state = "refusing"
@@ -452,6 +577,9 @@ class Storage:
             if now >= next_cap_check:
                 next_cap_check = now + 5.0
                 self.check_disk_cap()
+            if not self._closed:
+                for fwd in self.forwarders.values():
+                    fwd.restart_if_dead()
 
     def check_disk_cap(self) -> bool:
         """Log an error (rate-limited) if spool + quarantine exceed the cap; True if over."""

@@ -171,3 +171,134 @@ class RecordingServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class FaultProxy:
+    """A local HTTP proxy in front of a real InfluxDB that misbehaves on ``/write`` as
+    told by :attr:`mode`:
+
+    * ``pass``: forward everything;
+    * ``unavailable``: the next :attr:`count` writes get 503 with ``Retry-After:
+      retry_after`` (then ``pass``);
+    * ``limit``: writes whose (decompressed) body exceeds :attr:`limit_bytes` get 413;
+    * ``trickle``: the answer's headers promise 100 bytes, then one byte every 0.5 s;
+    * ``huge``: a 200 promising (and streaming) 1 GB.
+
+    ``/ping`` and queries are always forwarded.  ``writes`` records (time, body size,
+    status) of every write.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.mode = "pass"
+        self.count = 0
+        self.retry_after = "0"
+        self.limit_bytes = 1 << 30
+        self.writes: list[tuple[float, int, int]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _forward(self, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+                req = urllib.request.Request(
+                    owner.target + self.path, data=body or None, method=self.command
+                )
+                for key in ("Content-Type", "Content-Encoding", "Authorization"):
+                    if self.headers.get(key):
+                        req.add_header(key, self.headers[key])
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        return resp.status, resp.read(), dict(resp.headers.items())
+                except urllib.error.HTTPError as exc:
+                    return exc.code, exc.read(), dict(exc.headers.items())
+
+            def _handle(self) -> None:
+                import time as _time
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                is_write = self.path.startswith("/write")
+                mode = owner.mode
+                status = 0
+                if is_write and mode == "unavailable":
+                    with owner._lock:
+                        owner.count -= 1
+                        if owner.count <= 0:
+                            owner.mode = "pass"
+                    status = 503
+                    self._reply(503, b'{"error":"busy"}', {"Retry-After": owner.retry_after})
+                elif is_write and mode == "limit":
+                    raw = body
+                    if self.headers.get("Content-Encoding", "").lower() == "gzip":
+                        raw = gzip.decompress(body)
+                    if len(raw) > owner.limit_bytes:
+                        status = 413
+                        self._reply(413, b'{"error":"Request Entity Too Large"}', {})
+                elif is_write and mode == "trickle":
+                    status = 200
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    for _ in range(100):
+                        if owner._stop.wait(0.5):
+                            break
+                        try:
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                        except OSError:
+                            break
+                    self.close_connection = True
+                elif is_write and mode == "huge":
+                    status = 200
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(1 << 30))
+                    self.end_headers()
+                    chunk = b"\0" * (1 << 20)
+                    try:
+                        for _ in range(1024):
+                            self.wfile.write(chunk)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                if status == 0:
+                    status, data, headers = self._forward(body)
+                    keep = {k: v for k, v in headers.items() if k.lower().startswith("x-influxdb")}
+                    if "Content-Type" in headers:
+                        keep["Content-Type"] = headers["Content-Type"]
+                    self._reply(status, data, keep)
+                if is_write:
+                    with owner._lock:
+                        owner.writes.append((_time.monotonic(), len(body), status))
+
+            do_GET = do_POST = _handle
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -66,7 +66,9 @@ def world(influxd: LocalInfluxd, tmp_path_factory: pytest.TempPathFactory) -> It
     influxd.start()
     root = tmp_path_factory.mktemp("dash")
     db = "jm_dashboards"
-    nights = write_demo_nights(root / "data", InfluxConfig(url=influxd.url, db=db, api="v1"))
+    nights = write_demo_nights(
+        root / "data", InfluxConfig(url=influxd.url, db=db, api="v1", create=True)
+    )
     first = min(n.night.start_s for n in nights if n.spec.subject == "s1")
     change_s = float(int(first + 1.5 * 86400))
     mp = pytest.MonkeyPatch()
@@ -185,8 +187,8 @@ def test_night_dashboard_numbers_equal_the_pipeline(world: World) -> None:
     events = night.all_events
     hypnic = [e for e in events if e.kind == "hypnic"]
     assert len(night.events) == 2 and events
-    assert _values(run, "Jerks") == [(run.time_range.from_ms, len(events))]
-    assert [v for _, v in _values(run, "Hypnic jerks")] == [len(hypnic)]
+    assert _values(run, "Jerks (per wrist, summed)") == [(run.time_range.from_ms, len(events))]
+    assert [v for _, v in _values(run, "Hypnic (per wrist, summed)")] == [len(hypnic)]
     for title, bucket_s in (("Jerks per hour", 3600), ("Jerks per 5 min", 300)):
         expected = Counter(int(e.onset // bucket_s) * bucket_s * 1000 for e in events)
         exp_hyp = Counter(int(e.onset // bucket_s) * bucket_s * 1000 for e in hypnic)
@@ -199,21 +201,22 @@ def test_night_dashboard_numbers_equal_the_pipeline(world: World) -> None:
     assert rows == len(events) and "peak_acc_g" in table.columns
     # per-sensor series counts and sleep-based rate from the night record
     series = {
-        s.tags["sensor"]: s.values[0][1] for s in run.panel("Series (clusters)").targets[0].series
+        s.tags["sensor"]: s.values[0][1]
+        for s in run.panel("Series (clusters) per wrist").targets[0].series
     }
     for sensor, evs in night.events.items():
         assert series.get(sensor, 0) == len({e.series for e in evs if e.series})
     periods = night.night.sleep_periods
     in_sleep = sum(1 for e in events if any(a <= e.onset <= b for a, b in periods))
     sleep_h = (night.night.sleep_s or 0) / 3600
-    ((_, rate),) = _values(run, "Jerks per hour of sleep")
+    ((_, rate),) = _values(run, "Per hour of sleep (wrist mean)")
     # pooled over the wrists: jerks in sleep of both / (2 x hours of sleep)
     assert rate == pytest.approx(in_sleep / (sleep_h * len(night.events)), rel=1e-9)
     assert night.night.sleep_onset_s is not None
     onset = night.night.sleep_onset_s
     lo, hi = (int(onset * 1000) - 1800_000), (int(onset * 1000) + 1800_000)
     near = sum(1 for e in hypnic if lo <= int(e.onset // 60) * 60_000 < hi)
-    assert [v for _, v in _values(run, "Hypnic ±30 min of onset")] == [near]
+    assert [v for _, v in _values(run, "Hypnic ±30 min (per wrist)")] == [near]
     assert run.links[0].startswith(
         f"/d/jerkmon-night/jerkmon-night?from={int(night.night.start_s * 1000)}&to="
     )
@@ -246,9 +249,9 @@ def test_trends_per_night_and_before_after_change(world: World) -> None:
     _assert_all_ran(run)
     per_night: dict[int, int] = Counter()
     hyp_night: dict[int, int] = Counter()
-    for t, v in _values(run, "Jerks per night"):
+    for t, v in _values(run, "Jerks per night, per wrist"):
         per_night[t] += int(v)
-    for t, v in _values(run, "Hypnic jerks per night"):
+    for t, v in _values(run, "Hypnic jerks per night, per wrist"):
         hyp_night[t] += int(v)
     for n in nights:
         key = int(n.night.start_s * 1000)
@@ -291,7 +294,7 @@ def test_cohort_table_and_distributions(world: World) -> None:
     _assert_all_ran(run)
     assert run.variables["subject"].is_all
     rows = {}
-    for s in run.panel("Participants × nights").targets[0].series:
+    for s in run.panel("Participants × nights (per wrist)").targets[0].series:
         for row in s.values:
             rec = dict(zip(s.columns, row, strict=True))
             rows[(s.tags["subject"], s.tags["night"], s.tags["sensor"])] = rec
@@ -304,7 +307,7 @@ def test_cohort_table_and_distributions(world: World) -> None:
     for key, evs in expected.items():
         assert rows[key]["jerks"] == len(evs)
         assert rows[key]["hypnic"] == sum(1 for e in evs if e.kind == "hypnic")
-    hist = [v for _, v in _values(run, "Distribution: hypnic jerks per night")]
+    hist = [v for _, v in _values(run, "Distribution: hypnic jerks per night (per wrist)")]
     assert sorted(hist) == sorted(r["hypnic"] for r in rows.values())
 
 
@@ -343,7 +346,7 @@ def test_classic_mode_substitution_also_runs(world: World) -> None:
     sel = {"subject": "s2", "night": night_label(night.night.start_s)}
     run = run_dashboard(world.boards[NIGHT_UID], world.client, rng, sel, mode="classic")
     _assert_all_ran(run)
-    assert _values(run, "Jerks") == [(rng.from_ms, len(night.all_events))]
+    assert _values(run, "Jerks (per wrist, summed)") == [(rng.from_ms, len(night.all_events))]
 
 
 def test_preview_renders_every_dashboard(world: World, tmp_path: Path) -> None:
@@ -355,3 +358,22 @@ def test_preview_renders_every_dashboard(world: World, tmp_path: Path) -> None:
     ]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20_000
+
+
+def test_episode_and_not_worn_alert_queries_run(world: World) -> None:
+    from dashboards.alerts import (
+        EPISODE_ALERT_UID,
+        NOT_WORN_ALERT_UID,
+        episode_alert_query,
+        not_worn_alert_query,
+    )
+    from dashboards.grafana_macros import QueryContext, render_query
+
+    rules = alert_rules(OPTS)["groups"][0]["rules"]
+    assert [r["uid"] for r in rules][1:] == [EPISODE_ALERT_UID, NOT_WORN_ALERT_UID]
+    now_ms = int(world.last("s1").night.end_s * 1000)
+    rng = TimeRange(now_ms - 600_000, now_ms)
+    for q in (episode_alert_query(), not_worn_alert_query()):
+        text = render_query(q, QueryContext({}, rng, interval_ms=1000))
+        assert unresolved(text) == []
+        world.client.query_one(text)  # valid InfluxQL against the real influxd

@@ -293,7 +293,7 @@ def test_small_smooth_transient_amid_restless_movement_is_not_a_jerk() -> None:
 
 
 def test_peak_between_samples_is_refined() -> None:
-    from detector.core import _refined_peak
+    from detector._features import refined_peak as _refined_peak
 
     # A 40 ms half-sine lobe sampled at 50 Hz, off its centre: the samples understate it.
     t = np.arange(-0.1, 0.15, 0.02) + 0.007

@@ -285,3 +285,32 @@ def test_merge_interleaves_sources_and_passes_errors_on() -> None:
     assert got.index("R2") < got.index("L4")  # by arrival, not one source after the other
     with pytest.raises(InputError, match="R broke"):
         asyncio.run(collect(wrist("L", 50, 0.01), wrist("R", 2, 0.01, fail=True)))
+
+
+def test_a_bad_chunk_is_logged_and_recorded_and_the_night_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Times that go backwards, repeat or are not finite, and a chunk the detector refuses
+    (wrong shape): each is dropped with a log line and a gap record; every good sample
+    before and after reaches the detector and the store once."""
+    rec = simulate_night(NightConfig(hours=0.1, rate_hz=50, seed=5, sensors=1, t0=T0)).sensors[0]
+    spec = SensorSpec("A0:9E:1A:00:00:01", "left", 50.0)
+    third = len(rec.t) // 3
+    with Storage(tmp_path, None) as storage:
+        pipeline = NightPipeline("s1", [spec], storage)
+        pipeline.feed(spec.sensor, rec.t[:third], rec.acc[:third])
+        # a clock glitch: 1 s of samples replayed, one NaN time, then the stream goes on
+        back = slice(third - 50, third + 10)
+        t_bad = rec.t[back].copy()
+        t_bad[-5] = math.nan
+        pipeline.feed(spec.sensor, t_bad, rec.acc[back])
+        pipeline.feed(spec.sensor, rec.t[third + 10 : 2 * third], rec.acc[third + 10 : 2 * third])
+        pipeline.feed(spec.sensor, rec.t[2 * third : 2 * third + 5], np.zeros((5, 2)))  # shape
+        pipeline.feed(spec.sensor, rec.t[2 * third + 5 :], rec.acc[2 * third + 5 :])
+        pipeline.finish()
+        details = [s.status.detail or "" for s in storage.store.statuses("s1", 0, 2e9)]
+    # lost: the NaN-stamped sample and the wrongly shaped chunk; the 9 new good samples kept
+    assert pipeline.samples == len(rec.t) - 1 - 5
+    assert any("non-increasing times" in d for d in details)
+    assert any(d.startswith("bad input:") for d in details)
+    assert "do not increase" in caplog.text and "refused" in caplog.text

@@ -324,7 +324,7 @@ def test_run_writes_the_report_at_the_end_of_the_night(tmp_path: Path) -> None:
     assert main(argv) == 0
     page = out.read_text()
     assert "Night report — subject r1" in page and "Night of " in page
-    assert "sleep h (this wrist)" in page  # the run's per-wrist detector summaries
+    assert "per h of sleep (this wrist)" in page  # per-wrist counts from the store
     assert len(_pngs(page)) == 6
 
 

@@ -27,7 +27,7 @@ def influx_night(running_influxd: LocalInfluxd, db_name: str, tmp_path: Path) ->
     """Two nights of ``a1`` and one of ``b2``, written through Storage to the local store and
     to InfluxDB; b2's ``night`` point is then deleted (data from before nights were
     published), so its night must be derived from the minute counts."""
-    cfg = InfluxConfig(url=running_influxd.url, db=db_name, timeout_s=5.0)
+    cfg = InfluxConfig(url=running_influxd.url, db=db_name, timeout_s=5.0, create=True)
     data_dir = tmp_path / "data"
     with Storage(data_dir, cfg, FAST) as st:
         record_nights(

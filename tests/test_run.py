@@ -71,7 +71,7 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def _run_argv(data: Path, url: str | None, db: str | None, *extra: str) -> list[str]:
     argv = ["run", *NIGHT, "--data-dir", str(data), "--report", str(data / "r.html")]
     if url is not None and db is not None:
-        argv += ["--url", url, "--db", db]
+        argv += ["--url", url, "--db", db, "--create-db"]
     return argv + list(extra)
 
 
@@ -380,6 +380,9 @@ def test_bad_token_is_a_clear_error_and_nothing_is_lost(
     monkeypatch.delenv("JERKMON_INFLUX_TOKEN")
     monkeypatch.setenv("JERKMON_INFLUX_PASSWORD", server.admin_password)
     flush = ["flush", "--data-dir", str(data), "--url", server.url, "--db", db_name]
+    # The bad token could not create the database: first setup as admin, then flush.
+    assert main([*flush, "--user", server.admin_user, "--retry-quarantine"]) == 2
+    assert main(["init", "--url", server.url, "--db", db_name, "--user", server.admin_user]) == 0
     assert main([*flush, "--user", server.admin_user, "--retry-quarantine"]) == 0
     auth = {"user": server.admin_user, "password": server.admin_password}
     _assert_same(_contents(server.url, db_name, **auth), reference)

@@ -111,6 +111,7 @@ def ble_night(influxd: LocalInfluxd, tmp_path_factory: pytest.TempPathFactory) -
         influxd.url,
         "--db",
         db,
+        "--create-db",
         "--quiet",
     ]
     with pytest.MonkeyPatch.context() as mp:

@@ -42,7 +42,7 @@ def test_exactly_once_across_influxd_sigkill(
     running_influxd: LocalInfluxd, db_name: str, tmp_path: Path
 ) -> None:
     server = running_influxd
-    cfg = InfluxConfig(url=server.url, db=db_name, timeout_s=2.0)
+    cfg = InfluxConfig(url=server.url, db=db_name, timeout_s=2.0, create=True)
     t0 = _now_minute()
     n_events, n_counts, n_imu = 0, 0, 0
     storage = Storage(tmp_path / "data", cfg, FAST)
@@ -85,7 +85,7 @@ def test_field_type_conflict_is_quarantined_then_retried(
     running_influxd: LocalInfluxd, db_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = running_influxd.url
-    cfg = InfluxConfig(url=url, db=db_name)
+    cfg = InfluxConfig(url=url, db=db_name, create=True)
     t0 = _now_minute()
     storage = Storage(tmp_path / "data", cfg, FAST)
     storage.add_points([Point("note", {"subject": "s1"}, {"v": 1}, int(t0 * 1e9))])
@@ -138,7 +138,9 @@ def test_wrong_password_is_quarantined_with_clear_error(
         user=server.admin_user,
         password=server.admin_password,
     )
-    bad = InfluxConfig(url=server.url, db=db_name, user="admin", password="wrong-pass-123")
+    bad = InfluxConfig(
+        url=server.url, db=db_name, user="admin", password="wrong-pass-123", create=True
+    )
     assert "wrong-pass-123" not in repr(bad)
     storage = Storage(tmp_path / "data", bad, FAST)
     storage.add_events("s1", "w", "left", _events(_now_minute(), 10))
@@ -151,7 +153,11 @@ def test_wrong_password_is_quarantined_with_clear_error(
     assert "wrong-pass-123" not in caplog.text
     storage.close()
     good = InfluxConfig(
-        url=server.url, db=db_name, user=server.admin_user, password=server.admin_password
+        url=server.url,
+        db=db_name,
+        user=server.admin_user,
+        password=server.admin_password,
+        create=True,
     )
     storage = Storage(tmp_path / "data", good, FAST)
     assert storage.retry_quarantine().resent_lines == 10
@@ -166,7 +172,7 @@ def test_wrong_password_is_quarantined_with_clear_error(
     assert rows(doc)[0]["count"] == 10
 
 
-def test_missing_database_is_created_or_quarantined(
+def test_missing_database_is_created_only_when_asked_or_quarantined(
     running_influxd: LocalInfluxd, db_name: str, tmp_path: Path
 ) -> None:
     url = running_influxd.url
@@ -178,7 +184,7 @@ def test_missing_database_is_created_or_quarantined(
     assert entry.statuses == (404,) and "database not found" in entry.messages[0]
     storage.close()
     # create=True: the database and the raw RP are created; dropped mid-run, re-created.
-    storage = Storage(tmp_path / "b", InfluxConfig(url=url, db=db_name), FAST)
+    storage = Storage(tmp_path / "b", InfluxConfig(url=url, db=db_name, create=True), FAST)
     storage.add_status("s1", "w", "left", SensorStatus(_now_minute(), "connected"))
     assert storage.flush(10.0)
     rps = rows(influx_query(url, f'SHOW RETENTION POLICIES ON "{db_name}"'))
@@ -199,7 +205,7 @@ def test_api_pick_on_a_1x_server(
     url = running_influxd.url
     # v2-style settings against 1.x: /api/v2/write does not exist there (404 page not found),
     # so auto picks the v1 API with the bucket as database.
-    cfg = InfluxConfig(url=url, org="home", bucket=db_name, token="tok-abc")
+    cfg = InfluxConfig(url=url, org="home", bucket=db_name, token="tok-abc", create=True)
     client = HttpClient(url, 5.0)
     assert probe_v2_write(client, cfg) is False
     client.close()
@@ -213,7 +219,9 @@ def test_api_pick_on_a_1x_server(
     storage.close()
     assert count_points(url, db_name, "jerk_event", "peak_acc_g") == 5
     # Forcing v2 against 1.x: the 404 is quarantined with an explanation, not retried.
-    forced = InfluxConfig(url=url, org="home", bucket=db_name, token="tok-abc", api="v2")
+    forced = InfluxConfig(
+        url=url, org="home", bucket=db_name, token="tok-abc", api="v2", create=True
+    )
     storage = Storage(tmp_path / "b", forced, FAST)
     storage.add_events("s1", "w", "left", _events(_now_minute(), 5))
     assert storage.flush(10.0)
@@ -231,7 +239,9 @@ def test_flush_command(
 ) -> None:
     url = running_influxd.url
     # Only this command: the CLI's other subcommands belong to other modules.
-    monkeypatch.setattr(cli, "_COMMAND_MODULES", ("jerkmon.commands.flush",))
+    monkeypatch.setattr(
+        cli, "_COMMAND_MODULES", ("jerkmon.commands.flush", "jerkmon.commands.init")
+    )
     for var in ("URL", "DB", "TOKEN", "ORG", "BUCKET", "USER", "PASSWORD", "API", "RP"):
         monkeypatch.delenv(f"JERKMON_INFLUX_{var}", raising=False)
     data = tmp_path / "data"
@@ -242,6 +252,18 @@ def test_flush_command(
         offline.add_points([Point("note", {}, {"v": "x"}, int((t0 + 1) * 1e9))])
         offline.add_imu("s1", "w", "left", t0 + np.arange(500) / 100, np.zeros((500, 3)))
         assert offline.status().influx_state == "not_configured"
+    # A missing database is a clear error, never created: everything stays in the spool.
+    assert main(["flush", "--data-dir", str(data), "--url", url, "--db", db_name]) == 2
+    err = capsys.readouterr().err
+    assert f"has no database '{db_name}'" in err and "jerkmon init" in err
+    assert err.count("\n") == 1
+    series = influx_query(url, "SHOW DATABASES")["results"][0].get("series", [])
+    assert [db_name] not in [v for x in series for v in x.get("values", [])]
+    with Storage(data, start_forwarder=False) as again:
+        assert again.status().streams["events"].backlog_lines == 43
+        assert not again.quarantine.entries()
+    assert main(["init", "--url", url, "--db", db_name]) == 0
+    assert "ready" in capsys.readouterr().out
     assert main(["flush", "--data-dir", str(data), "--url", url, "--db", db_name]) == 1
     out = capsys.readouterr().out
     # 40 events, the first note and the activity epoch of the 5 s of raw samples
@@ -264,7 +286,7 @@ def test_events_are_not_stuck_behind_raw(
 ) -> None:
     url = running_influxd.url
     storage = Storage(
-        tmp_path / "d", InfluxConfig(url=url, db=db_name), FAST, start_forwarder=False
+        tmp_path / "d", InfluxConfig(url=url, db=db_name, create=True), FAST, start_forwarder=False
     )
     t0 = _now_minute()
     storage.add_imu("s1", "w", "left", t0 + np.arange(50_000) / 100, np.zeros((50_000, 3)))
@@ -296,7 +318,9 @@ def test_disk_cap_warns_and_deletes_nothing(
 def test_concurrent_writers_are_safe(
     running_influxd: LocalInfluxd, db_name: str, tmp_path: Path
 ) -> None:
-    storage = Storage(tmp_path / "d", InfluxConfig(url=running_influxd.url, db=db_name), FAST)
+    storage = Storage(
+        tmp_path / "d", InfluxConfig(url=running_influxd.url, db=db_name, create=True), FAST
+    )
     t0 = _now_minute()
 
     def writer(k: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -103,22 +104,135 @@ def test_torn_tail_variants(tmp_path: Path, damage: str) -> None:
     spool.close()
 
 
-def test_corruption_before_valid_records_is_kept(tmp_path: Path) -> None:
+def _flip(seg: Path, record: int, at: int = 30) -> bytes:
+    """Flip a payload byte of record number ``record``; return that record's bytes."""
+    data = bytearray(seg.read_bytes())
+    starts = [i for i in range(len(data)) if data.startswith(b"#JM1 ", i)]
+    start = starts[record]
+    end = starts[record + 1] if record + 1 < len(starts) else len(data)
+    original = bytes(data[start:end])
+    data[start + at] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    return original
+
+
+@pytest.mark.parametrize("where", ["last", "middle"])
+def test_a_damaged_record_loses_only_itself_and_is_reported(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Frame markers + CRC: the reader resynchronises on the next intact record; the damaged
+    one is reported (bytes, lines, measurements) and overwritten by a skip record, so a
+    reopen neither loses more nor reports it twice."""
+    q = tmp_path / "quarantine"
+    opts = SpoolOptions(segment_max_bytes=4096)
+    spool = SpoolStream(tmp_path / "s", "events", opts, quarantine_dir=q)
+    for i in range(120):
+        spool.append(_lines(i), 3)
+    spool.close()
+    segs = sorted((tmp_path / "s").glob("seg-*.jms"))
+    assert len(segs) >= 3
+    seg = segs[-1] if where == "last" else segs[1]
+    damaged = _flip(seg, 1)
+    spool = SpoolStream(tmp_path / "s", "events", opts, quarantine_dir=q)
+    assert spool.lost_records == 1 and spool.lost_lines == 3
+    assert spool.pending_lines == 119 * 3
+    got = _read_all(spool)
+    spool.close()
+    lost = {int(x.split(b" ")[0].split(b"=")[1]) for x in damaged.split(b"\n")[1:] if x}
+    assert len(lost) == 1
+    assert got == b"".join(_lines(i) for i in range(120) if i not in lost)
+    (kept,) = q.glob("*.bin")
+    assert kept.read_bytes() == damaged[:30] + bytes([damaged[30] ^ 0xFF]) + damaged[31:]
+    meta = json.loads(kept.with_suffix(".json").read_text())
+    assert meta["lines"] == 3 and meta["bytes"] == len(damaged)
+    assert meta["measurements"] == {"m": 3}
+    assert "damaged record" in caplog.text and "torn tail" not in caplog.text
+    # reopened: the skip record reads as nothing, no second report
+    spool = SpoolStream(tmp_path / "s", "events", opts, quarantine_dir=q)
+    assert spool.lost_records == 0 and spool.pending_lines == 0
+    spool.close()
+
+
+def test_damage_found_while_sending_is_skipped_not_the_rest(tmp_path: Path) -> None:
     q = tmp_path / "quarantine"
     spool = SpoolStream(tmp_path / "s", "events", quarantine_dir=q)
-    for i in range(3):
+    for i in range(10):
+        spool.append(_lines(i), 3)
+    seg = sorted((tmp_path / "s").glob("seg-*.jms"))[-1]
+    _flip(seg, 4)  # after open: only the reader can see it
+    got = _read_all(spool)
+    assert got == b"".join(_lines(i) for i in range(10) if i != 4)
+    assert spool.lost_records == 1 and spool.pending_lines == 0
+    spool.append(_lines(10), 3)  # the writer goes on after it
+    assert _read_all(spool) == _lines(10)
+    spool.close()
+    assert len(list(q.glob("*.bin"))) == 1
+
+
+def test_a_truncated_middle_segment_is_reported_lost_not_a_torn_tail(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = tmp_path / "quarantine"
+    opts = SpoolOptions(segment_max_bytes=4096)
+    spool = SpoolStream(tmp_path / "s", "events", opts, quarantine_dir=q)
+    for i in range(120):
+        spool.append(_lines(i), 3)
+    spool.close()
+    seg = sorted((tmp_path / "s").glob("seg-*.jms"))[1]
+    size = seg.stat().st_size
+    os.truncate(seg, size - 20)
+    spool = SpoolStream(tmp_path / "s", "events", opts, quarantine_dir=q)
+    assert spool.truncated_bytes == 0 and spool.lost_records == 1
+    assert "cut a torn tail" not in caplog.text and "segment truncated" in caplog.text
+    assert len(_read_all(spool).splitlines()) == 119 * 3
+    spool.close()
+
+
+@pytest.mark.parametrize(
+    "committed", [b"garbage\n", b"1 999999999\n", b"99 0\n", b"1 7\n", b"\xff\xfe"]
+)
+def test_a_bad_committed_file_never_deletes_unsent_data(
+    tmp_path: Path, committed: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    opts = SpoolOptions(segment_max_bytes=4096)
+    spool = SpoolStream(tmp_path / "s", "events", opts)
+    for i in range(60):
+        spool.append(_lines(i), 3)
+    spool.close()
+    segs = sorted((tmp_path / "s").glob("seg-*.jms"))
+    (tmp_path / "s" / "committed").write_bytes(committed)
+    spool = SpoolStream(tmp_path / "s", "events", opts)
+    assert sorted((tmp_path / "s").glob("seg-*.jms")) == segs  # nothing deleted
+    assert "is not valid" in caplog.text
+    assert _read_all(spool) == b"".join(_lines(i) for i in range(60))  # all sent again
+    spool.close()
+
+
+def test_salvage_recovers_intact_records_from_old_corrupt_files(tmp_path: Path) -> None:
+    """An earlier version kept the damaged record *and the rest of its segment* in
+    ``*-corrupt-*.bin``: salvage turns every intact record into a quarantine entry to
+    re-send and keeps only the damaged bytes."""
+    from storage.quarantine import Quarantine
+
+    spool = SpoolStream(tmp_path / "s", "raw")
+    for i in range(5):
         spool.append(_lines(i), 3)
     spool.close()
     seg = sorted((tmp_path / "s").glob("seg-*.jms"))[-1]
     data = bytearray(seg.read_bytes())
     second = data.index(b"#JM1", 1)
-    data[second + 30] ^= 0xFF  # flip a byte inside record 1's payload
-    seg.write_bytes(bytes(data))
-    spool = SpoolStream(tmp_path / "s", "events", quarantine_dir=q)
-    assert _read_all(spool) == _lines(0)
-    (kept,) = q.glob("*.bin")
-    assert _lines(2) in kept.read_bytes()  # nothing acknowledged vanished silently
-    spool.close()
+    data[second + 30] ^= 0xFF
+    quarantine = Quarantine(tmp_path / "q")
+    old = quarantine.directory / f"raw-corrupt-{seg.stem}-{second}.bin"
+    old.write_bytes(bytes(data[second:]))  # records 1 (damaged) .. 4
+    (loss,) = quarantine.losses()
+    assert loss.stream == "raw"
+    assert quarantine.salvage() == (3, 9)
+    entries = quarantine.entries()
+    assert b"".join(e.path.read_bytes() for e in entries) == b"".join(_lines(i) for i in (2, 3, 4))
+    assert {e.stream for e in entries} == {"raw"}
+    (loss,) = quarantine.losses()
+    assert loss.lines == 3 and loss.n_bytes == data.index(b"#JM1", second + 1) - second
 
 
 def test_one_owner_per_stream(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def _event(t: float) -> JerkEvent:
 def test_v2_requests(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with RecordingServer("v2.7.11") as srv:
-        cfg = InfluxConfig(url=srv.url, org="home", bucket="jerks", token=TOKEN)
+        cfg = InfluxConfig(url=srv.url, org="home", bucket="jerks", token=TOKEN, create=True)
         assert TOKEN not in repr(cfg) and TOKEN not in str(cfg)
         storage = Storage(tmp_path / "d", cfg, FAST)
         t0 = 1_763_000_000.0
@@ -69,7 +69,7 @@ def test_v2_requests(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
 
 def test_v1_compat_on_2x_with_database_only(tmp_path: Path) -> None:
     with RecordingServer("2.7.4") as srv:
-        cfg = InfluxConfig(url=srv.url, db="jerkmon", token=TOKEN)
+        cfg = InfluxConfig(url=srv.url, db="jerkmon", token=TOKEN, create=True)
         storage = Storage(tmp_path / "d", cfg, FAST)
         storage.add_events("s1", "w", "left", [_event(1_763_000_000.0)])
         storage.add_imu("s1", "w", "left", [1_763_000_000.0], [[0.0, 0.0, 1.0]])
@@ -85,7 +85,7 @@ def test_v1_compat_on_2x_with_database_only(tmp_path: Path) -> None:
 
 
 def test_api_pick_without_version_header() -> None:
-    cfg = InfluxConfig(url="http://127.0.0.1:1", org="o", bucket="b", token=TOKEN)
+    cfg = InfluxConfig(url="http://127.0.0.1:1", org="o", bucket="b", token=TOKEN, create=True)
     with RecordingServer(version=None) as srv:
         link = InfluxLink(InfluxConfig(**{**cfg.__dict__, "url": srv.url}))
         assert link.connect()[1] == "v2"  # the empty probe write was not a 404
@@ -96,7 +96,7 @@ def test_api_pick_without_version_header() -> None:
 
 def test_answers_are_classified() -> None:
     with RecordingServer("v2.7.11") as srv:
-        cfg = InfluxConfig(url=srv.url, org="o", bucket="b", token=TOKEN)
+        cfg = InfluxConfig(url=srv.url, org="o", bucket="b", token=TOKEN, create=True)
         v2 = V2Writer(cfg, ServerInfo("v2.7.11"))
         srv.queue("/api/v2/write", Reply(429, b'{"message":"slow down"}', {"Retry-After": "7"}))
         with pytest.raises(InfluxUnavailableError) as unavailable:
@@ -111,22 +111,22 @@ def test_answers_are_classified() -> None:
         assert rejected.value.status == 422
         assert rejected.value.server_message == "failure writing points"
         v2.close()
-        v1 = V1Writer(InfluxConfig(url=srv.url, db="x"), ServerInfo("1.8.10"))
+        v1 = V1Writer(InfluxConfig(url=srv.url, db="x", create=True), ServerInfo("1.8.10"))
         srv.queue("/write", Reply(503, b"busy", {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}))
         with pytest.raises(InfluxUnavailableError) as busy:
             v1.write(b"m v=1 1\n", "events")
         assert busy.value.retry_after_s is not None and busy.value.retry_after_s > 1e6
         v1.close()
     with pytest.raises(InfluxUnavailableError, match="unreachable"):
-        V1Writer(InfluxConfig(url="http://127.0.0.1:1", db="x"), ServerInfo("1.8")).write(
-            b"m v=1 1\n", "events"
-        )
+        V1Writer(
+            InfluxConfig(url="http://127.0.0.1:1", db="x", create=True), ServerInfo("1.8")
+        ).write(b"m v=1 1\n", "events")
 
 
 def test_retry_after_is_honoured_then_delivered(tmp_path: Path) -> None:
     with RecordingServer("v2.7.11") as srv:
         srv.queue("/api/v2/write", Reply(503, b"", {"Retry-After": "1"}), Reply(500, b"oops"))
-        cfg = InfluxConfig(url=srv.url, org="o", bucket="b", token=TOKEN)
+        cfg = InfluxConfig(url=srv.url, org="o", bucket="b", token=TOKEN, create=True)
         storage = Storage(tmp_path / "d", cfg, FAST)
         start = time.monotonic()
         storage.add_events("s1", "w", "left", [_event(1_763_000_000.0)])

@@ -20,7 +20,8 @@ so for every frame ``host_rx - sensor_t >= true offset``.  The mapping is theref
   delay seen is taken as zero delay (BLE's unobservable minimum latency stays a bias);
 * a point far below the line (clock jumped forward) re-anchors at once; points far above
   it (a reset to an earlier time, or a huge delay) re-anchor only once ``confirm_frames``
-  of them agree, so one very late frame does not break the mapping;
+  of them agree and arrived paced as they were sampled, so one very late frame, or the
+  backlog a stalled host receives in one burst, does not break the mapping;
 * the mapping survives reconnects: it is kept while the sensor clock continues, and only
   re-anchored on a detected reset or jump (or :meth:`SensorClockMapper.reset`).
 
@@ -265,13 +266,20 @@ class SensorClockMapper:
             ds = [h - s for s, h in self._suspects]
             if max(ds) - min(ds) > c.jump_threshold_s:
                 self._suspects = self._suspects[-1:]
-            elif len(self._suspects) >= c.confirm_frames:
+            elif len(self._suspects) >= c.confirm_frames and self._suspects_paced():
                 self._anchor(self._suspects)
                 return "reanchored"
             return "suspect"
         self._suspects.clear()
         self._add(x, d)
         return "ok"
+
+    def _suspects_paced(self) -> bool:
+        """The late frames arrived spread out as they were sampled (a clock that jumped
+        back) rather than in one burst (a host or link stall delivering a backlog: frames
+        late by less and less, which must not move the mapping)."""
+        (s0, h0), (s1, h1) = self._suspects[0], self._suspects[-1]
+        return s1 > s0 and h1 - h0 >= 0.5 * (s1 - s0)
 
     def _anchor(self, points: list[tuple[float, float]]) -> None:
         self.anchors += 1

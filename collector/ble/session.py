@@ -24,11 +24,12 @@ reconnect when no notification arrived for ``stall_timeout_s``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,7 +73,9 @@ from detector.errors import (
 
 logger = logging.getLogger(__name__)
 
-GapReason = Literal["disconnect", "stall", "frame_drop", "clock_reset", "decode_error", "error"]
+GapReason = Literal[
+    "disconnect", "stall", "host_stall", "frame_drop", "clock_reset", "decode_error", "error"
+]
 
 
 # --------------------------------------------------------------------------------------
@@ -112,6 +115,14 @@ class SessionConfig:
         clock: clock-mapping tuning.
         link_events: also yield a :class:`LinkEvent` when a stream starts and when its
             link goes down (for live status; a gap is reported either way).
+        reorder_frames: notifications held back to put frames that arrive out of order
+            back in sensor-time order (0: none); duplicates are dropped either way.
+        reorder_window_s: a frame stamped up to this much before the last one passed on
+            is late (dropped: its samples become a gap); further back, the sensor clock
+            was reset, s.
+        host_stall_s: the watchdog waking this much later than asked means the host
+            itself stalled (suspended, overloaded): not a sensor stall, and a gap that
+            follows is a ``host_stall``, s.
     """
 
     address: str
@@ -128,6 +139,9 @@ class SessionConfig:
     max_queued_frames: int = 100_000
     clock: ClockMapConfig = field(default_factory=ClockMapConfig)
     link_events: bool = False
+    reorder_frames: int = 4
+    reorder_window_s: float = 2.0
+    host_stall_s: float = 1.0
 
     def __post_init__(self) -> None:
         parts = self.address.split(":")
@@ -157,6 +171,12 @@ class SessionConfig:
             raise ConfigError("backoff_initial_s must not exceed backoff_max_s")
         if self.watchdog_interval_s > self.stall_timeout_s:
             raise ConfigError("watchdog_interval_s must not exceed stall_timeout_s")
+        if not 0 <= self.reorder_frames <= 1000:
+            raise ConfigError("SessionConfig.reorder_frames must be within 0..1000")
+        for name in ("reorder_window_s", "host_stall_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"SessionConfig.{name} must be > 0 s, got {value}")
         if self.connect_attempts < 1 or self.max_queued_frames < 1:
             raise ConfigError("connect_attempts and max_queued_frames must be >= 1")
 
@@ -174,6 +194,11 @@ class SessionStats:
     gaps: Counter[str] = field(default_factory=Counter)
     recovery_s: list[float] = field(default_factory=list)
     last_battery_percent: int | None = None
+    duplicate_frames: int = 0
+    late_frames: int = 0
+    reordered_frames: int = 0
+    host_stalls: int = 0
+    time_corrections: int = 0  # frames moved forward so that times keep increasing
 
 
 # --------------------------------------------------------------------------------------
@@ -230,11 +255,17 @@ class _Link:
 
 
 @dataclass(frozen=True, slots=True)
+class _HostStall:
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class _End:
     error: BaseException | None = None
 
 
-_Item = _Rx | _LinkDown | _Configure | _Battery | _Link | _End
+_Item = _Rx | _LinkDown | _Configure | _Battery | _Link | _HostStall | _End
 
 
 @dataclass(slots=True)
@@ -504,6 +535,7 @@ class BleSession:
         while True:
             stop_wait = asyncio.ensure_future(self._stop.wait())
             lost_wait = asyncio.ensure_future(self._link_lost.wait())
+            asked = loop.time()
             try:
                 await asyncio.wait(
                     (stop_wait, lost_wait),
@@ -513,6 +545,18 @@ class BleSession:
             finally:
                 stop_wait.cancel()
                 lost_wait.cancel()
+            late_s = loop.time() - asked - self.config.watchdog_interval_s
+            if late_s > self.config.host_stall_s:
+                # This process did not run (suspend, SIGSTOP, overload): the silence was
+                # ours, not the sensor's, so the sensor gets a fresh stall timeout.
+                self.stats.host_stalls += 1
+                self._last_rx_loop_s = max(self._last_rx_loop_s, loop.time())
+                end_ns = self.host_clock.now_ns()
+                stalled_ns = round((late_s + self.config.watchdog_interval_s) * 1e9)
+                self._inbox.put_nowait(_HostStall(end_ns - stalled_ns, end_ns))
+                logger.warning(
+                    "%s: the host stalled for %.1f s (not the sensor)", self.config.address, late_s
+                )
             if self._stop.is_set():
                 await self._stop_stream(client)
                 return True, "disconnect"
@@ -585,9 +629,16 @@ class _Emitter:
         self.batch_t: list[NDArray[np.float64]] = []
         self.batch_a: list[NDArray[np.float64]] = []
         self.last_host_s: float | None = None
+        self.last_sensor_s: float | None = None
+        self.correction_s = 0.0  # added to mapped times (decays), keeps them increasing
         self.link_reason: GapReason | None = None
         self.error_reason: GapReason | None = None
         self.seen_frame = False
+        self.host_stall_until_ns = -1  # frames received before this follow a host stall
+        # reorder buffer: (frame time ns, rx) sorted by frame time; recent frame times
+        self.held: list[tuple[int, _Rx]] = []
+        self.released_ns: int | None = None
+        self.recent_ns: deque[int] = deque(maxlen=256)
 
     def handle(self, item: _Item) -> None:
         s = self.s
@@ -596,14 +647,59 @@ class _Emitter:
         elif isinstance(item, _Battery):
             self.out.append(BatteryReading(self.address, item.host_ns / 1e9, item.percent))
         elif isinstance(item, _LinkDown):
+            self.release(0)
             if self.link_reason is None or self.link_reason == "error":
                 self.link_reason = item.reason
         elif isinstance(item, _Link):
             self.out.append(
                 LinkEvent(self.address, item.host_ns / 1e9, item.connected, item.detail)
             )
+        elif isinstance(item, _HostStall):
+            # a gap among the frames delivered after it is the stall's (the backlog takes
+            # about as long as the stall to drain)
+            stalled = item.end_ns - item.start_ns
+            self.host_stall_until_ns = max(self.host_stall_until_ns, item.end_ns + stalled)
         elif isinstance(item, _Rx):
-            self.frame(item)
+            self.receive(item)
+
+    def receive(self, rx: _Rx) -> None:
+        """Drop duplicate and hopelessly late frames, put small reorderings right, and pass
+        frames on in sensor-time order (holding back ``reorder_frames``)."""
+        s = self.s
+        ts = s.decoder.frame_time_ns(rx.payload)
+        if ts is None:
+            self.release(0)
+            self.frame(rx)
+            return
+        held = [h for h, _ in self.held]
+        if ts in held or ts in self.recent_ns:
+            s.stats.duplicate_frames += 1
+            return
+        ref = max([*held, *([] if self.released_ns is None else [self.released_ns])], default=None)
+        window_ns = round(s.config.reorder_window_s * 1e9)
+        if ref is not None and ts < ref - window_ns:
+            # far behind everything seen: the sensor clock restarted; keep arrival order
+            self.release(0)
+            self.recent_ns.clear()
+            self.pass_on(ts, rx)
+            return
+        if self.released_ns is not None and ts < self.released_ns:
+            s.stats.late_frames += 1  # its neighbours went on already: its samples are a gap
+            return
+        if held and ts < held[-1]:
+            s.stats.reordered_frames += 1
+        bisect.insort(self.held, (ts, rx), key=lambda h: h[0])
+        self.release(s.config.reorder_frames)
+
+    def release(self, keep: int) -> None:
+        while len(self.held) > keep:
+            ts, rx = self.held.pop(0)
+            self.pass_on(ts, rx)
+
+    def pass_on(self, ts: int, rx: _Rx) -> None:
+        self.released_ns = ts
+        self.recent_ns.append(ts)
+        self.frame(rx)
 
     def frame(self, rx: _Rx) -> None:
         s = self.s
@@ -619,8 +715,11 @@ class _Emitter:
             s.stats.recovery_s.append(s._loop.time() - s._down_since_loop_s)
             s._down_since_loop_s = None
         reason: GapReason | None = None
+        after_host_stall = rx.host_ns <= self.host_stall_until_ns and not frame.clock_reset
         if self.seen_frame and (frame.gap_before is not None or frame.clock_reset):
             reason = self.link_reason or self.error_reason
+            if reason is None and after_host_stall:
+                reason = "host_stall"
             if reason is None:
                 reason = "clock_reset" if frame.clock_reset else "frame_drop"
         self.seen_frame = True
@@ -640,7 +739,7 @@ class _Emitter:
                 for p in old:
                     self.emit(p, before)
             if reason is None:
-                reason = "clock_reset"
+                reason = "host_stall" if after_host_stall else "clock_reset"
         self.pending.append(_Pending(frame, reason, suspect=result == "suspect"))
         if mapper.ready:
             mapping = mapper.snapshot()
@@ -649,7 +748,29 @@ class _Emitter:
             self.pending.clear()
 
     def emit(self, p: _Pending, mapping: ClockMapping) -> None:
-        t_host = mapping.to_host(p.frame.t_sensor_s)
+        t_sensor = p.frame.t_sensor_s
+        t_host = mapping.to_host(t_sensor)
+        last = self.last_host_s
+        if p.gap_reason is not None and last is not None and float(t_host[0]) > last:
+            self.correction_s = 0.0  # a fresh segment: no continuity to keep
+        t_host = t_host + self.correction_s
+        if last is not None and float(t_host[0]) <= last:
+            # The mapping moved back (a refit, a re-anchor) or the frame overlaps: keep
+            # times strictly increasing by moving it forward, and let the shift decay.
+            step = 1e-3
+            if p.gap_reason is None and self.last_sensor_s is not None:
+                step = min(1.0, max(1e-6, float(t_sensor[0]) - self.last_sensor_s))
+            shift = last + step - float(t_host[0])
+            self.correction_s += shift
+            t_host = t_host + shift
+            self.s.stats.time_corrections += 1
+        if self.correction_s:
+            # slew back to the mapping at 2 % of the frame's duration
+            span = float(t_sensor[-1] - t_sensor[0]) + 1e-2
+            self.correction_s -= math.copysign(
+                min(abs(self.correction_s), 0.02 * span), self.correction_s
+            )
+        self.last_sensor_s = float(t_sensor[-1])
         if p.gap_reason is not None and self.last_host_s is not None:
             self.close_batch()
             self.out.append(
@@ -672,6 +793,8 @@ class _Emitter:
         self.batch_a.clear()
 
     def flush(self, final: bool) -> None:
+        if final:
+            self.release(0)
         if final and self.pending and self.s.mapper.anchored:
             mapping = self.s.mapper.snapshot()
             for p in self.pending:

@@ -166,6 +166,12 @@ class StreamDecoder(abc.ABC):
         self.stats.samples_ok += frame.n_samples
         return frame
 
+    def frame_time_ns(self, payload: bytes) -> int | None:
+        """The sensor time stamped on a notification, read without decoding it (ns), or
+        ``None`` when unknown (the session then cannot repair reordering or drop
+        duplicates of this sensor's frames)."""
+        return None
+
     @abc.abstractmethod
     def configure(self, responses: Mapping[str, bytes]) -> None:
         """Take the sensor's answers to a successful start sequence, keyed by step name,

@@ -941,6 +941,12 @@ class PmdStreamDecoder(StreamDecoder):
     def reset(self) -> None:
         self.timestamper.reset()
 
+    def frame_time_ns(self, payload: bytes) -> int | None:
+        if len(payload) < HEADER_SIZE or payload[0] != MeasurementType.ACC:
+            return None
+        ts = int.from_bytes(payload[1:9], "little")
+        return ts if ts < MAX_TIMESTAMP_NS else None
+
     def _decode(self, payload: bytes) -> DecodedFrame:
         frame = decode_acc_frame(payload, self.factor)
         stamped = self.timestamper.stamp(frame.timestamp_ns, frame.n_samples)

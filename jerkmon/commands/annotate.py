@@ -20,7 +20,6 @@ from typing import Any
 
 from detector.errors import ConfigError
 from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
-from storage import Annotation, Storage
 
 __all__ = ["parse_time", "register", "run"]
 
@@ -70,6 +69,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Store the annotation; exit 0 when it reached InfluxDB (or none is configured)."""
+    from storage import Annotation, Storage
+
     subject = args.subject.strip()
     text = " ".join(args.text.split())
     if not subject:

@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 from detector.errors import ConfigError
 from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
-from storage import Storage
 
 __all__ = ["register", "run"]
 
@@ -32,8 +31,10 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--raw-measurement",
         default=None,
-        help='raw acceleration, quoted and qualified: "raw"."imu" (1.x, default) or '
-        '"<bucket>_raw"."autogen"."imu" (2.x, default with --influx-flavour 2)',
+        help='raw acceleration, quoted and qualified: "raw"."imu" (1.x) or '
+        '"<bucket>_raw"."autogen"."imu" (2.x); default: where the writer puts it, from the '
+        "same storage settings (--url/--db/--bucket, $JERKMON_INFLUX_*) and the server's "
+        "version when it can be reached",
     )
     g.add_argument(
         "--dbrp-bucket",
@@ -58,17 +59,32 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--influx-flavour",
         choices=("1", "2"),
-        default="2",
-        help="datasource auth: 2 = 2.x/3.x token header (default), 1 = 1.x user/password",
+        default=None,
+        help="datasource auth: 2 = 2.x/3.x token header, 1 = 1.x user/password (default: "
+        "the configured server's version, else 2)",
     )
+
+
+def _flavour(args: argparse.Namespace) -> Literal["1", "2"]:
+    """--influx-flavour, or the configured server's major version (once per command)."""
+    if args.influx_flavour is None:
+        from storage.setup import server_major
+
+        _data_dir, influx, _opts = storage_settings_from_args(args)
+        major = server_major(influx) if influx is not None else None
+        args.influx_flavour = "1" if major == 1 else "2"
+    return "1" if args.influx_flavour == "1" else "2"
 
 
 def _options(args: argparse.Namespace) -> Any:
     from dashboards.model import DashboardOptions
+    from storage.setup import raw_measurement
 
     raw = args.raw_measurement
     if raw is None:
-        raw = f'"{args.dbrp_bucket}_raw"."autogen"."imu"' if args.influx_flavour == "2" else None
+        _data_dir, influx, _opts = storage_settings_from_args(args)
+        major = 1 if _flavour(args) == "1" else 2
+        raw = raw_measurement(influx, major, args.dbrp_bucket)
     kw: dict[str, Any] = {
         "datasource_uid": args.datasource_uid,
         "cluster_threshold": args.cluster_threshold,
@@ -98,17 +114,24 @@ def register(sub: Any) -> None:
         default="/etc/grafana/provisioning",
         help="where DIR is mounted inside Grafana (default /etc/grafana/provisioning)",
     )
+    add_storage_arguments(e)
     _add_options(e)
     e.set_defaults(func=run)
 
     u = dsub.add_parser("push", help="upload dashboards and alert rule to a running Grafana")
     u.add_argument("--grafana-url", required=True, help="e.g. http://localhost:3000")
     u.add_argument("--no-alerts", action="store_true", help="dashboards only")
+    add_storage_arguments(u)
     _add_options(u)
     u.set_defaults(func=run)
 
     v = dsub.add_parser("preview", help="draw the dashboards with real data as PNG files")
-    v.add_argument("--out", type=Path, default=Path("dashboard-previews"), help="PNG directory")
+    v.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="PNG directory (default: previews/ in the data directory)",
+    )
     v.add_argument(
         "--demo",
         action="store_true",
@@ -152,7 +175,7 @@ def _export(args: argparse.Namespace) -> int:
     files = export(
         args.directory,
         _options(args),
-        flavour=args.influx_flavour,
+        flavour=_flavour(args),
         grafana_path=args.grafana_path,
     )
     for f in files:
@@ -190,6 +213,9 @@ def _client_from_args(args: argparse.Namespace) -> Any:
 def _preview(args: argparse.Namespace) -> int:
     from dashboards.preview import preview_dashboards
 
+    if args.out is None:
+        data_dir, _influx, _opts = storage_settings_from_args(args)
+        args.out = data_dir / "previews"
     opts = _options(args)
     mode: Literal["backend", "classic"] = "classic" if args.classic else "backend"
     if not args.demo:
@@ -216,7 +242,7 @@ def _preview_demo(args: argparse.Namespace, opts: Any, mode: Any) -> list[Path]:
     from dashboards.nights import night_label
     from dashboards.preview import preview_dashboards
     from jerkmon.demo import write_demo_nights
-    from storage import Annotation, InfluxConfig
+    from storage import Annotation, InfluxConfig, Storage
     from storage.influxd import LocalInfluxd
 
     opts = dataclasses.replace(opts, raw_measurement='"raw"."imu"')
@@ -225,7 +251,7 @@ def _preview_demo(args: argparse.Namespace, opts: Any, mode: Any) -> list[Path]:
         LocalInfluxd(Path(tmp) / "influxd") as server,
     ):
         print(f"demo: InfluxDB 1.x at {server.url}, simulating nights ...", file=sys.stderr)
-        influx = InfluxConfig(url=server.url, db="jerkmon", api="v1")
+        influx = InfluxConfig(url=server.url, db="jerkmon", api="v1", create=True)
         nights = write_demo_nights(Path(tmp) / "data", influx)
         first = min(n.night.start_s for n in nights if n.spec.subject == "s1")
         change_at = first + 1.5 * 86400
@@ -252,11 +278,14 @@ def _preview_demo(args: argparse.Namespace, opts: Any, mode: Any) -> list[Path]:
 
 def _nights(args: argparse.Namespace) -> int:
     from dashboards.nights import publish_nights
+    from storage import Storage
 
     data_dir, influx, options = storage_settings_from_args(args)
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist")
-    with Storage(data_dir, influx, options) as storage:
+    with Storage(data_dir, influx, options, start_forwarder=False) as storage:
+        storage.check_influx_target(raw=False)  # never created here
+        storage.start_forwarders()
         n = publish_nights(storage, args.subject)
         done = storage.flush(timeout_s=args.timeout)
     where = "InfluxDB" if influx is not None and done else "the spool"

@@ -1,38 +1,63 @@
-"""``jerkmon detect INPUT.csv --out EVENTS.csv``: offline detection of one recording."""
+"""``jerkmon detect INPUT [RIGHT] --out EVENTS.csv``: offline detection of one night."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from collector.csvio import SampleReader, write_events_csv
-from detector import DetectorConfig
+if TYPE_CHECKING:
+    from detector import DetectorConfig
 from detector.errors import ConfigError
-from jerkmon.offline import detect_csv
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "detect",
-        help="detect jerks in a recording (CSV t,ax,ay,az)",
-        description="Detect myoclonic jerks in a CSV recording with header t,ax,ay,az "
-        "(t in s, acceleration in g; gaps allowed) and print the night summary.",
+        help="detect jerks in a recording (CSV, .cwa, .bin, .gt3x, .npy, Parquet)",
+        description="Detect myoclonic jerks in a recording and print the night summary. "
+        "INPUT is a CSV (time and x, y, z columns; units and time base detected and stated), "
+        "an Axivity .cwa, GENEActiv .bin or ActiGraph .gt3x file (recognised by content), "
+        ".npy or Parquet. Two wrists: two inputs with --sides left,right, or one long file "
+        "with a sensor column and --sensor all; bilateral jerks are flagged.",
     )
-    p.add_argument("input", type=Path, help="CSV file with header t,ax,ay,az[,sensor]")
+    p.add_argument("input", type=Path, nargs="+", help="recording(s): one, or one per wrist")
     p.add_argument("--out", type=Path, required=True, help="events CSV to write")
     p.add_argument("--rate", type=float, default=None, help="sample rate in Hz (default: inferred)")
-    p.add_argument("--sensor", default=None, help="sensor to use when the file holds several")
+    p.add_argument(
+        "--sensor", default=None, help="sensor to use when the file holds several ('all': each)"
+    )
+    p.add_argument("--sides", default=None, help="names of the inputs' wrists, e.g. left,right")
+    p.add_argument(
+        "--time-unit",
+        choices=("s", "ms", "us", "ns", "iso"),
+        default=None,
+        help="CSV time column unit (default: detected)",
+    )
+    p.add_argument(
+        "--units", default=None, help="acceleration unit g, mg or m/s2 (default: detected)"
+    )
     p.add_argument("--config", type=Path, default=None, help="JSON file of DetectorConfig fields")
     p.add_argument("--summary-json", type=Path, default=None, help="also write the summary here")
     bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    bar.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show a progress bar on stderr (default: only for files over 20 MB)",
+    )
+    bar.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show a progress bar"
+    )
     p.set_defaults(func=run)
 
 
 def load_config(path: Path | None) -> DetectorConfig:
     """A DetectorConfig from a JSON object of field overrides (None: defaults)."""
+    from detector import DetectorConfig
+
     if path is None:
         return DetectorConfig()
     try:
@@ -49,15 +74,23 @@ def load_config(path: Path | None) -> DetectorConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jerkmon.offline import run_detect
+
     if args.rate is not None and not args.rate > 0:
         raise ConfigError(f"--rate must be positive, got {args.rate}")
-    reader = SampleReader(args.input, sensor=args.sensor)
-    result = detect_csv(reader, args.rate, load_config(args.config), args.progress)
-    write_events_csv(args.out, result.events)
-    print(f"{args.input}: {result.samples} samples at {result.rate_hz:g} Hz")
-    for line in result.summary.lines():
-        print("  " + line)
-    print(f"events written to {args.out}")
-    if args.summary_json is not None:
-        args.summary_json.write_text(json.dumps(result.summary.as_dict(), indent=2) + "\n")
+    sides = [s.strip() for s in args.sides.split(",")] if args.sides else None
+    lines = run_detect(
+        args.input,
+        args.out,
+        sides=sides,
+        sensor=args.sensor,
+        rate_hz=args.rate,
+        config=load_config(args.config),
+        time_unit=args.time_unit,
+        units=args.units,
+        progress=args.progress,
+        summary_json=args.summary_json,
+    )
+    for line in lines:
+        print(line)
     return 0

@@ -6,10 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from collector.csvio import read_event_onsets
-from detector.errors import InputError
-from reports.evaluation import score
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -28,16 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    onsets, kinds = read_event_onsets(args.events)
-    try:
-        truth = json.loads(Path(args.truth).read_text())
-    except FileNotFoundError as exc:
-        raise InputError(f"{args.truth}: no such file") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{args.truth}, line {exc.lineno}: not valid JSON: {exc.msg}") from exc
-    if not isinstance(truth, dict) or "jerks" not in truth:
-        raise InputError(f"{args.truth}: not a jerkmon truth file (no 'jerks')")
-    s = score(onsets, kinds, truth, sensor=args.sensor, tolerance_s=args.tolerance)
+    from jerkmon.offline import evaluate_files
+
+    s = evaluate_files(args.events, args.truth, sensor=args.sensor, tolerance_s=args.tolerance)
     for line in s.lines():
         print(line)
     if args.json is not None:

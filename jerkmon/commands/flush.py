@@ -2,8 +2,11 @@
 
 Reports per stream what was sent, what InfluxDB refused (quarantined, with its message) and
 what is left; ``--retry-quarantine`` first re-sends quarantined batches (after the cause, e.g.
-a wrong token or a field type conflict, was fixed).  Exit status 0 when the spool is empty
-and nothing is in quarantine, 1 otherwise, 2 on a configuration error.
+a wrong token or a field type conflict, was fixed) and recovers every intact record from
+damaged spool bytes (``quarantine/*.bin``).  Damaged records that could not be recovered are
+listed with what they held: that data is lost.  Exit status 0 when the spool is empty, nothing
+is in quarantine and nothing was lost; 1 otherwise (remove a ``.bin`` file and its ``.json``
+once its loss is noted); 2 on a configuration error.
 
 The InfluxDB settings come from the environment / ``--config`` file (see
 :mod:`storage.config`); flags override the non-secret ones.  Tokens and passwords
@@ -18,8 +21,6 @@ from typing import Any
 
 from detector.errors import ConfigError, InfluxUnavailableError
 from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
-from storage import Storage
-from storage.forwarder import message_summary
 
 __all__ = ["register", "run"]
 
@@ -50,6 +51,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``jerkmon flush``; return the exit status."""
+    from storage import Storage
+    from storage.forwarder import message_summary
+
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="jerkmon: %(levelname)s: %(message)s")
     if not args.timeout > 0:
@@ -64,9 +68,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"data directory {data_dir} does not exist")
     storage = Storage(data_dir, influx, options, start_forwarder=False)
     try:
+        # A missing database is an error, never created here: the spool keeps the data.
+        storage.check_influx_target(raw=storage.spools["raw"].pending_lines > 0)
         if args.retry_quarantine:
             try:
                 rep = storage.retry_quarantine()
+                if rep.salvaged_lines:
+                    print(f"damaged spool bytes: recovered {rep.salvaged_lines} intact lines")
                 print(
                     f"quarantine: re-sent {rep.resent_lines} lines "
                     f"({rep.resent_batches} batches accepted); still refused "
@@ -101,9 +109,20 @@ def run(args: argparse.Namespace) -> int:
                     f"{message_summary(entry.messages)[:300]}"
                 )
             print("  fix the cause, then run 'jerkmon flush --retry-quarantine'")
-        if after.corrupt_files:
-            print(f"corrupt spool bytes kept for inspection: {after.corrupt_files} file(s)")
-        ok = all(drained.values()) and after.quarantined_batches == 0
+        losses = storage.quarantine.losses()
+        if losses:
+            known = sum(loss.lines or 0 for loss in losses)
+            unknown = sum(loss.lines is None for loss in losses)
+            print(
+                f"LOST: {len(losses)} damaged spool record(s), {known} lines"
+                + (f" (+ {unknown} record(s) of unknown size)" if unknown else "")
+                + f", kept in {storage.quarantine.directory}:"
+            )
+            for loss in losses[:20]:
+                print(f"  {loss.describe()}")
+            if not args.retry_quarantine:
+                print("  'jerkmon flush --retry-quarantine' recovers intact records among them")
+        ok = all(drained.values()) and after.quarantined_batches == 0 and not losses
         return 0 if ok else 1
     finally:
         storage.close()

@@ -15,16 +15,14 @@ import os
 import re
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from detector.errors import ConfigError, InputError
-from reports.html import ReportOptions, write_report
-from reports.nightdata import NightSource, night_date
-from reports.stats import ResponseOptions
-from storage.config import default_data_dir
-from storage.influxread import InfluxReader
-from storage.local import Annotation, LocalStore
+
+if TYPE_CHECKING:
+    from reports.nightdata import NightSource
+    from storage.local import Annotation
 
 __all__ = [
     "add_date_range_arguments",
@@ -107,6 +105,8 @@ def parse_date_range(args: argparse.Namespace) -> tuple[date | None, date | None
 
 def parse_change(text: str, subject: str, tz: tzinfo | None) -> Annotation:
     """``DATE[THH:MM][=TEXT]`` (default time: 12:00 local, between two nights)."""
+    from storage.local import Annotation
+
     m = _CHANGE_RE.fullmatch(text.strip())
     if m is None:
         raise ConfigError(
@@ -120,13 +120,23 @@ def parse_change(text: str, subject: str, tz: tzinfo | None) -> Annotation:
     return Annotation(subject, when.timestamp(), (m.group(4) or "").strip())
 
 
+def data_dir_of(args: argparse.Namespace) -> Path:
+    """``--data-dir`` or the default data directory (where outputs go by default)."""
+    from storage.config import default_data_dir
+
+    return Path(args.data_dir) if args.data_dir is not None else default_data_dir()
+
+
 def open_source(args: argparse.Namespace) -> tuple[NightSource, str]:
     """The source the flags name, and a label for it."""
+    from storage.influxread import InfluxReader
+    from storage.local import LocalStore
+
     url, db = args.influx_url, args.influx_db
     if url is None and db is None:
         if args.influx_user or args.influx_rp:
             raise ConfigError("--influx-user/--influx-rp need --influx-url and --influx-db")
-        data_dir = Path(args.data_dir) if args.data_dir is not None else default_data_dir()
+        data_dir = data_dir_of(args)
         path = data_dir / "events.sqlite3"
         if not path.is_file():
             raise ConfigError(
@@ -149,6 +159,9 @@ def resolve_dates(
     args: argparse.Namespace, source: NightSource, subject: str, tz: tzinfo | None
 ) -> tuple[date, date]:
     """(first, last) night from ``--night`` or ``--from/--to``; default: the latest night."""
+    from reports.nightdata import night_date
+    from storage.nights import NightRule, subject_nights
+
     if args.night is not None and (args.date_from is not None or args.date_to is not None):
         raise ConfigError("give either --night or --from/--to, not both")
     if args.night is not None:
@@ -156,7 +169,7 @@ def resolve_dates(
         return d, d
     first, last = parse_date_range(args)
     if first is None or last is None:
-        nights = source.nights(subject)
+        nights = subject_nights(source, subject, rule=NightRule.from_env(tz=tz))
         if not nights:
             raise InputError(f"subject {subject!r} has no recorded night")
         latest = night_date(nights[-1].start_s, tz)
@@ -184,7 +197,8 @@ def register(sub: Any) -> None:
         "--out",
         type=Path,
         default=None,
-        help="HTML file to write (default: jerkmon-SUBJECT-DATE[_DATE].html here)",
+        help="HTML file to write (default: reports/jerkmon-SUBJECT-DATE[_DATE].html in the "
+        "data directory)",
     )
     add_source_arguments(p)
     t = p.add_argument_group("treatment response")
@@ -232,6 +246,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``jerkmon report``; return the exit status."""
+    from reports.html import ReportOptions, write_report
+    from reports.stats import ResponseOptions
+
     tz = parse_tz(args.tz)
     options = ReportOptions(
         response=ResponseOptions(
@@ -248,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         first, last = resolve_dates(args, source, args.subject, tz)
         span = first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
-        out = args.out if args.out is not None else Path(f"jerkmon-{args.subject}-{span}.html")
+        name = f"jerkmon-{args.subject}-{span}.html"
+        out = args.out if args.out is not None else data_dir_of(args) / "reports" / name
         written = write_report(
             out,
             source,

@@ -37,11 +37,17 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detector.errors import ConfigError
-from jerkmon.live import BleRun, LiveSettings, SimRun, build_run, parse_devices, run_live
-from jerkmon.live.settings import parse_speed, parse_start
-from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+
+if TYPE_CHECKING:
+    from jerkmon.live import BleRun, LiveSettings, SimRun
+from jerkmon.storage_args import (
+    add_create_argument,
+    add_storage_arguments,
+    storage_settings_from_args,
+)
 
 __all__ = ["prepare", "register", "run", "settings_from_args"]
 
@@ -61,6 +67,15 @@ restart after a crash or a reboot:
   re-detected by the new one (rarely, one near the resume point may differ in kind), and
   the summary printed at the end covers the resumed part.  (--resume is for --sim; a BLE
   run after a crash simply starts recording again.)
+
+one night, one record:
+  A night is (subject, night date), the date of its evening: noon to noon local time
+  ($JERKMON_NIGHT_BOUNDARY=HH:MM moves the cut).  Every run of the subject in that night
+  (a restart, --resume, a second sensor started later) is part of the same night.  Before
+  storing anything a run claims its sensors over its span: running the same simulated
+  night again (same --start, --seed, --hours, --rate, --sensors, detector) replaces what it
+  stored; data of a different run over the same span is a conflict reported at start,
+  which --replace resolves by deleting that data first.
 
 BLE notes:
   Samples appear in storage once each sensor's clock mapping has settled: ~2 min after the
@@ -149,8 +164,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="continue the night given by --start where its stored record stops (see below)",
     )
+    src.add_argument(
+        "--replace",
+        action="store_true",
+        help="the subject's sensors already have data from a different run over this run's "
+        "span: delete it and record this run instead (without --replace that is an error)",
+    )
     p.add_argument("--subject", required=True, help="pseudonymous subject id")
     add_storage_arguments(p)
+    add_create_argument(p)
     raw = p.add_mutually_exclusive_group()
     raw.add_argument(
         "--raw",
@@ -160,7 +182,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="store raw acceleration (default: only when InfluxDB is configured); the "
         "activity summary is stored either way",
     )
-    raw.add_argument("--no-raw", dest="raw", action="store_false")
+    raw.add_argument(
+        "--no-raw", dest="raw", action="store_false", help="never store raw acceleration"
+    )
     p.add_argument(
         "--drain-timeout",
         type=float,
@@ -170,11 +194,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--report", type=Path, default=None, help="report file (default in data dir)")
     p.add_argument("--quiet", action="store_true", help="no live status line, no link messages")
+    p.add_argument(
+        "--not-worn-warn-min",
+        type=float,
+        default=30.0,
+        metavar="MIN",
+        help="warn (status line, sensor_status not_worn) when a sensor has looked unworn "
+        "this long (default 30)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``jerkmon run``; return the exit status."""
+    from jerkmon.live import run_live
+
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="jerkmon: %(levelname)s: %(message)s")
     return run_live(settings_from_args(args))
@@ -183,11 +217,16 @@ def run(args: argparse.Namespace) -> int:
 def prepare(args: argparse.Namespace) -> SimRun | BleRun:
     """Check the flags and build the run (``.execute()`` runs it): for tests and benchmarks
     that look at the run afterwards."""
+    from jerkmon.live import build_run
+
     return build_run(settings_from_args(args))
 
 
 def settings_from_args(args: argparse.Namespace) -> LiveSettings:
     """Check the flags and turn them into :class:`LiveSettings`."""
+    from jerkmon.live import LiveSettings, parse_devices
+    from jerkmon.live.settings import parse_speed, parse_start
+
     chosen = [
         flag
         for flag, on in (
@@ -224,6 +263,8 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
             "--resume is for --sim; a --sim-ble or --device run after a crash simply starts "
             "recording again (what was spooled is kept and sent)"
         )
+    if args.replace and args.resume:
+        raise ConfigError("--replace starts the night over, --resume continues it: not both")
     speed = parse_speed(args.speed if args.speed is not None else "1")
     start = parse_start(args.start) if args.start is not None else None
     if args.resume and start is None:
@@ -247,6 +288,7 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
         sensors=args.sensors if args.sensors is not None else 1,
         seed=args.seed if args.seed is not None else 1,
         resume=bool(args.resume),
+        replace=bool(args.replace),
         devices=tuple(parse_devices(args.device, args.side)) if args.device else (),
         allow=tuple(args.allow),
         faults=args.faults,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from bleak.exc import BleakError
+if TYPE_CHECKING:
+    from collector.ble.scan import FoundSensor
 
-from collector.ble.scan import FoundSensor, scan_sensors
 from detector.errors import ConfigError, TransportError
 
 
@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bleak.exc import BleakError
+
+    from collector.ble.scan import scan_sensors
+
     if not args.timeout > 0:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     if args.sim_ble:
@@ -41,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         found = run_virtual(scan_emulated(args.timeout))
     else:
         try:
+            import asyncio
+
             found = asyncio.run(scan_sensors(args.timeout))
         except (BleakError, OSError) as exc:
             raise TransportError(

@@ -6,12 +6,11 @@ import argparse
 import time
 from collections import Counter
 
-from sim import NightConfig, NightStream, write_stream
-from sim.config import SWITCHES
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``simulate`` subcommand to the jerkmon parser."""
+    from sim.config import EXTRAS, SWITCHES
+
     p = sub.add_parser(
         "simulate",
         help="write a simulated night of wrist accelerometry with ground truth",
@@ -40,12 +39,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help=f"switch a component off (repeatable): {', '.join(SWITCHES)}",
     )
+    p.add_argument(
+        "--with",
+        dest="extras",
+        action="append",
+        default=[],
+        choices=(*EXTRAS, "all"),
+        metavar="NAME",
+        help=f"add a real-night confounder (repeatable): {', '.join(EXTRAS)}, or all",
+    )
     p.add_argument("--out", required=True, metavar="PREFIX", help="output path prefix")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and write the night; print a short summary. Returns the exit code."""
+    from sim import NightConfig, NightStream, write_stream
+    from sim.config import EXTRAS
+
     started = time.perf_counter()
     config = NightConfig(
         hours=args.hours,
@@ -60,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         t0=args.t0,
         jitter_ms=args.jitter_ms,
         **{name: False for name in args.no},
+        **{name: True for name in (EXTRAS if "all" in args.extras else args.extras)},
     )
     stream = NightStream(config)
     paths = write_stream(stream, args.out)

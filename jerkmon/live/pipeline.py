@@ -15,6 +15,7 @@ minutes counted, events emitted, raw samples and status before the point - is dr
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from collector.sources import BatteryReport, GapReport, LinkReport, Samples, item_kind
 from detector import (
     DetectorConfig,
+    EpisodeEvent,
     JerkDetector,
     JerkEvent,
     MinuteAggregator,
@@ -45,6 +47,8 @@ FloatArray = npt.NDArray[np.float64]
 LOW_BATTERY_PCT = 15
 
 EventListener = Callable[[str, JerkEvent, bool], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +110,12 @@ class _Channel:
     gaps: int = 0
     t_first: float | None = None
     t_last: float | None = None
+    t_fed: float = -math.inf  # last sample time the detector took
+    rejected_samples: int = 0
     finished: bool = False
+    not_worn_warned: bool = False
+    wear_minute: int | None = None  # last minute the wear warning was checked
+    episodes: list[EpisodeEvent] = field(default_factory=list)
 
 
 class NightPipeline:
@@ -126,6 +135,10 @@ class NightPipeline:
         resume: per sensor, where the stored output of an unfinished earlier run stops.
         night_start_s: start of the night for the night record (default: first sample).
         on_event: called with (sensor, event, bilateral) when an event is stored.
+        not_worn_warn_s: a ``not_worn`` status point (and the status line) warns once a
+            sensor has looked unworn (van Hees criteria, or idle mode) this long; ``worn``
+            follows when it is worn again.  Convulsive episodes are stored
+            (``jerk_episode``) and announced with an ``episode`` status point.
     """
 
     def __init__(
@@ -140,6 +153,7 @@ class NightPipeline:
         resume: Mapping[str, ResumePoint] | None = None,
         night_start_s: float | None = None,
         on_event: EventListener | None = None,
+        not_worn_warn_s: float = 1800.0,
     ) -> None:
         if not subject:
             raise ConfigError("subject id must not be empty")
@@ -155,6 +169,7 @@ class NightPipeline:
         self.config = config if config is not None else DetectorConfig()
         self.night_start_s = night_start_s
         self.on_event = on_event
+        self.not_worn_warn_s = float(not_worn_warn_s)
         self._ch: dict[str, _Channel] = {}
         for s in sensors:
             det = JerkDetector(s.rate_hz, self.config)
@@ -217,7 +232,18 @@ class NightPipeline:
         acc_arr = np.asarray(acc, dtype=np.float64)
         if t_arr.size == 0:
             return 0
-        new = ch.detector.process(t_arr, acc_arr)
+        t_arr, acc_arr = self._sanitise(ch, t_arr, acc_arr)
+        if t_arr.size == 0:
+            return 0
+        try:
+            new = ch.detector.process(t_arr, acc_arr)
+        except InputError as exc:
+            # One bad chunk must not end a night: log it, record it as a gap, go on.
+            log.error("sensor %s: chunk of %d samples refused (%s)", sensor, t_arr.size, exc)
+            ch.rejected_samples += int(t_arr.size)
+            self._bad_chunk(ch, float(t_arr[0]), float(t_arr[-1]), f"bad input: {exc}")
+            return 0
+        ch.t_fed = float(t_arr[-1])
         # Samples before the resume point only warm the detector up: stored already.
         k = int(np.searchsorted(t_arr, ch.outputs_from, "left"))
         if k < t_arr.size:
@@ -225,7 +251,9 @@ class NightPipeline:
             # Gaps inside the stream (lost packets) are recorded; link-level gaps come from
             # mark_gap() by the source, which knows why they happened.
             prev = ch.t_last
-            tt = t_out if prev is None else np.concatenate(([prev], t_out))
+            # NaN rows are missing samples: neither coverage nor the end of a gap.
+            t_fin = t_out[np.isfinite(acc_out).all(axis=1)]
+            tt = t_fin if prev is None else np.concatenate(([prev], t_fin))
             steps = np.diff(tt)
             big = np.flatnonzero(steps > ch.bridge_s)
             for i in big.tolist():
@@ -233,18 +261,53 @@ class NightPipeline:
                     self._status(ch, SensorStatus(float(tt[i]), "gap", gap_s=float(steps[i])))
             ch.gaps += big.size
             ch.covered_s += float(steps[steps <= ch.bridge_s].sum())
-            if ch.t_first is None:
-                ch.t_first = float(t_out[0])
-            ch.t_last = float(t_out[-1])
+            if ch.t_first is None and t_fin.size:
+                ch.t_first = float(t_fin[0])
+            if t_fin.size:
+                ch.t_last = float(t_fin[-1])
             ch.samples += t_out.size
         n = self._emit(ch, new)
-        counts = ch.minutes.process(t_arr, new, ch.detector.watermark)
+        self._context(ch)
+        counts = ch.minutes.process(t_arr, new, ch.detector.watermark, acc_arr)
         self._counts(ch, counts)
         if k < t_arr.size:
             self.storage.add_imu(
                 self.subject, sensor, ch.spec.side, t_out, acc_out, keep_raw=self.store_raw
             )
         return n
+
+    def _sanitise(
+        self, ch: _Channel, t: npt.NDArray[np.float64], acc: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Keep the samples whose times are finite and strictly after every time fed
+        before (a source's clock glitch); the dropped span is logged and recorded."""
+        if acc.ndim != 2 or acc.shape != (t.size, 3):
+            return t, acc  # the detector names the shape problem
+        finite = np.isfinite(t)
+        prev = np.maximum.accumulate(
+            np.concatenate(([ch.t_fed], np.where(finite, t, -math.inf)[:-1]))
+        )
+        keep = finite & (t > prev)
+        if keep.all():
+            return t, acc
+        dropped = int(t.size - keep.sum())
+        ch.rejected_samples += dropped
+        bad = t[~keep]
+        bad = bad[np.isfinite(bad)]
+        log.warning(
+            "sensor %s: %d samples dropped whose times do not increase (source clock glitch)",
+            ch.spec.sensor,
+            dropped,
+        )
+        if bad.size and math.isfinite(ch.t_fed):
+            lo = float(min(bad.min(), ch.t_fed))
+            self._bad_chunk(ch, lo, ch.t_fed, f"{dropped} samples with non-increasing times")
+        return t[keep], acc[keep]
+
+    def _bad_chunk(self, ch: _Channel, start_s: float, end_s: float, detail: str) -> None:
+        if math.isfinite(start_s) and math.isfinite(end_s):
+            gap_s = max(0.0, end_s - start_s)
+            self._status(ch, SensorStatus(start_s, "gap", gap_s=gap_s, detail=detail[:200]))
 
     def mark_gap(self, sensor: str, start_s: float, end_s: float, reason: str) -> None:
         """Record a gap the source knows about (disconnect, stall)."""
@@ -268,6 +331,32 @@ class NightPipeline:
     def _status(self, ch: _Channel, status: SensorStatus) -> None:
         if status.time_s >= ch.outputs_from:
             self.storage.add_status(self.subject, ch.spec.sensor, ch.spec.side, status)
+
+    def _context(self, ch: _Channel) -> None:
+        """Store finished convulsive episodes; warn (once per stretch) when the sensor has
+        not been worn for ``not_worn_warn_s`` (checked once per minute of signal)."""
+        eps = [e for e in ch.detector.pop_episodes() if e.start >= ch.outputs_from]
+        if eps:
+            ch.episodes += eps
+            self.storage.add_episodes(self.subject, ch.spec.sensor, ch.spec.side, eps)
+            for e in eps:
+                detail = f"convulsive episode {e.duration_s:.0f} s at {e.dominant_hz:.1f} Hz"
+                self._status(ch, SensorStatus(e.start, "episode", detail=detail))
+        if ch.t_last is None or ch.wear_minute == int(ch.t_last // 60.0):
+            return
+        ch.wear_minute = int(ch.t_last // 60.0)
+        still = ch.detector.wear.still_s
+        if still >= self.not_worn_warn_s and not ch.not_worn_warned:
+            ch.not_worn_warned = True
+            detail = f"not worn for {still / 60.0:.0f} min"
+            self._status(ch, SensorStatus(ch.t_last, "not_worn", detail=detail))
+        elif still < self.not_worn_warn_s and ch.not_worn_warned:
+            ch.not_worn_warned = False
+            self._status(ch, SensorStatus(ch.t_last, "worn", detail="worn again"))
+
+    def not_worn(self, sensor: str) -> bool:
+        """Is the not-worn warning of ``sensor`` active (for the status line)?"""
+        return self._channel(sensor).not_worn_warned
 
     def _counts(self, ch: _Channel, counts: Sequence[MinuteCount]) -> None:
         # Minute starts are multiples of 60 s; a resume point is one too, or the night start.
@@ -304,6 +393,7 @@ class NightPipeline:
         tail = ch.detector.flush()
         ch.finished = True
         self._emit(ch, tail)
+        self._context(ch)
         self._counts(ch, ch.minutes.process(np.empty(0), tail, math.inf) + ch.minutes.flush())
         self.storage.finish_sensor(self.subject, sensor, ch.spec.side)
 
@@ -331,6 +421,7 @@ class NightPipeline:
                     end_s=max(ends),
                     sleep_onset_s=min(onsets) if onsets else None,
                     wake_s=max(wakes) if wakes else None,
+                    sensors=tuple(s for s, c in self._ch.items() if c.t_first is not None),
                     **night_fields(
                         {s: (c.events, c.detector.sleep_periods()) for s, c in self._ch.items()},
                         self.config,

@@ -25,7 +25,9 @@ from detector.errors import ConfigError
 from reports.html import write_night_report
 from storage import Storage
 from storage.forwarder import message_summary
+from storage.nights import NightRule
 
+from .claims import claim_span, sim_run_key
 from .pipeline import (
     NightPipeline,
     ResumePoint,
@@ -134,7 +136,7 @@ class LiveRun:
             print(f"sensor {spec.sensor} ({spec.side})")
             for line in summaries[spec.sensor].lines() + (extra(spec) if extra else []):
                 print("  " + line)
-        day = time.strftime("%Y%m%d", time.localtime(t0))
+        day = NightRule.from_env().date_of(t0).strftime("%Y%m%d")
         report = args.report or self.data_dir / "reports" / f"{args.subject}-{day}.html"
         start, end = pipeline.span()
         span = None if end <= start and pipeline.samples == 0 else (start, end)
@@ -189,6 +191,24 @@ class LiveRun:
             print(f"jerkmon: InfluxDB at {self.influx.url} has everything", file=sys.stderr)
         return 0 if ok else 1
 
+    def _claim(
+        self, storage: Storage, sensors: list[str], start_s: float, end_s: float, key: str
+    ) -> None:
+        """Claim the span for this run before anything is stored (see
+        :mod:`jerkmon.live.claims`): a conflict with a different run ends the run here."""
+        claim = claim_span(
+            storage,
+            self.settings.subject,
+            sensors,
+            start_s,
+            end_s,
+            key,
+            replace=self.settings.replace,
+            resume=self.settings.resume,
+        )
+        if claim.note:
+            print(claim.note, file=sys.stderr, flush=True)
+
     def _exit_code(self, code: int) -> int:
         return 128 + self.signals[0] if self.signals else code
 
@@ -222,10 +242,22 @@ class SimRun(LiveRun):
         )
         self._install_signals()
 
-        storage = Storage(self.data_dir, self.influx, self.options)
+        # Forwarders start once the InfluxDB target is known to exist (never created here).
+        storage = Storage(self.data_dir, self.influx, self.options, start_forwarder=False)
         status = StatusLine(not args.quiet and sys.stderr.isatty(), args.quiet)
         ticker: asyncio.Task[None] | None = None
         try:
+            storage.check_influx_target(raw=self.store_raw)
+            key = sim_run_key(
+                "sim",
+                seed=cfg.seed,
+                rate_hz=cfg.rate_hz,
+                hours=hours,
+                sensors=cfg.sensors,
+                config=DetectorConfig(),
+            )
+            self._claim(storage, [s.sensor for s in specs], t0, t_end, key)
+            storage.start_forwarders()
             points: dict[str, ResumePoint] | None = None
             stream_from = live_from = None
             if args.resume:
@@ -254,6 +286,7 @@ class SimRun(LiveRun):
                 store_raw=self.store_raw,
                 resume=points,
                 night_start_s=t0,
+                not_worn_warn_s=60.0 * float(getattr(args, "not_worn_warn_min", 30.0)),
             )
 
             def on_live(t: float) -> None:
@@ -365,17 +398,30 @@ class BleRun(LiveRun):
 
         args = self.settings
         self._install_signals()
-        storage = Storage(self.data_dir, self.influx, self.options)
+        # Forwarders start once the InfluxDB target is known to exist (never created here).
+        storage = Storage(self.data_dir, self.influx, self.options, start_forwarder=False)
         status = StatusLine(not args.quiet and sys.stderr.isatty(), args.quiet)
         ticker: asyncio.Task[None] | None = None
         ender: asyncio.Task[None] | None = None
         try:
+            storage.check_influx_target(raw=self.store_raw)
             backends: dict[str, Any] = {}
             t0: float | None = None
             if self.sim:
                 from sim.ble_backend import BumbleClientBackend, BumbleScannerBackend
 
                 t0 = await self._start_emulated()
+                assert self._t_end is not None and self.faults is not None
+                key = sim_run_key(
+                    "sim-ble",
+                    seed=self.settings.seed,
+                    rate_hz=self.rate,
+                    hours=self.settings.night_hours,
+                    sensors=len(self.devices),
+                    config=DetectorConfig(),
+                    extra=f"faults={self.faults.describe()}",
+                )
+                self._claim(storage, [d.address for d in self.devices], t0, self._t_end, key)
                 backends = {
                     "client_backend": BumbleClientBackend,
                     "scanner_backend": BumbleScannerBackend,
@@ -398,9 +444,15 @@ class BleRun(LiveRun):
                     file=sys.stderr,
                     flush=True,
                 )
+            storage.start_forwarders()
             specs = [SensorSpec(d.address, d.side, float(self.rate)) for d in self.devices]
             pipeline = NightPipeline(
-                args.subject, specs, storage, store_raw=self.store_raw, night_start_s=t0
+                args.subject,
+                specs,
+                storage,
+                store_raw=self.store_raw,
+                night_start_s=t0,
+                not_worn_warn_s=60.0 * float(getattr(args, "not_worn_warn_min", 30.0)),
             )
             self.pipeline = pipeline
             self.sessions = [

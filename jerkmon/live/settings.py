@@ -136,6 +136,8 @@ class LiveSettings:
         rate_hz: sample rate, Hz.
         sensors / seed: simulated wrists (1 or 2) and simulator seed.
         resume: continue the simulated night ``start_s`` where its stored record stops.
+        replace: delete stored data of these sensors that a different run wrote over this
+            run's span (otherwise that is a conflict: see :mod:`jerkmon.live.claims`).
         devices / allow: real sensors and the allow-list (``--allow`` items; empty: the
             devices).
         faults: ``--sim-ble`` fault spec (``sim.ble_sensor.FaultPlan.parse``).
@@ -157,6 +159,7 @@ class LiveSettings:
     sensors: int = 1
     seed: int = 1
     resume: bool = False
+    replace: bool = False
     devices: tuple[Device, ...] = ()
     allow: tuple[str, ...] = ()
     faults: str | None = None

@@ -38,9 +38,11 @@ class StatusLine:
     def show(self, pipeline: NightPipeline, storage: Storage) -> None:
         last = pipeline.span()[1]
         clock = time.strftime("%H:%M:%S", time.localtime(last)) if last else "--:--:--"
+        off = [s.side for s in pipeline.sensors if pipeline.not_worn(s.sensor)]
         text = (
             f"{clock}  samples {pipeline.samples:,}  jerks {pipeline.jerks}  "
-            f"{storage.status().summary()}"
+            + (f"NOT WORN: {', '.join(off)}  " if off else "")
+            + f"{storage.status().summary()}"
         )
         self._width = max(self._width, len(text))
         sys.stderr.write("\r" + text.ljust(self._width))

@@ -1,0 +1,74 @@
+"""Type stub of the compiled kernels (detector/_features.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+_F = npt.NDArray[np.float64]
+
+P_NEIGHBOUR_WINDOW: int
+P_MAX_BURST: int
+P_PRE_CONTEXT: int
+P_POST_CONTEXT: int
+P_MAX_LOBE: int
+P_SETTLE_WINDOW: int
+P_LOOK_AHEAD: int
+P_LOOK_BACK: int
+P_MIN_THRESHOLD: int
+P_THRESHOLD_FACTOR: int
+P_RATE: int
+P_CLIP_G: int
+P_RAIL_MIN_G: int
+P_HOP_N: int
+P_AMBIGUOUS_IMPULSE: int
+N_PARAMS: int
+S_BASE_SHORT: int
+S_NO_LOBE: int
+S_NO_ONSET: int
+S_DONE: int
+F_FLOOR: int
+F_THR: int
+F_NEIGHBOURS: int
+F_PRE_RATIO: int
+F_POST_RATIO: int
+F_SIGMA1: int
+F_PEAK: int
+F_PEAK_REFINED: int
+F_ONSET: int
+F_DRIFT: int
+F_T_END: int
+F_T_PEAK: int
+F_FILLED_BAD: int
+F_T_STRONG_END: int
+F_SPIKE_COUNT: int
+F_TILT: int
+F_SETTLE: int
+F_HF: int
+F_TURN: int
+F_N_STEPS: int
+F_PRE_STEP: int
+F_PRE_STEP_TYP: int
+F_CLIP_N: int
+F_PEAK_JERK: int
+N_FEATURES: int
+
+def refined_peak(y: _F, p: int) -> float: ...
+def bandpass_env(sos: _F, zi: _F, acc: _F) -> tuple[_F, _F]: ...
+def burst_features(
+    bt: _F,
+    bacc: _F,
+    benv: _F,
+    bfloor: _F,
+    bfill: npt.NDArray[np.uint8],
+    rec: _F,
+    tf: float,
+    tl: float,
+    peak_env: float,
+    t_seg_lo: float,
+    t_seg_hi: float,
+    prm: _F,
+    sos_hf: _F,
+    zi_hf: _F,
+) -> tuple[int, list[float]]: ...
+def noise_floors(
+    env: _F, partial: _F, meds: _F, floor_: float, bn: int, h: int
+) -> tuple[_F, _F, _F, float]: ...

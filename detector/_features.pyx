@@ -1,0 +1,872 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled numerical kernels of the detector (Cython, built with the package).
+
+The detector's verdict logic stays in Python (``JerkDetector._analyse``); what is here
+computes the numbers it judges: the band-pass and its envelope per block, and the features of
+one burst (context, baseline posture, onset, lobe, posture changes, impulse ratio, clipping,
+peak jerk).  Per burst this replaces ~40 small NumPy calls (~0.9 ms) by one compiled call
+(a few us), so a busy night costs about what a quiet one does.  Compiled ahead of time, it
+adds nothing to start-up (a JIT would add about a second to every command).
+
+Every kernel reproduces the NumPy/SciPy computation it replaced operation for operation, so
+results are bit-identical (tests/test_detector_golden.py):
+
+* sums and means use NumPy's pairwise summation (``_pairwise_sum``);
+* ``np.einsum("ij,ij->i", x, x)`` on C-contiguous (n, 3) rows adds ``(x0² + x2²) + x1²``,
+  on strided ones (what ``sosfilt`` returns) ``(x0² + x1²) + x2²``;
+* ``np.median`` takes the middle element, or the mean of the two middle ones;
+* ``scipy.signal.sosfilt`` runs each section as a transposed direct form II, and
+  ``sosfiltfilt`` pads by odd extension and starts both passes from ``sosfilt_zi`` scaled by
+  the edge sample (precomputed once instead of on every call);
+* ``np.arange`` with a float step computes element i as ``start + i * delta`` with
+  ``delta = (start + step) - start``.
+
+Built with ``-ffp-contract=off``: a fused multiply-add would change the last bits.
+"""
+
+from libc.math cimport sqrt, acos, ceil, fabs, isnan, INFINITY, NAN
+from libc.stdlib cimport malloc, free
+
+import numpy as np
+
+cdef enum:
+    CP_NEIGHBOUR_WINDOW = 0
+    CP_MAX_BURST = 1
+    CP_PRE_CONTEXT = 2
+    CP_POST_CONTEXT = 3
+    CP_MAX_LOBE = 4
+    CP_SETTLE_WINDOW = 5
+    CP_LOOK_AHEAD = 6
+    CP_LOOK_BACK = 7
+    CP_MIN_THRESHOLD = 8
+    CP_THRESHOLD_FACTOR = 9
+    CP_RATE = 10
+    CP_CLIP_G = 11
+    CP_RAIL_MIN_G = 12
+    CP_HOP_N = 13
+    CP_AMBIGUOUS_IMPULSE = 14
+    CN_PARAMS = 15
+    CS_BASE_SHORT = 1
+    CS_NO_LOBE = 2
+    CS_NO_ONSET = 3
+    CS_DONE = 4
+    CF_FLOOR = 0
+    CF_THR = 1
+    CF_NEIGHBOURS = 2
+    CF_PRE_RATIO = 3
+    CF_POST_RATIO = 4
+    CF_SIGMA1 = 5
+    CF_PEAK = 6
+    CF_PEAK_REFINED = 7
+    CF_ONSET = 8
+    CF_DRIFT = 9
+    CF_T_END = 10
+    CF_T_PEAK = 11
+    CF_FILLED_BAD = 12
+    CF_T_STRONG_END = 13
+    CF_SPIKE_COUNT = 14
+    CF_TILT = 15
+    CF_SETTLE = 16
+    CF_HF = 17
+    CF_TURN = 18
+    CF_N_STEPS = 19
+    CF_PRE_STEP = 20
+    CF_PRE_STEP_TYP = 21
+    CF_CLIP_N = 22
+    CF_PEAK_JERK = 23
+    CN_FEATURES = 24
+
+P_NEIGHBOUR_WINDOW = CP_NEIGHBOUR_WINDOW
+P_MAX_BURST = CP_MAX_BURST
+P_PRE_CONTEXT = CP_PRE_CONTEXT
+P_POST_CONTEXT = CP_POST_CONTEXT
+P_MAX_LOBE = CP_MAX_LOBE
+P_SETTLE_WINDOW = CP_SETTLE_WINDOW
+P_LOOK_AHEAD = CP_LOOK_AHEAD
+P_LOOK_BACK = CP_LOOK_BACK
+P_MIN_THRESHOLD = CP_MIN_THRESHOLD
+P_THRESHOLD_FACTOR = CP_THRESHOLD_FACTOR
+P_RATE = CP_RATE
+P_CLIP_G = CP_CLIP_G
+P_RAIL_MIN_G = CP_RAIL_MIN_G
+P_HOP_N = CP_HOP_N
+P_AMBIGUOUS_IMPULSE = CP_AMBIGUOUS_IMPULSE  # turn only judged below it: computed only then
+N_PARAMS = CN_PARAMS
+S_BASE_SHORT = CS_BASE_SHORT
+S_NO_LOBE = CS_NO_LOBE
+S_NO_ONSET = CS_NO_ONSET
+S_DONE = CS_DONE
+F_FLOOR = CF_FLOOR
+F_THR = CF_THR
+F_NEIGHBOURS = CF_NEIGHBOURS
+F_PRE_RATIO = CF_PRE_RATIO
+F_POST_RATIO = CF_POST_RATIO
+F_SIGMA1 = CF_SIGMA1
+F_PEAK = CF_PEAK
+F_PEAK_REFINED = CF_PEAK_REFINED
+F_ONSET = CF_ONSET
+F_DRIFT = CF_DRIFT
+F_T_END = CF_T_END
+F_T_PEAK = CF_T_PEAK
+F_FILLED_BAD = CF_FILLED_BAD
+F_T_STRONG_END = CF_T_STRONG_END
+F_SPIKE_COUNT = CF_SPIKE_COUNT
+F_TILT = CF_TILT
+F_SETTLE = CF_SETTLE
+F_HF = CF_HF
+F_TURN = CF_TURN
+F_N_STEPS = CF_N_STEPS
+F_PRE_STEP = CF_PRE_STEP
+F_PRE_STEP_TYP = CF_PRE_STEP_TYP
+F_CLIP_N = CF_CLIP_N
+F_PEAK_JERK = CF_PEAK_JERK
+N_FEATURES = CN_FEATURES
+
+# Indices into the parameter vector of burst_features (built once per detector).
+
+
+# Stages reached by burst_features (features up to the stage are valid).
+
+
+cdef double _DEG = 57.29577951308232  # math.degrees(1.0)
+
+
+# ---------------------------------------------------------------- NumPy-exact primitives
+cdef double _pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
+    """``np.add.reduce`` of ``a[:n]``: 8 accumulators up to 128 elements, halves above."""
+    cdef Py_ssize_t i, n2, stop
+    cdef double res, r0, r1, r2, r3, r4, r5, r6, r7
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0 = a[0]; r1 = a[1]; r2 = a[2]; r3 = a[3]
+        r4 = a[4]; r5 = a[5]; r6 = a[6]; r7 = a[7]
+        i = 8
+        stop = n - (n % 8)
+        while i < stop:
+            r0 += a[i]; r1 += a[i + 1]; r2 += a[i + 2]; r3 += a[i + 3]
+            r4 += a[i + 4]; r5 += a[i + 5]; r6 += a[i + 6]; r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+
+
+cdef inline double _sq(double x0, double x1, double x2) noexcept nogil:
+    return (x0 * x0 + x2 * x2) + x1 * x1
+
+
+cdef void _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """Partially order ``v[:n]`` so that ``v[k]`` is the k-th smallest: quickselect with a
+    median-of-three pivot, insertion sort once the range is short."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, mid
+    cdef double pivot, tmp
+    while hi - lo > 16:
+        mid = (lo + hi) >> 1
+        if v[mid] < v[lo]:
+            tmp = v[mid]; v[mid] = v[lo]; v[lo] = tmp
+        if v[hi] < v[lo]:
+            tmp = v[hi]; v[hi] = v[lo]; v[lo] = tmp
+        if v[hi] < v[mid]:
+            tmp = v[hi]; v[hi] = v[mid]; v[mid] = tmp
+        pivot = v[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while v[i] < pivot:
+                i += 1
+            while v[j] > pivot:
+                j -= 1
+            if i <= j:
+                tmp = v[i]; v[i] = v[j]; v[j] = tmp
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+    for i in range(lo + 1, hi + 1):
+        tmp = v[i]
+        j = i - 1
+        while j >= lo and v[j] > tmp:
+            v[j + 1] = v[j]
+            j -= 1
+        v[j + 1] = tmp
+
+
+cdef double _median_buf(double* v, Py_ssize_t n) noexcept nogil:
+    """``np.median`` of ``v[:n]`` (reorders ``v``; NaN-free; n >= 1)."""
+    cdef Py_ssize_t h = n // 2, i
+    cdef double hi_v, lo_v
+    _select(v, n, h)
+    hi_v = v[h]
+    if n % 2 == 1:
+        return hi_v
+    lo_v = v[0]
+    for i in range(1, h):
+        if v[i] > lo_v:
+            lo_v = v[i]
+    return (lo_v + hi_v) / 2.0
+
+
+cdef void _median3(const double[:, ::1] acc, Py_ssize_t a, Py_ssize_t b, double* out,
+                   double* scratch) noexcept nogil:
+    """``np.median(acc[a:b], axis=0)`` into ``out[0:3]``; ``scratch`` holds b - a values."""
+    cdef Py_ssize_t c, i
+    for c in range(3):
+        for i in range(a, b):
+            scratch[i - a] = acc[i, c]
+        out[c] = _median_buf(scratch, b - a)
+
+
+cdef Py_ssize_t _left(const double[::1] t, double v) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = t.shape[0], mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef Py_ssize_t _right(const double[::1] t, double v) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = t.shape[0], mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef double _angle_deg(const double* a, const double* b) noexcept nogil:
+    cdef double dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+    cdef double na = sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+    cdef double nb = sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2])
+    cdef double cosang = dot / max(na * nb, 1e-12)
+    return acos(min(1.0, max(-1.0, cosang))) * _DEG
+
+
+cdef double _cross(const double[::1] t, const double* y, Py_ssize_t i, double level) noexcept nogil:
+    cdef double y0 = y[i], y1 = y[i + 1], frac
+    if y1 == y0:
+        return t[i + 1]
+    frac = (level - y0) / (y1 - y0)
+    frac = min(max(frac, 0.0), 1.0)
+    return t[i] + frac * (t[i + 1] - t[i])
+
+
+cdef double _refined_peak_c(const double* y, Py_ssize_t n, Py_ssize_t p) noexcept nogil:
+    cdef double y0, y1, y2, curv, delta
+    if not (0 < p < n - 1):
+        return y[p]
+    y0 = y[p - 1]; y1 = y[p]; y2 = y[p + 1]
+    curv = y0 - 2.0 * y1 + y2
+    if curv >= 0.0:
+        return y1
+    delta = min(max(0.5 * (y0 - y2) / curv, -0.5), 0.5)
+    return y1 - 0.25 * (y0 - y2) * delta
+
+
+def refined_peak(double[::1] y, Py_ssize_t p):
+    """Height of the local maximum ``y[p]`` refined by a parabola through its neighbours: at
+    low rates a brief lobe falls between samples, and its sampled peak understates it."""
+    return _refined_peak_c(&y[0], y.shape[0], p)
+
+
+cdef void _sosfilt(const double[:, ::1] sos, double* x, Py_ssize_t n, double* zi) noexcept nogil:
+    """``scipy.signal.sosfilt`` in place on ``x`` (n, 3) row-major; ``zi`` (sections, 2, 3).
+    Section by section over the whole signal (each section only sees its input sequence, so
+    this equals sample by sample through all sections), with the state in registers."""
+    cdef Py_ssize_t ns = sos.shape[0], c, i, s
+    cdef double x_cur, x_new, b0, b1, b2, a1, a2, z0, z1
+    for s in range(ns):
+        b0 = sos[s, 0]; b1 = sos[s, 1]; b2 = sos[s, 2]; a1 = sos[s, 4]; a2 = sos[s, 5]
+        for c in range(3):
+            z0 = zi[6 * s + c]
+            z1 = zi[6 * s + 3 + c]
+            for i in range(n):
+                x_cur = x[3 * i + c]
+                x_new = b0 * x_cur + z0
+                z0 = b1 * x_cur - a1 * x_new + z1
+                z1 = b2 * x_cur - a2 * x_new
+                x[3 * i + c] = x_new
+            zi[6 * s + c] = z0
+            zi[6 * s + 3 + c] = z1
+
+
+cdef inline double _sq_seq(double x0, double x1, double x2) noexcept nogil:
+    """``einsum("ij,ij->i")`` on a strided (column-major) array: sequential order."""
+    return (x0 * x0 + x1 * x1) + x2 * x2
+
+
+def bandpass_env(const double[:, ::1] sos, double[:, :, ::1] zi, const double[:, ::1] acc):
+    """Band-pass (n, 3) ``acc`` with ``sos`` from state ``zi`` (sections, 2, 3; updated in
+    place) and return the band-passed (n, 3) signal and its (n,) magnitude: ``sosfilt``
+    then ``sqrt(einsum)``."""
+    cdef Py_ssize_t n = acc.shape[0], i, c, ns = sos.shape[0]
+    bp_arr = np.empty((n, 3))
+    env_arr = np.empty(n)
+    cdef double[:, ::1] bp = bp_arr
+    cdef double[::1] env = env_arr
+    cdef double* z = <double*> malloc(6 * ns * sizeof(double))
+    for i in range(ns):
+        for c in range(3):
+            z[6 * i + c] = zi[i, 0, c]
+            z[6 * i + 3 + c] = zi[i, 1, c]
+    with nogil:
+        for i in range(n):
+            for c in range(3):
+                bp[i, c] = acc[i, c]
+        if n:
+            _sosfilt(sos, &bp[0, 0], n, z)
+        for i in range(n):
+            env[i] = sqrt(_sq_seq(bp[i, 0], bp[i, 1], bp[i, 2]))  # sosfilt's output is strided
+    for i in range(ns):
+        for c in range(3):
+            zi[i, 0, c] = z[6 * i + c]
+            zi[i, 1, c] = z[6 * i + 3 + c]
+    free(z)
+    return bp_arr, env_arr
+
+
+cdef double _impulse_ratio(const double[::1] t, const double[:, ::1] acc, const double* base,
+                           double t0, double t1, const double[:, ::1] sos,
+                           const double[:, ::1] zi_unit) noexcept nogil:
+    """Share of the transient's energy above the high-pass ``sos`` (RMS ratio, 0..1) on
+    ``acc - base``: ``sosfiltfilt`` (odd padding, ``padlen = min(21, n - 1)``), the first
+    samples' power subtracted as noise."""
+    cdef Py_ssize_t a = _left(t, t0 - 0.6)
+    cdef Py_ssize_t i0 = _left(t, t0 - 0.05), i1 = _right(t, t1)
+    cdef Py_ssize_t n, edge, m, i, c, s, k, q, ns
+    cdef double *ext
+    cdef double *rev
+    cdef double *zi
+    cdef double *hp2
+    cdef double *d2
+    cdef double noise_hp, noise_all, sig_hp, sig_all, v
+    if i1 - a < 13 or i1 - i0 < 3:
+        return 1.0
+    n = i1 - a
+    edge = min(21, n - 1)
+    m = n + 2 * edge
+    ns = sos.shape[0]
+    ext = <double*> malloc(3 * m * sizeof(double))
+    rev = <double*> malloc(3 * m * sizeof(double))
+    zi = <double*> malloc(6 * ns * sizeof(double))
+    hp2 = <double*> malloc(n * sizeof(double))
+    d2 = <double*> malloc(n * sizeof(double))
+    # seg = acc[a:i1] - base, oddly extended by edge samples on both sides.
+    for c in range(3):
+        for i in range(n):
+            ext[3 * (edge + i) + c] = acc[a + i, c] - base[c]
+        for k in range(edge):
+            ext[3 * k + c] = 2.0 * ext[3 * edge + c] - ext[3 * (2 * edge - k) + c]
+            ext[3 * (n + edge + k) + c] = (2.0 * ext[3 * (n + edge - 1) + c]
+                                           - ext[3 * (n + edge - 2 - k) + c])
+    for i in range(n):
+        d2[i] = _sq(ext[3 * (edge + i)], ext[3 * (edge + i) + 1], ext[3 * (edge + i) + 2])
+    for s in range(ns):
+        for c in range(3):
+            zi[6 * s + c] = zi_unit[s, 0] * ext[c]
+            zi[6 * s + 3 + c] = zi_unit[s, 1] * ext[c]
+    _sosfilt(sos, ext, m, zi)
+    for i in range(m):
+        for c in range(3):
+            rev[3 * i + c] = ext[3 * (m - 1 - i) + c]
+    for s in range(ns):
+        for c in range(3):
+            zi[6 * s + c] = zi_unit[s, 0] * ext[3 * (m - 1) + c]
+            zi[6 * s + 3 + c] = zi_unit[s, 1] * ext[3 * (m - 1) + c]
+    _sosfilt(sos, rev, m, zi)
+    for i in range(n):
+        q = 3 * (m - 1 - edge - i)
+        hp2[i] = _sq_seq(rev[q], rev[q + 1], rev[q + 2])  # sosfiltfilt's output is strided
+    k = i0 - a
+    q = max(1, k - 3)
+    noise_hp = _pairwise_sum(hp2, q) / q
+    noise_all = _pairwise_sum(d2, q) / q
+    m = i1 - i0
+    sig_hp = max(_pairwise_sum(hp2 + k, n - k) - noise_hp * m, 0.0)
+    sig_all = max(_pairwise_sum(d2 + k, n - k) - noise_all * m, 1e-12)
+    free(ext); free(rev); free(zi); free(hp2); free(d2)
+    v = sqrt(sig_hp / sig_all)
+    return min(1.0, v)
+
+
+cdef Py_ssize_t _window_medians(const double[::1] t, const double[:, ::1] acc, double t0,
+                                double t1, double* out, Py_ssize_t cap,
+                                double* scratch) noexcept nogil:
+    """Median postures of the consecutive 0.5 s windows ending at ``t1`` back to ``t0``,
+    oldest first, into ``out`` (rows of 3, at most ``cap``); windows with fewer than 3
+    samples left out.  Returns how many."""
+    cdef double step = -0.5, delta = (t1 + step) - t1, e
+    cdef double stop = t0 - 1e-9
+    cdef Py_ssize_t length = <Py_ssize_t> ceil((stop - t1) / step), i, k = 0, a, b
+    cdef Py_ssize_t prev_idx = 0, idx, j
+    if length < 0:
+        length = 0
+    # edges[j] = t1 + j * delta (j = 0, 1: t1, t1 + step); used oldest first.
+    for i in range(length):
+        j = length - 1 - i
+        if j == 0:
+            e = t1
+        elif j == 1:
+            e = t1 + step
+        else:
+            e = t1 + j * delta
+        idx = _left(t, e)
+        if i > 0:
+            a = prev_idx
+            b = idx
+            if b - a >= 3 and k < cap:
+                _median3(acc, a, b, out + 3 * k, scratch)
+                k += 1
+        prev_idx = idx
+    return k
+
+
+cdef double _pre_onset_drift(const double[::1] t, const double[:, ::1] acc, double onset,
+                             double* scratch) noexcept nogil:
+    cdef Py_ssize_t a = _left(t, onset - 1.4), b = _left(t, onset - 0.9), q, i, j
+    cdef double ref[3]
+    cdef double m[3]
+    cdef Py_ssize_t idx[4]
+    cdef double out = 0.0, d0, d1, d2
+    if b - a < 3:
+        return 0.0
+    _median3(acc, a, b, ref, scratch)
+    idx[0] = _left(t, onset - 0.45)
+    idx[1] = _left(t, onset - 0.3)
+    idx[2] = _left(t, onset - 0.15)
+    idx[3] = _left(t, onset - 0.03)
+    for q in range(3):
+        i = idx[q]
+        j = idx[q + 1]
+        if j > i:
+            _median3(acc, i, j, m, scratch)
+            d0 = m[0] - ref[0]; d1 = m[1] - ref[1]; d2 = m[2] - ref[2]
+            out = max(out, sqrt(d0 * d0 + d1 * d1 + d2 * d2))
+    return out
+
+
+cdef Py_ssize_t _clipped_count(const double[:, ::1] acc, Py_ssize_t a, Py_ssize_t b,
+                               double clip_g, double rail) noexcept nogil:
+    cdef Py_ssize_t n = b - a, cnt = 0, i, c
+    cdef bint hit, same
+    if n <= 0:
+        return 0
+    if not isnan(clip_g):
+        for i in range(a, b):
+            if fabs(acc[i, 0]) >= clip_g or fabs(acc[i, 1]) >= clip_g or fabs(acc[i, 2]) >= clip_g:
+                cnt += 1
+        return cnt
+    if n < 2:
+        return 0
+    for i in range(a, b):
+        hit = False
+        for c in range(3):
+            same = False
+            if i > a and fabs(acc[i, c] - acc[i - 1, c]) <= 1e-9:
+                same = True
+            if i < b - 1 and fabs(acc[i + 1, c] - acc[i, c]) <= 1e-9:
+                same = True
+            if same and fabs(acc[i, c]) >= rail:
+                hit = True
+        if hit:
+            cnt += 1
+    return cnt
+
+
+# ---------------------------------------------------------------- one burst
+def burst_features(
+    const double[::1] bt, const double[:, ::1] bacc, const double[::1] benv,
+    const double[::1] bfloor, const unsigned char[::1] bfill,
+    const double[:, ::1] rec,
+    double tf, double tl, double peak_env, double t_seg_lo, double t_seg_hi,
+    const double[::1] prm, const double[:, ::1] sos_hf, const double[:, ::1] zi_hf,
+):
+    """Features of the burst [``tf``, ``tl``] s for the detector's rules.
+
+    Args:
+        bt, bacc, benv, bfloor, bfill: the detector's buffers (n,) s, (n, 3) g, (n,) g,
+            (n,) g, (n,) filled mask (as uint8).
+        rec: (k, 2) first/last times of recent bursts (last = inf while open).
+        peak_env: the burst's peak envelope, g.  t_seg_lo/t_seg_hi: its segment's first
+            and last sample times (inf while the segment is open).
+        prm: parameter vector (``P_*``).  sos_hf, zi_hf: the impulse high-pass and its
+            ``sosfilt_zi``.
+
+    Returns:
+        (stage, features): a list of floats (``F_*``), valid up to ``stage`` (``S_*``).
+    """
+    cdef double f[24]
+    cdef Py_ssize_t stage = _features(bt, bacc, benv, bfloor, bfill, rec, tf, tl,
+                                      peak_env, t_seg_lo, t_seg_hi, prm, sos_hf, zi_hf, f)
+    return stage, [f[i] for i in range(24)]
+
+
+cdef Py_ssize_t _features(
+    const double[::1] bt, const double[:, ::1] bacc, const double[::1] benv,
+    const double[::1] bfloor, const unsigned char[::1] bfill,
+    const double[:, ::1] rec,
+    double tf, double tl, double peak_env, double t_seg_lo, double t_seg_hi,
+    const double[::1] prm, const double[:, ::1] sos_hf, const double[:, ::1] zi_hf,
+    double* f,
+) noexcept nogil:
+    cdef Py_ssize_t i, k, q, a, b, r, p, nw, wa, wb, neighbours, j0, last, k_hi, cnt, ns
+    cdef Py_ssize_t nrec = rec.shape[0], n
+    cdef double floor_, thr, rate, win0, win1, fr, er, mx, ref, w_end, d0, d1, d2, mmax
+    cdef double peak, lvl_lo, lvl_hi, t_lo, t_hi, slope_span, onset, t_end, lim, t_strong_end
+    cdef double tilt, settle, turn, pj, dt, a0, a1, bad, sigma1
+    cdef double base[3]
+    cdef double post[3]
+    cdef double tmp3[3]
+    cdef Py_ssize_t hop_n
+    cdef bint any_filled
+    cdef const double[::1] t
+    cdef const double[::1] tw
+    cdef const double[:, ::1] acc
+    cdef const double[::1] env
+    cdef const unsigned char[::1] filled
+    cdef double *scratch
+    cdef double *mag
+    cdef double *back
+    cdef double *postures
+    cdef double *after
+    cdef double *steps
+    cdef unsigned char *quiet
+    cdef Py_ssize_t n_post, n_after, cap, pa, pb
+
+    for i in range(24):
+        f[i] = NAN
+    i = _left(bt, max(tf - prm[CP_LOOK_BACK], t_seg_lo))
+    k = _right(bt, min(tl + prm[CP_LOOK_AHEAD], t_seg_hi))
+    t = bt[i:k]
+    acc = bacc[i:k]
+    env = benv[i:k]
+    filled = bfill[i:k]
+    n = k - i
+    floor_ = bfloor[_left(bt, tf)]
+    thr = max(prm[CP_MIN_THRESHOLD], prm[CP_THRESHOLD_FACTOR] * floor_)
+    f[CF_FLOOR] = floor_
+    f[CF_THR] = thr
+    rate = prm[CP_RATE]
+
+    # Neighbouring bursts of comparable size.
+    win0 = tf - prm[CP_NEIGHBOUR_WINDOW]
+    win1 = tl + prm[CP_NEIGHBOUR_WINDOW]
+    neighbours = 0
+    for r in range(nrec):
+        fr = rec[r, 0]
+        er = rec[r, 1]
+        if fr != tf and fr <= win1 and er >= win0:
+            a = _left(t, max(fr, win0))
+            b = _right(t, min(er, win1))
+            if b > a:
+                mx = env[a]
+                for q in range(a + 1, b):
+                    mx = max(mx, env[q])
+                if mx >= 0.25 * peak_env:
+                    neighbours += 1
+    f[CF_NEIGHBOURS] = neighbours
+
+    scratch = <double*> malloc((n + 1) * sizeof(double))
+    quiet = <unsigned char*> malloc((n + 1) * sizeof(unsigned char))
+    # Quiet context before and after (other brief bursts and their tails left out).
+    for q in range(n):
+        quiet[q] = 1
+    for r in range(nrec):
+        fr = rec[r, 0]
+        er = rec[r, 1]
+        if fr != tf and er - fr <= prm[CP_MAX_BURST] and er >= t[0] and fr <= t[n - 1]:
+            a = _left(t, fr - 0.1)
+            b = _right(t, er + 0.6)
+            for q in range(a, b):
+                quiet[q] = 0
+    ref = max(floor_, 1e-4)
+    for r in range(2):
+        if r == 0:
+            a = _left(t, tf - prm[CP_PRE_CONTEXT])
+            b = _right(t, tf - 0.2)
+        else:
+            a = _left(t, tl + 0.2)
+            b = _right(t, tl + prm[CP_POST_CONTEXT])
+        cnt = 0
+        for q in range(a, b):
+            if quiet[q]:
+                scratch[cnt] = env[q]
+                cnt += 1
+        f[CF_PRE_RATIO + r] = _median_buf(scratch, cnt) / ref if cnt else 0.0
+    free(quiet)
+
+    # Baseline posture just before the burst; noise level there.
+    a = _left(t, max(tf - 0.6, t_seg_lo))
+    b = _right(t, tf - 0.15)
+    if b - a < 3 or t[b - 1] - t[a] < 0.15:
+        free(scratch)
+        return CS_BASE_SHORT
+    _median3(acc, a, b, base, scratch)
+    for q in range(a, b):
+        scratch[q - a] = _sq(acc[q, 0] - base[0], acc[q, 1] - base[1], acc[q, 2] - base[2])
+    sigma1 = max(sqrt(_pairwise_sum(scratch, b - a) / (b - a) / 3.0), 1e-4)
+    f[CF_SIGMA1] = sigma1
+
+    # Deviation from the baseline, up to the next burst.
+    w_end = tl + prm[CP_MAX_LOBE]
+    for r in range(nrec):
+        if tl < rec[r, 0] < w_end:
+            w_end = rec[r, 0] - 0.1
+    wa = _left(t, tf - 0.35)
+    wb = _right(t, w_end)
+    nw = wb - wa
+    tw = t[wa:wb]
+    mag = <double*> malloc((nw + 1) * sizeof(double))
+    back = <double*> malloc((nw + 1) * sizeof(double))
+    for q in range(nw):
+        mag[q] = sqrt(_sq(acc[wa + q, 0] - base[0], acc[wa + q, 1] - base[1],
+                          acc[wa + q, 2] - base[2]))
+    mmax = mag[0]
+    for q in range(1, nw):
+        mmax = max(mmax, mag[q])
+    p = 0
+    while mag[p] < 0.6 * mmax:
+        p += 1
+    while p + 1 < nw and mag[p + 1] > mag[p]:
+        p += 1
+    peak = mag[p]
+    f[CF_PEAK] = peak
+    f[CF_PEAK_REFINED] = _refined_peak_c(mag, nw, p)
+    lvl_lo = max(0.15 * peak, 3.0 * sigma1)
+    lvl_hi = max(0.35 * peak, 4.5 * sigma1)
+    if lvl_hi >= 0.95 * peak:
+        free(scratch); free(mag); free(back)
+        return CS_NO_LOBE
+    # Walk back from the peak along the lobe, hopping over a dip of a biphasic jerk.
+    i = p
+    hop_n = <Py_ssize_t> prm[CP_HOP_N]
+    while True:
+        while i > 0 and mag[i - 1] >= lvl_lo:
+            i -= 1
+        j0 = max(0, i - hop_n)
+        last = -1
+        for q in range(j0, i):
+            if mag[q] >= lvl_hi:
+                last = q
+        if last < 0:
+            break
+        i = last
+    if i == 0:
+        free(scratch); free(mag); free(back)
+        return CS_NO_ONSET
+    k_hi = i
+    while mag[k_hi] < lvl_hi:
+        k_hi += 1
+    t_lo = _cross(tw, mag, i - 1, lvl_lo)
+    t_hi = _cross(tw, mag, k_hi - 1, lvl_hi)
+    slope_span = max(t_hi - t_lo, 0.0)
+    onset = t_lo - slope_span * lvl_lo / (lvl_hi - lvl_lo)
+    onset = min(max(max(onset, t_lo - 1.5 / rate), t_lo - 0.05), t_lo)
+    f[CF_ONSET] = onset
+    f[CF_DRIFT] = _pre_onset_drift(t, acc, onset, scratch)
+
+    # End of the peak's lobe: back near the posture before, or settled in a new one.
+    pa = _left(t, tl + 0.2)
+    pb = _right(t, tl + 0.7)
+    for q in range(nw):
+        back[q] = mag[q]
+    if pb - pa >= 3:
+        _median3(acc, pa, pb, post, scratch)
+        for q in range(nw):
+            back[q] = min(mag[q], sqrt(_sq(acc[wa + q, 0] - post[0], acc[wa + q, 1] - post[1],
+                                           acc[wa + q, 2] - post[2])))
+    k = p
+    while k + 1 < nw and back[k + 1] >= lvl_lo:
+        k += 1
+    t_end = _cross(tw, back, k, lvl_lo) if k + 1 < nw else tw[k]
+    f[CF_T_END] = t_end
+    f[CF_T_PEAK] = tw[p]
+
+    # Filled signal may carry the filters but never a jerk.
+    bad = 0.0
+    any_filled = False
+    for q in range(n):
+        if filled[q]:
+            any_filled = True
+            break
+    if any_filled:
+        a = _left(t, onset - 0.05)
+        b = _right(t, onset + 0.05)
+        for q in range(a, b):
+            if filled[q]:
+                bad = 1.0
+        a = _left(t, onset)
+        b = _right(t, t_end)
+        if b > a:
+            cnt = 0
+            for q in range(a, b):
+                if filled[q]:
+                    cnt += 1
+            if <double> cnt / <double> (b - a) > 0.5:
+                bad = 1.0
+    f[CF_FILLED_BAD] = bad
+
+    # Envelope above 20 % of its peak: lobe plus ringing.
+    a = _left(t, tf)
+    b = _right(t, tl)
+    lim = max(thr, 0.2 * peak_env)
+    t_strong_end = tl
+    q = b - 1
+    while q >= a:
+        if env[q] >= lim:
+            t_strong_end = t[q]
+            break
+        q -= 1
+    f[CF_T_STRONG_END] = t_strong_end
+    cnt = 0
+    for q in range(nw):
+        if mag[q] >= 0.25 * peak:
+            cnt += 1
+    f[CF_SPIKE_COUNT] = cnt
+
+    # Posture after the burst, and further out (the arm landing inside a turn).  The first
+    # window is the lobe's end window above: its median is reused.
+    tilt = 0.0
+    if pb - pa >= 3:
+        tilt = _angle_deg(base, post)
+    for q in range(1, 3):
+        if q == 1:
+            a0 = tl + prm[CP_POST_CONTEXT] - 0.6
+            a1 = tl + prm[CP_POST_CONTEXT]
+        else:
+            a0 = tf - prm[CP_PRE_CONTEXT]
+            a1 = tf - prm[CP_PRE_CONTEXT] + 0.6
+        a = _left(t, a0)
+        b = _right(t, a1)
+        if b - a >= 3:
+            _median3(acc, a, b, tmp3, scratch)
+            tilt = max(tilt, _angle_deg(base, tmp3))
+    f[CF_TILT] = tilt
+    cap = <Py_ssize_t> (2.0 * (prm[CP_SETTLE_WINDOW] + 2.0)) + 4
+    postures = <double*> malloc(3 * cap * sizeof(double))
+    after = <double*> malloc(3 * cap * sizeof(double))
+    steps = <double*> malloc(cap * sizeof(double))
+    n_post = _window_medians(t, acc, tf - prm[CP_SETTLE_WINDOW], tf - 0.6, postures, cap, scratch)
+    settle = 0.0
+    for q in range(n_post):
+        settle = max(settle, _angle_deg(base, postures + 3 * q))
+    f[CF_SETTLE] = settle
+
+    f[CF_HF] = _impulse_ratio(t, acc, base, onset, t_end + 0.5, sos_hf, zi_hf)
+    if f[CF_HF] < prm[CP_AMBIGUOUS_IMPULSE]:  # (NaN otherwise: the rule does not look)
+        n_after = _window_medians(t, acc, t_end + 0.5, tl + prm[CP_SETTLE_WINDOW], after, cap,
+                                  scratch)
+        turn = 0.0
+        for q in range(n_after):
+            turn = max(turn, _angle_deg(base, after + 3 * q))
+        f[CF_TURN] = turn
+    ns = max(n_post - 1, 0)
+    f[CF_N_STEPS] = ns
+    if ns >= 4:
+        for q in range(ns):
+            steps[q] = _angle_deg(postures + 3 * q, postures + 3 * (q + 1))
+        f[CF_PRE_STEP] = max(steps[ns - 3], max(steps[ns - 2], steps[ns - 1]))
+        f[CF_PRE_STEP_TYP] = _median_buf(steps, ns)
+    free(postures); free(after); free(steps)
+
+    a = _left(t, onset)
+    b = _right(t, tl)
+    f[CF_CLIP_N] = _clipped_count(acc, a, b, prm[CP_CLIP_G], prm[CP_RAIL_MIN_G])
+
+    a = _left(t, onset)
+    b = _right(t, t_end + 1.0 / rate)
+    pj = 0.0
+    if b - a >= 2:
+        pj = -INFINITY
+        for q in range(a, b - 1):
+            dt = t[q + 1] - t[q]
+            d0 = (acc[q + 1, 0] - acc[q, 0]) / dt
+            d1 = (acc[q + 1, 1] - acc[q, 1]) / dt
+            d2 = (acc[q + 1, 2] - acc[q, 2]) / dt
+            pj = max(pj, sqrt(_sq(d0, d1, d2)))
+    f[CF_PEAK_JERK] = pj
+    free(scratch); free(mag); free(back)
+    return CS_DONE
+
+
+
+# ---------------------------------------------------------------- noise floor
+def noise_floors(const double[::1] env, const double[::1] partial, const double[::1] meds,
+                 double floor_, Py_ssize_t bn, Py_ssize_t h):
+    """One step of the detector's noise floor (``_NoiseFloor.update``), exactly: per-block
+    upper medians of ``env`` (blocks of ``bn`` samples counted across calls; ``partial``
+    holds the unfinished block), and after each completed block the median of the last
+    ``h`` block medians (``np.median`` of fewer while the stream is younger).
+
+    Returns (out (n,) floor in force at each sample, new partial, new meds (last <= h),
+    new floor).  Assumes ``env.size >= bn - partial.size`` (a block completes)."""
+    cdef Py_ssize_t n = env.shape[0], np_ = partial.shape[0], need = bn - np_
+    cdef Py_ssize_t rest = n - need, full = rest // bn, nm = full + 1
+    cdef Py_ssize_t tail_n = min(meds.shape[0], h - 1) if h > 1 else 0
+    cdef Py_ssize_t na = tail_n + nm, i, j, k, n_early
+    out_arr = np.empty(n)
+    allm_arr = np.empty(na)
+    cdef double[::1] out = out_arr
+    cdef double[::1] allm = allm_arr
+    cdef double* buf = <double*> malloc((max(bn, h) + 1) * sizeof(double))
+    cdef double* floors = <double*> malloc((nm + 1) * sizeof(double))
+    cdef Py_ssize_t nf = 0
+    with nogil:
+        for i in range(tail_n):
+            allm[i] = meds[meds.shape[0] - tail_n + i]
+        # the block completed by this chunk, then the full ones
+        for i in range(np_):
+            buf[i] = partial[i]
+        for i in range(need):
+            buf[np_ + i] = env[i]
+        _select(buf, bn, bn // 2)
+        allm[tail_n] = buf[bn // 2]
+        for j in range(full):
+            for i in range(bn):
+                buf[i] = env[need + j * bn + i]
+            _select(buf, bn, bn // 2)
+            allm[tail_n + 1 + j] = buf[bn // 2]
+        n_early = min(nm, h - 1 - tail_n)
+        for i in range(n_early):  # only while the stream is younger than h blocks
+            k = tail_n + i + 1
+            for j in range(k):
+                buf[j] = allm[j]
+            floors[nf] = _median_buf(buf, k)
+            nf += 1
+        if na >= h:
+            for i in range(na - h + 1):
+                for j in range(h):
+                    buf[j] = allm[i + j]
+                _select(buf, h, h // 2)
+                floors[nf] = buf[h // 2]
+                nf += 1
+        for i in range(need):
+            out[i] = floor_
+        for j in range(full):
+            for i in range(bn):
+                out[need + j * bn + i] = floors[j]
+        for i in range(need + full * bn, n):
+            out[i] = floors[nf - 1]
+    new_floor = floors[nf - 1]
+    free(buf)
+    free(floors)
+    keep = min(na, h)
+    return (out_arr, np.array(env[need + full * bn:], dtype=np.float64),
+            allm_arr[na - keep:].copy(), float(new_floor))

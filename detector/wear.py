@@ -1,0 +1,251 @@
+"""Non-wear detection in the spirit of van Hees et al. (2011, 2013; GGIR).
+
+van Hees V.T. et al., "Estimation of daily energy expenditure in pregnant and non-pregnant
+women using a wrist-worn tri-axial accelerometer", PLoS ONE 6 (2011) e22922, and
+"Separating movement and gravity components in an acceleration signal and implications for
+the assessment of human daily physical activity", PLoS ONE 8 (2013) e61691: a window is
+non-wear when, on at least two of the three axes, the standard deviation stays below ~13 mg
+and the value range below ~50 mg.  A worn wrist, even asleep, turns, twitches and fidgets
+within an hour; a device on a table shows only sensor noise.
+
+Two kinds of evidence, both per sample of the input:
+
+* **Still windows**: per-minute sums (n, sum, sum of squares, min, max per axis) are pooled
+  over ``window_s`` (GGIR's 60 min) ending at every minute; a window whose pooled statistics
+  meet the criteria, and which holds at least half its length of samples, makes every minute
+  in it not worn.
+* **Idle mode**: research devices in idle or sleep mode write the last sample again and
+  again.  A run of exactly repeated samples (all three axes) lasting ``idle_min_s`` or more
+  is not measured signal; it is counted as not worn.
+
+Results are final ``window_s`` after they happen (a window must be complete), so the
+estimate lags by up to an hour; :attr:`WearEstimator.still_s` gives the causal length of the
+current still stretch, for a live "not worn for X min" warning.  Everything is a function of
+the samples, independent of chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class WearParams:
+    """Parameters (see :class:`~detector.config.DetectorConfig`)."""
+
+    window_s: float = 3600.0
+    sd_g: float = 0.013
+    range_g: float = 0.050
+    min_axes: int = 2
+    idle_min_s: float = 60.0
+    minute_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotWorn:
+    """One not-worn period ``start`` .. ``end`` s (input time base), and why."""
+
+    start: float
+    end: float
+    reason: str  # "still" or "idle"
+
+
+class WearEstimator:
+    """Streaming non-wear estimate for one sensor.
+
+    Args:
+        rate_hz: nominal input rate, Hz.
+        params: :class:`WearParams`.
+    """
+
+    def __init__(self, rate_hz: float, params: WearParams | None = None) -> None:
+        self._p = params if params is not None else WearParams()
+        self._rate = float(rate_hz)
+        self._win_n = max(1, round(self._p.window_s / self._p.minute_s))
+        # Per-minute statistics: minute index -> (n, sum(3), sumsq(3), min(3), max(3)).
+        self._stats: dict[int, FloatArray] = {}
+        self._last_minute: int | None = None
+        self._evaluated_until: int | None = None  # last window end (minute index) judged
+        self._still_minutes: list[tuple[int, int]] = []  # [m0, m1) runs, merged
+        self._idle: list[tuple[float, float]] = []
+        # Idle-run state: value and start of the current run of identical samples.
+        self._run_val: FloatArray | None = None
+        self._run_t0 = 0.0
+        self._run_t1 = 0.0
+        self._last_t: float | None = None
+        self._bridge_s = 3.5 / self._rate
+
+    # ------------------------------------------------------------------ feeding
+    def update(self, t: FloatArray, acc: FloatArray) -> None:
+        """Add finite samples: t (n,) s increasing, acc (n, 3) g."""
+        if t.size == 0:
+            return
+        self._idle_runs(t, acc)
+        m = np.floor(t / self._p.minute_s).astype(np.int64)
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(m)) + 1))
+        n = np.diff(np.concatenate((starts, [t.size]))).astype(np.float64)
+        s1 = np.add.reduceat(acc, starts, axis=0)
+        s2 = np.add.reduceat(acc * acc, starts, axis=0)
+        mn = np.minimum.reduceat(acc, starts, axis=0)
+        mx = np.maximum.reduceat(acc, starts, axis=0)
+        for i, mi in enumerate(m[starts].tolist()):
+            row = np.concatenate(([n[i]], s1[i], s2[i], mn[i], mx[i]))
+            old = self._stats.get(mi)
+            if old is None:
+                self._stats[mi] = row
+            else:
+                old[0:7] += row[0:7]
+                old[7:10] = np.minimum(old[7:10], row[7:10])
+                old[10:13] = np.maximum(old[10:13], row[10:13])
+        last = int(m[-1])
+        if self._last_minute is not None and last > self._last_minute:
+            self._evaluate(last - 1)
+        self._last_minute = last
+
+    def finish(self) -> None:
+        """End of stream: judge the remaining windows and close an idle run."""
+        self._close_run()
+        if self._last_minute is not None:
+            self._evaluate(self._last_minute)
+
+    # ------------------------------------------------------------------ still windows
+    def _evaluate(self, until: int) -> None:
+        """Judge every window ending at minute ``.. until`` (inclusive) not yet judged."""
+        p = self._p
+        first = min(self._stats) if self._stats else until
+        start = first if self._evaluated_until is None else self._evaluated_until + 1
+        for end in range(start, until + 1):
+            w0 = end - self._win_n + 1
+            rows = [self._stats[k] for k in range(max(w0, first), end + 1) if k in self._stats]
+            if rows:
+                a = np.array(rows)
+                n = float(a[:, 0].sum())
+                if n >= 0.5 * p.window_s * self._rate and w0 >= first:
+                    mean = a[:, 1:4].sum(axis=0) / n
+                    var = np.maximum(a[:, 4:7].sum(axis=0) / n - mean * mean, 0.0)
+                    sd = np.sqrt(var * n / max(n - 1.0, 1.0))
+                    rng = a[:, 10:13].max(axis=0) - a[:, 7:10].min(axis=0)
+                    if (
+                        int(np.count_nonzero(sd < p.sd_g)) >= p.min_axes
+                        and int(np.count_nonzero(rng < p.range_g)) >= p.min_axes
+                    ):
+                        self._add_still(w0, end + 1)
+            # Minutes older than any future window are no longer needed.
+            for k in [k for k in self._stats if k <= end - self._win_n + 1]:
+                del self._stats[k]
+        self._evaluated_until = max(until, self._evaluated_until or until)
+
+    def _add_still(self, m0: int, m1: int) -> None:
+        runs = self._still_minutes
+        if runs and m0 <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], m1))
+        else:
+            runs.append((m0, m1))
+
+    # ------------------------------------------------------------------ idle runs
+    def _idle_runs(self, t: FloatArray, acc: FloatArray) -> None:
+        """Runs of exactly repeated samples (all axes), carried across chunks (vectorised:
+        only runs long enough to count are visited)."""
+        same = np.zeros(t.size, dtype=bool)  # sample i equals sample i - 1 (and is adjacent)
+        if t.size > 1:
+            same[1:] = (acc[1:] == acc[:-1]).all(axis=1) & (np.diff(t) <= self._bridge_s)
+        if self._run_val is not None and self._last_t is not None:
+            same[0] = bool((acc[0] == self._run_val).all()) and (
+                t[0] - self._last_t <= self._bridge_s
+            )
+        starts = np.flatnonzero(~same)
+        if starts.size and self._run_val is not None:
+            # The carried run ends before the first new start.
+            if starts[0] > 0:
+                self._run_t1 = float(t[starts[0] - 1])
+            self._close_run()
+        if starts.size:
+            ends = np.concatenate((starts[1:] - 1, [t.size - 1]))
+            dur = t[ends] - t[starts]
+            for i in np.flatnonzero(dur[:-1] >= self._p.idle_min_s).tolist():
+                self._run_t0, self._run_t1 = float(t[starts[i]]), float(t[ends[i]])
+                self._run_val = acc[starts[i]].copy()
+                self._close_run()
+            self._run_t0 = float(t[starts[-1]])
+        self._run_t1 = float(t[-1])
+        self._run_val = acc[-1].copy()
+        self._last_t = float(t[-1])
+
+    def _close_run(self) -> None:
+        if self._run_val is not None and self._run_t1 - self._run_t0 >= self._p.idle_min_s:
+            a, b = self._run_t0, self._run_t1
+            if self._idle and a <= self._idle[-1][1] + self._bridge_s:
+                self._idle[-1] = (self._idle[-1][0], b)
+            else:
+                self._idle.append((a, b))
+        self._run_val = None
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def final_until(self) -> float:
+        """Not-worn periods before this time (s) are final."""
+        if self._evaluated_until is None:
+            return -math.inf
+        end = (self._evaluated_until + 1 - self._win_n + 1) * self._p.minute_s
+        return min(end, self._run_t0 if self._run_val is not None else math.inf)
+
+    def periods(self) -> list[NotWorn]:
+        """Not-worn periods known so far, merged, in time order."""
+        ms = self._p.minute_s
+        items = [NotWorn(a * ms, b * ms, "still") for a, b in self._still_minutes]
+        items += [NotWorn(a, b, "idle") for a, b in self._idle]
+        run = self._run_val is not None and self._run_t1 - self._run_t0 >= self._p.idle_min_s
+        if run:
+            items.append(NotWorn(self._run_t0, self._run_t1, "idle"))
+        items.sort(key=lambda x: x.start)
+        out: list[NotWorn] = []
+        for it in items:
+            if out and it.start <= out[-1].end:
+                last = out[-1]
+                reason = last.reason if last.reason == it.reason else "still"
+                out[-1] = NotWorn(last.start, max(last.end, it.end), reason)
+            else:
+                out.append(it)
+        return out
+
+    def not_worn_s(self, t0: float, t1: float) -> float:
+        """Seconds of ``[t0, t1)`` inside known not-worn periods."""
+        return sum(max(0.0, min(p.end, t1) - max(p.start, t0)) for p in self.periods())
+
+    @property
+    def still_s(self) -> float:
+        """Causal: how long the sensor has looked unworn up to its newest complete minute,
+        s (pooled statistics of the latest minutes meet the criteria; at most ``window_s``),
+        or the current run of identical samples if longer.  For a live warning; the
+        periods themselves are only final ``window_s`` later."""
+        p = self._p
+        out = 0.0
+        if self._last_minute is not None:
+            acc_rows: list[FloatArray] = []
+            k = self._last_minute - 1
+            while k in self._stats:
+                acc_rows.append(self._stats[k])
+                a = np.array(acc_rows)
+                n = float(a[:, 0].sum())
+                mean = a[:, 1:4].sum(axis=0) / n
+                sd = np.sqrt(np.maximum(a[:, 4:7].sum(axis=0) / n - mean * mean, 0.0))
+                rng = a[:, 10:13].max(axis=0) - a[:, 7:10].min(axis=0)
+                if not (
+                    int(np.count_nonzero(sd < p.sd_g)) >= p.min_axes
+                    and int(np.count_nonzero(rng < p.range_g)) >= p.min_axes
+                ):
+                    break
+                out = n / self._rate
+                k -= 1
+        return max(out, self.idle_s)
+
+    @property
+    def idle_s(self) -> float:
+        """Length of the current run of identical samples, s (causal)."""
+        return self._run_t1 - self._run_t0 if self._run_val is not None else 0.0

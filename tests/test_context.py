@@ -1,0 +1,172 @@
+"""Real-night context: wear, wake activity, convulsive episodes, the main sleep window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector import EpisodeDetector, JerkDetector, JerkEvent, summarize
+from detector.sleepwindow import main_sleep_window
+from reports.evaluation import score_episodes, state_at
+from sim import NightConfig, simulate_night
+from sim.config import EXTRAS
+from sim.plan import plan_walks
+from tests import synth
+
+
+def _run(det: JerkDetector, t: np.ndarray, acc: np.ndarray) -> list[JerkEvent]:
+    return det.process(t, acc) + det.flush()
+
+
+def _table(hours: float, fs: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A sensor lying flat on a table: gravity, bias and sensor noise, nothing else."""
+    rng = np.random.default_rng(seed)
+    n = round(hours * 3600 * fs)
+    t = np.arange(n) / fs
+    acc = np.tile([0.01, -0.02, 0.99], (n, 1)) + rng.normal(0.0, 0.004, (n, 3))
+    return t, np.round(acc / 0.001) * 0.001  # 1 mg quantisation
+
+
+def test_still_device_is_not_worn_and_never_sleep() -> None:
+    t, acc = _table(2.5, 25.0)
+    det = JerkDetector(25.0)
+    events = _run(det, t, acc)
+    off = det.wear.periods()
+    assert events == []
+    assert sum(p.end - p.start for p in off) >= 0.95 * t[-1]
+    assert det.sleep.periods()  # the inactivity estimate alone would call it sleep...
+    assert det.sleep_periods() == []  # ...but not-worn time is never sleep
+    assert det.main_sleep_window() is None
+    s = summarize(events, det.sleep_periods(), t[-1], t[-1], not_worn_s=det.wear.not_worn_s(0, 1e9))
+    assert s.sleep_hours == 0.0 and s.covered_hours < 0.1 and s.not_worn_hours > 2.3
+
+
+def test_idle_mode_repeated_samples_are_not_worn() -> None:
+    fs = 50.0
+    t, acc = synth.rest(1800, fs, seed=4)
+    i0, i1 = round(600 * fs), round(900 * fs)
+    acc[i0:i1] = acc[i0]  # the device repeats one sample for 5 min
+    det = JerkDetector(fs)
+    _run(det, t, acc)
+    idle = [p for p in det.wear.periods() if p.reason == "idle"]
+    assert len(idle) == 1
+    assert abs(idle[0].start - 600.0) < 0.1 and abs(idle[0].end - 900.0) < 0.1
+
+
+def test_wear_is_chunk_invariant() -> None:
+    fs = 25.0
+    t, acc = _table(1.5, fs, seed=2)
+    wt, wacc = synth.rest(1800, fs, seed=1)
+    synth.add_turn(wacc, fs, 900, 3.0, 60.0)
+    t = np.concatenate((wt, t + 1800.0))
+    acc = np.concatenate((wacc, acc))
+    whole = JerkDetector(fs)
+    _run(whole, t, acc)
+    parts = JerkDetector(fs)
+    rng = np.random.default_rng(0)
+    i = 0
+    while i < t.size:
+        k = int(rng.integers(1, 20000))
+        parts.process(t[i : i + k], acc[i : i + k])
+        i += k
+    parts.flush()
+    assert whole.wear.periods() == parts.wear.periods()
+    assert whole.wear.periods()[0].start >= 1800.0 - 60.0
+
+
+@pytest.mark.parametrize("rate", [50.0, 100.0])
+def test_simulated_night_with_all_confounders(rate: float) -> None:
+    night = simulate_night(
+        NightConfig(hours=8, rate_hz=rate, seed=7, **dict.fromkeys(EXTRAS, True))
+    )
+    rec = night.sensors[0]
+    det = JerkDetector(rate)
+    events = _run(det, rec.t, rec.acc)
+    truth = night.truth
+    # The hour off the wrist is not worn, and none of it is sleep.
+    (off,) = [c for c in truth["confounders"] if c["kind"] == "not_worn"]
+    found = det.wear.not_worn_s(off["start"], off["end"])
+    assert found >= 0.8 * (off["end"] - off["start"])
+    assert all(
+        p.end <= off["start"] + 60 or p.onset >= off["end"] - 60 for p in det.sleep_periods()
+    )
+    # Every clonic episode is reported, nothing else is.
+    eps = score_episodes([(e.start, e.end) for e in det.pop_episodes()], truth, "left")
+    assert eps.n_true >= 1 and eps.missed == 0 and eps.false == 0
+    # No false jerk while walking; every event has a state.
+    assert all(e.state in ("asleep", "awake", "walking", "activity") for e in events)
+    walking = [e for e in events if state_at(truth, e.onset, "left") == "walking"]
+    assert walking == []
+    # The main sleep window covers most of the true sleep.
+    w = det.main_sleep_window()
+    assert w is not None
+    onset, wake = truth["sleep_periods"][0][0], truth["sleep_periods"][-1][1]
+    overlap = min(w.wake, wake) - max(w.onset, onset)
+    assert overlap >= 0.7 * (wake - onset)
+
+
+def test_walking_of_many_gaits_gives_no_jerks_but_a_real_jerk_still_counts() -> None:
+    rate = 50.0
+    cfg = NightConfig(hours=0.25, rate_hz=rate, seed=31)
+    night = simulate_night(cfg, plan_walks(cfg))
+    rec = night.sensors[0]
+    det = JerkDetector(rate)
+    det.trace = []
+    assert _run(det, rec.t, rec.acc) == []
+    assert sum(1 for *_, v in det.trace if v == "walking") >= 50
+    # A large jerk in the middle of a walk interrupts it: counted, as a jerk while walking.
+    walk = next(c for c in night.truth["confounders"] if c["kind"] == "walk")
+    t_j = 0.5 * (walk["start"] + walk["end"])
+    acc = rec.acc.copy()
+    synth.add_jerk(acc, rate, t_j - rec.t[0], 4.0, 0.1, seed=3)
+    det = JerkDetector(rate)
+    events = _run(det, rec.t, acc)
+    assert [round(e.onset, 1) for e in events] == [round(t_j, 1)]
+    assert events[0].state in ("walking", "activity")  # its own ringing may hide the steps
+
+
+def test_tremor_and_scratching_are_not_episodes() -> None:
+    fs = 100.0
+    t, acc = synth.rest(400, fs, seed=5)
+    synth.add_tremor(acc, fs, 20, 120, 0.3)  # strong tremor, minutes
+    synth.add_scratch(acc, fs, 200, 30, 1.0)  # vigorous scratching, 30 s
+    det = JerkDetector(fs)
+    _run(det, t, acc)
+    assert det.pop_episodes() == []
+
+
+def test_clonic_train_is_one_episode_whatever_the_chunking() -> None:
+    fs = 50.0
+    t, acc = synth.rest(120, fs, seed=6)
+    for k, onset in enumerate(np.arange(40.0, 60.0, 1 / 4.5)):
+        synth.add_jerk(acc, fs, float(onset), 1.5, 0.06, seed=100 + k % 2)
+    whole = EpisodeDetector(fs)
+    det = JerkDetector(fs)
+    events = _run(det, t, acc)
+    eps = det.pop_episodes()
+    assert len(eps) == 1 and events == []  # its beats are not jerks
+    assert 38.0 <= eps[0].start <= 42.0 and eps[0].duration_s >= 16.0
+    assert 4.0 <= eps[0].dominant_hz <= 5.0 and eps[0].peak_g >= 1.0
+    parts = JerkDetector(fs)
+    rng = np.random.default_rng(1)
+    i = 0
+    while i < t.size:
+        k = int(rng.integers(1, 700))
+        parts.process(t[i : i + k], acc[i : i + k])
+        i += k
+    parts.flush()
+    assert parts.pop_episodes() == eps
+    del whole
+
+
+def test_main_sleep_window_needs_a_long_rest_block() -> None:
+    ep = 5.0
+    start = np.arange(0.0, 10 * 3600.0, ep)
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 20.0, start.size)  # awake: the arm moves all the time
+    asleep = (start >= 2 * 3600) & (start < 8 * 3600)
+    z[asleep] = 10.0 + np.repeat(rng.normal(0, 30, asleep.sum() // 360 + 1), 360)[: asleep.sum()]
+    w = main_sleep_window(start, z, ep)
+    assert w is not None
+    assert abs(w.onset - 2 * 3600) < 600 and abs(w.wake - 8 * 3600) < 600
+    assert main_sleep_window(start, z, ep, not_worn=[(0.0, 10 * 3600.0)]) is None
