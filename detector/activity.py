@@ -85,6 +85,7 @@ def movement_context(
     peak_env_g: float,
     rate_hz: float,
     params: ActivityParams,
+    others: FloatArray | None = None,
 ) -> MovementContext:
     """Classify the surroundings of the burst ``t_first .. t_last`` (s).
 
@@ -92,15 +93,23 @@ def movement_context(
         t: (n,) s, increasing, and env: (n,) g, the band-passed magnitude around the burst
             (at least ``params.window_s`` either side when the segment allows).
         peak_env_g: the burst's peak envelope, g.  rate_hz: rate of ``t``, Hz.
+        others: (m, 2) s, (first, last) supra-threshold sample of the other bursts nearby.
+            Brief ones (jerk-sized, with their ringing) are left out of the active
+            fraction where the limb rests between them: a series of jerks seconds apart is
+            not movement.  Where they leave too little of a side (steps of a walk, strokes),
+            that side is judged whole.
     """
     w = params.window_s
     a0, a1, b0, b1 = np.searchsorted(t, (t_first - w, t_first - 0.3, t_last + 0.6, t_last + w))
     before, after = env[a0:a1], env[b0:b1]
     need = int(0.5 * w * rate_hz)
-    if before.size < need or after.size < need:
-        return _REST  # a segment edge: too little to judge, leave it to the other rules
-    f_before = float(np.count_nonzero(before > params.env_g)) / before.size
-    f_after = float(np.count_nonzero(after > params.env_g)) / after.size
+    if before.size < need and after.size < need:
+        return _REST  # too little signal to judge: leave it to the other rules
+    keep = _between_brief_bursts(t, t_first, others)
+    # A side cut short by a gap or the end of the recording counts as not moving, so the
+    # other must be clearly moving (the last step before the gap).
+    f_before = _active_fraction(before, keep[a0:a1], params.env_g) if before.size >= need else 0.0
+    f_after = _active_fraction(after, keep[b0:b1], params.env_g) if after.size >= need else 0.0
     # Inside movement: moving on both sides, or clearly on one side (the first or last
     # step of a walk, the first stroke of a bout).
     frac = max(min(f_before, f_after), max(f_before, f_after) - params.min_fraction)
@@ -129,7 +138,50 @@ def movement_context(
     if r_step >= params.walk_min_corr:
         cadence = step_hz if step_hz >= params.step_hz_lo else 2.0 * step_hz  # stride
     state: ActivityState = "walking" if cadence > 0.0 else "activity"
+    if state == "activity":
+        # Off any step rhythm, the other brief bursts nearby may be jerks of the same
+        # series (JME clusters while sitting up or holding something): the movement's size
+        # is judged without them, as long as they leave most of it.
+        kept = np.concatenate((keep[a0:a1], keep[b0:b1]))
+        if np.count_nonzero(kept) >= 0.5 * kept.size:
+            ref = float(np.percentile(around[kept], 99.0))
+            ratio = max(ratio, peak_env_g / max(ref, 1e-6))
     return MovementContext(state, frac, cadence, ratio, ratio >= params.jerk_ratio)
+
+
+#: s; a burst this short is jerk-sized; its envelope rings on for _TAIL_S after it.
+_BRIEF_S = 0.5
+_TAIL_S = 0.5
+
+
+def _between_brief_bursts(
+    t: FloatArray, t_first: float, others: FloatArray | None
+) -> npt.NDArray[np.bool_]:
+    """(n,) True where ``t`` lies outside every brief other burst (and its ringing)."""
+    keep = np.ones(t.size, dtype=bool)
+    if others is None or not len(others):
+        return keep
+    o = np.asarray(others, dtype=np.float64).reshape(-1, 2)
+    o = o[(o[:, 1] - o[:, 0] <= _BRIEF_S) & (o[:, 0] != t_first)]
+    if not o.size:
+        return keep
+    lo = np.searchsorted(t, o[:, 0] - 0.1, "left")
+    hi = np.searchsorted(t, o[:, 1] + _TAIL_S, "right")
+    # Interval cover by a difference array: no loop per burst.
+    d = np.zeros(t.size + 1, dtype=np.int64)
+    np.add.at(d, lo, 1)
+    np.add.at(d, hi, -1)
+    keep = np.cumsum(d[:-1]) == 0
+    return keep
+
+
+def _active_fraction(x: FloatArray, keep: npt.NDArray[np.bool_], env_g: float) -> float:
+    """Share of ``x`` above ``env_g``, outside the brief bursts when they leave at least
+    half of the side (else of all of it: dense transients are movement)."""
+    k = int(np.count_nonzero(keep))
+    if k >= 0.5 * x.size:
+        return float(np.count_nonzero((x > env_g) & keep)) / k
+    return float(np.count_nonzero(x > env_g)) / x.size
 
 
 def _rhythm(x: FloatArray, rate_hz: float, f_lo: float, f_hi: float) -> tuple[float, float]:

@@ -605,7 +605,14 @@ class JerkDetector:
         i0 = int(np.searchsorted(self._bt, max(tf - look_back_s, t_seg_lo), "left"))
         i1 = int(np.searchsorted(self._bt, min(tl + self._look_ahead_s, t_seg_hi), "right"))
         mctx = movement_context(
-            self._bt[i0:i1], self._benv[i0:i1], tf, tl, b.peak_env, rate, self._activity
+            self._bt[i0:i1],
+            self._benv[i0:i1],
+            tf,
+            tl,
+            b.peak_env,
+            rate,
+            self._activity,
+            others=np.array(rec, dtype=np.float64).reshape(len(rec), 2),
         )
         self._feat.update(
             active=mctx.active_fraction, cadence=mctx.cadence_hz, size=mctx.size_ratio
