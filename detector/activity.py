@@ -171,8 +171,8 @@ def _between_brief_bursts(
     d = np.zeros(t.size + 1, dtype=np.int64)
     np.add.at(d, lo, 1)
     np.add.at(d, hi, -1)
-    keep = np.cumsum(d[:-1]) == 0
-    return keep
+    covered: npt.NDArray[np.bool_] = np.cumsum(d[:-1]) > 0
+    return ~covered
 
 
 def _active_fraction(x: FloatArray, keep: npt.NDArray[np.bool_], env_g: float) -> float:
