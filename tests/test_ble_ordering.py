@@ -64,6 +64,14 @@ def frames(n: int) -> list[tuple[int, bytes]]:
     return out
 
 
+def frames_from(sensor0_s: float, n: int) -> list[bytes]:
+    acc = np.zeros((PER_FRAME, 3)) + np.array([0.0, 0.0, 1.0])
+    return [
+        encode_acc_frame(acc, round((sensor0_s + (i + 1) * FRAME_S - 1 / RATE_HZ) * 1e9))
+        for i in range(n)
+    ]
+
+
 FRAMES = frames(600)
 
 
@@ -77,7 +85,7 @@ def schedule(
         for i in range(len(FRAMES))
     ]
     order = list(range(len(FRAMES)))
-    extras: list[tuple[float, object]] = []
+    extras: list[tuple[float, object]] = []  # (arrival, frame index to repeat | item)
     dups = 0
     never: set[int] = set()
     for p in perturbs:
@@ -88,15 +96,20 @@ def schedule(
             dups += 1
         elif p.kind == "swap":
             arrive[i], arrive[i + 1] = arrive[i + 1], arrive[i]
-        elif p.kind == "burst":  # the link holds a backlog, then delivers it at once
-            end = arrive[j] + p.extra_s / 10
-            for k in range(i, len(FRAMES)):  # in order: later frames queue behind it
-                arrive[k] = max(arrive[k], end)
-        elif p.kind == "stall":  # this host did not run: everything queued arrives late
-            end = arrive[j] + p.extra_s
-            for k in range(i, len(FRAMES)):
-                arrive[k] = max(arrive[k], end)
-            extras.append((end, _HostStall(round((arrive[i] - 0.01) * 1e9), round(end * 1e9))))
+        elif p.kind in ("burst", "stall"):
+            # burst: the link holds a backlog, then delivers it at once; stall: this host
+            # did not run.  Either way nothing arrives in [start, end): every arrival inside
+            # (frames of any index, duplicates, link events, other stalls' notices) is held
+            # until end, and later frames queue behind it.
+            start = arrive[i]
+            end = arrive[j] + (p.extra_s / 10 if p.kind == "burst" else p.extra_s)
+            for k in range(len(FRAMES)):
+                if k >= i or start <= arrive[k] < end:
+                    arrive[k] = max(arrive[k], end)
+            extras = [(end if start <= w < end else w, what) for w, what in extras]
+            if p.kind == "stall":
+                stall = _HostStall(round((start - 0.01) * 1e9), round(end * 1e9))
+                extras.append((end, stall))
         elif p.kind == "drop":
             never.add(i)
         elif p.kind == "reconnect":  # link lost, frames missed while down
@@ -154,6 +167,60 @@ def test_random_orders_and_timings_give_increasing_times(
     sensor_first = SENSOR0_S + OFFSET_S
     assert t[0] >= sensor_first - 0.5
     assert t[-1] <= SENSOR0_S + OFFSET_S + len(FRAMES) * FRAME_S + 6.0
+
+
+def run_items(items: list[object]) -> tuple[np.ndarray, list[GapRecord], BleSession]:
+    session = BleSession(SessionConfig(address="AA:BB:CC:DD:EE:01", side="left", clock=FAST_CLOCK))
+    emitter = _Emitter(session)
+    out = []
+    for item in items:
+        emitter.handle(item)  # type: ignore[arg-type]
+        out += emitter.take()
+    emitter.flush(final=True)
+    out += emitter.take()
+    t = np.concatenate([e.t_host_s for e in out if isinstance(e, SampleBatch)])
+    return t, [e for e in out if isinstance(e, GapRecord)], session
+
+
+def rx(k: int, late_s: float = 0.0) -> _Rx:
+    arrive = SENSOR0_S + OFFSET_S + (k + 1) * FRAME_S + 0.01 + late_s
+    return _Rx(round(arrive * 1e9), FRAMES[k][1])
+
+
+def test_a_frame_passed_on_early_is_not_a_clock_reset() -> None:
+    """Frames 41-59 are held up (a retransmission backlog) while 60-64 arrive on time, so
+    60 goes on; then the backlog arrives, up to 3.8 s behind it, and frame 60 again: the
+    backlog is late (a gap), the sensor clock did not restart, so the mapping is kept, the
+    duplicate dropped, and no gap is called a clock reset."""
+    items: list[object] = [rx(k) for k in [*range(41), *range(60, 65)]]
+    held_up = 0.05 + 64 * FRAME_S
+    items += [rx(k, late_s=held_up - k * FRAME_S) for k in range(41, 61)]
+    items += [rx(k) for k in range(65, 200)]
+    t, gaps, session = run_items(items)
+    assert np.all(np.diff(t) > 0)
+    assert [g.reason for g in gaps if g.reason == "clock_reset"] == []
+    assert session.mapper.anchors == 1
+    assert session.stats.duplicate_frames == 1
+    assert session.stats.late_frames == 19
+    assert t.size == (200 - 19) * PER_FRAME
+
+
+def test_after_a_link_loss_a_frame_far_behind_is_a_clock_reset() -> None:
+    """The same far-behind frame after the link went down is a restarted sensor clock
+    (power loss): passed on in arrival order, re-anchored, recorded as a clock reset."""
+    restarted = frames_from(SENSOR0_S - 3600.0, 100)
+    items: list[object] = [rx(k) for k in range(150)]
+    items.append(_LinkDown("disconnect", 0.0))
+    base = SENSOR0_S + OFFSET_S + 160 * FRAME_S
+    items += [
+        _Rx(round((base + k * FRAME_S) * 1e9), payload) for k, payload in enumerate(restarted)
+    ]
+    t, gaps, session = run_items(items)
+    assert np.all(np.diff(t) > 0)
+    assert [g.reason for g in gaps] == ["disconnect"]
+    assert session.mapper.anchors == 2
+    assert session.stats.late_frames == 0
+    assert t.size == 250 * PER_FRAME
 
 
 def test_host_stall_with_paused_event_loop_is_not_a_clock_reset() -> None:

@@ -118,8 +118,8 @@ class SessionConfig:
         reorder_frames: notifications held back to put frames that arrive out of order
             back in sensor-time order (0: none); duplicates are dropped either way.
         reorder_window_s: a frame stamped up to this much before the last one passed on
-            is late (dropped: its samples become a gap); further back, the sensor clock
-            was reset, s.
+            is late (dropped: its samples become a gap); further back, right after a link
+            loss, the sensor clock was reset (without one, late however far back), s.
         host_stall_s: the watchdog waking this much later than asked means the host
             itself stalled (suspended, overloaded): not a sensor stall, and a gap that
             follows is a ``host_stall``, s.
@@ -639,6 +639,7 @@ class _Emitter:
         self.held: list[tuple[int, _Rx]] = []
         self.released_ns: int | None = None
         self.recent_ns: deque[int] = deque(maxlen=256)
+        self.link_lost = False  # the link went down since the last frame was passed on
 
     def handle(self, item: _Item) -> None:
         s = self.s
@@ -648,6 +649,7 @@ class _Emitter:
             self.out.append(BatteryReading(self.address, item.host_ns / 1e9, item.percent))
         elif isinstance(item, _LinkDown):
             self.release(0)
+            self.link_lost = True
             if self.link_reason is None or self.link_reason == "error":
                 self.link_reason = item.reason
         elif isinstance(item, _Link):
@@ -677,12 +679,16 @@ class _Emitter:
             return
         ref = max([*held, *([] if self.released_ns is None else [self.released_ns])], default=None)
         window_ns = round(s.config.reorder_window_s * 1e9)
-        if ref is not None and ts < ref - window_ns:
-            # far behind everything seen: the sensor clock restarted; keep arrival order
+        if ref is not None and ts < ref - window_ns and self.link_lost:
+            # far behind everything seen after a link loss: the sensor clock restarted (a
+            # power loss); keep arrival order
             self.release(0)
             self.recent_ns.clear()
             self.pass_on(ts, rx)
             return
+        # Without a link loss in between it cannot be a restart (power loss takes the link
+        # down): however far behind, the frame was delayed - a backlog overtaken by a frame
+        # that went on early - so it is reordered or, behind what went on, late.
         if self.released_ns is not None and ts < self.released_ns:
             s.stats.late_frames += 1  # its neighbours went on already: its samples are a gap
             return
@@ -697,6 +703,7 @@ class _Emitter:
             self.pass_on(ts, rx)
 
     def pass_on(self, ts: int, rx: _Rx) -> None:
+        self.link_lost = False
         self.released_ns = ts
         self.recent_ns.append(ts)
         self.frame(rx)
