@@ -38,6 +38,11 @@ SWITCHES: tuple[str, ...] = (
 #: wrist (idle), clonic seizures (clonic).
 EXTRAS: tuple[str, ...] = ("walking", "activity", "off_wrist", "idle", "clonic")
 
+#: Night models: "standard" (every night of earlier sessions) or "randomised" (issue 16: wide
+#: jerk amplitudes, shapes, trains and clusters, jerks on voluntary movement and in tremor,
+#: fragmented sleep onsets, negative myoclonus, PLM and RBD; see :mod:`sim.randomised`).
+MODELS: tuple[str, ...] = ("standard", "randomised")
+
 
 @dataclass(frozen=True)
 class NightConfig:
@@ -61,6 +66,16 @@ class NightConfig:
         t0: Time of the first sample in seconds (0.0, or a unix time for live pipelines).
         jitter_ms: Uniform timestamp jitter ± this many milliseconds (0 = exact sample grid);
             at most a quarter of the sample period so that time stays strictly increasing.
+        model: "standard" or "randomised" (see :data:`MODELS`).
+        rate_error_ppm: The sensor's true rate is ``rate_hz * (1 + rate_error_ppm / 1e6)``
+            (crystal error and drift, ±10000 ppm); ``rate_hz`` stays the stated rate.
+        ble_interval_ms: 0: sample times on the sensor's own grid.  Otherwise host timestamps:
+            samples arrive in packets of ``packet_samples`` at connection events every this
+            many ms (7.5-4000), with ``ble_jitter_ms`` (RMS) of host jitter; the host dates
+            a packet on arrival and its samples backwards at the stated rate.
+        ble_jitter_ms: RMS host timestamp jitter per packet in ms (with ``ble_interval_ms``).
+        packet_samples: Samples per BLE packet (1-1000).
+        packet_loss_pct: Mean share of packets lost (0-50 %), in bursts of 1-4 packets.
     """
 
     hours: float = 8.0
@@ -90,6 +105,12 @@ class NightConfig:
     clonic: bool = False
     t0: float = 0.0
     jitter_ms: float = 0.0
+    model: str = "standard"
+    rate_error_ppm: float = 0.0
+    ble_interval_ms: float = 0.0
+    ble_jitter_ms: float = 1.0
+    packet_samples: int = 36
+    packet_loss_pct: float = 0.0
 
     def __post_init__(self) -> None:
         _check_number("hours", self.hours, 0.1, 24.0)
@@ -121,16 +142,35 @@ class NightConfig:
             raise ConfigError(f"t0 must be within ±1e11 s (a unix time), got {self.t0!r}")
         max_jitter_ms = 250.0 / float(self.rate_hz)
         _check_number("jitter_ms", self.jitter_ms, 0.0, max_jitter_ms)
+        if self.model not in MODELS:
+            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        _check_number("rate_error_ppm", self.rate_error_ppm, -10000.0, 10000.0)
+        _check_number("ble_interval_ms", self.ble_interval_ms, 0.0, 4000.0)
+        if 0.0 < float(self.ble_interval_ms) < 7.5:
+            raise ConfigError(
+                f"ble_interval_ms must be 0 or 7.5-4000 (BLE), got {self.ble_interval_ms!r}"
+            )
+        _check_number("ble_jitter_ms", self.ble_jitter_ms, 0.0, 50.0)
+        if not _is_int(self.packet_samples) or not 1 <= self.packet_samples <= 1000:
+            raise ConfigError(f"packet_samples must be 1-1000, got {self.packet_samples!r}")
+        _check_number("packet_loss_pct", self.packet_loss_pct, 0.0, 50.0)
+
+    @property
+    def sample_rate_hz(self) -> float:
+        """The rate the sensor really samples at (``rate_hz`` corrected by its clock error)."""
+        if self.rate_error_ppm == 0.0:
+            return float(self.rate_hz)  # exactly, so that standard nights stay bit for bit
+        return float(self.rate_hz) * (1.0 + float(self.rate_error_ppm) / 1e6)
 
     @property
     def n_samples(self) -> int:
         """Number of sample slots in the night (before BLE gaps remove rows)."""
-        return round(self.hours * 3600.0 * self.rate_hz)
+        return round(self.hours * 3600.0 * self.sample_rate_hz)
 
     @property
     def duration_s(self) -> float:
         """Length of the recording in seconds."""
-        return self.n_samples / self.rate_hz
+        return self.n_samples / self.sample_rate_hz
 
     @property
     def sides(self) -> tuple[str, ...]:

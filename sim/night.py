@@ -12,7 +12,7 @@ import numpy as np
 from detector.errors import ConfigError
 from sim.config import NightConfig
 from sim.geometry import FloatArray
-from sim.plan import NightPlan, plan_night
+from sim.plan import NightPlan, plan_night, slot_times
 from sim.render import BLOCK, RenderedBlock, n_blocks, render_block
 
 
@@ -73,12 +73,15 @@ class NightStream:
     def truth(self) -> dict[str, Any]:
         """The truth dict (a copy), with ``"clipped"`` as far as rendered."""
         truth = copy.deepcopy(self.plan.truth)
-        t0, rate = float(self.config.t0), self.rate_hz
-        rows = [
-            {"sensor": sp.side, "start": t0 + s / rate, "end": t0 + e / rate}
-            for sp, runs in zip(self.plan.sensors, self._clip_runs, strict=True)
-            for s, e in runs
-        ]
+        t0, rate = float(self.config.t0), self.config.sample_rate_hz
+        rows = []
+        for sp, runs in zip(self.plan.sensors, self._clip_runs, strict=True):
+            for s, e in runs:
+                if sp.arrival_s is None:
+                    start, end = s / rate, e / rate
+                else:  # on the clock of the host time stamps
+                    start, end = slot_times(self.config, sp.arrival_s, np.array([s, e])).tolist()
+                rows.append({"sensor": sp.side, "start": t0 + start, "end": t0 + end})
         truth["clipped"] = sorted(rows, key=lambda r: (r["start"], r["sensor"]))
         return truth
 
@@ -101,7 +104,7 @@ class NightStream:
         if not chunk_s > 0.0:
             raise ConfigError(f"chunk_s must be positive, got {chunk_s!r}")
         self._clip_runs = [[] for _ in self.plan.sensors]
-        step = max(1, round(chunk_s * self.rate_hz))
+        step = max(1, round(chunk_s * self.config.sample_rate_hz))
         n = self.config.n_samples
         n_sensors = len(self.plan.sensors)
         pending: list[list[RenderedBlock]] = [[] for _ in range(n_sensors)]
@@ -149,7 +152,7 @@ def simulate_night(config: NightConfig, plan: NightPlan | None = None) -> Simula
     """Plan and render a whole night (see :class:`NightConfig`), or render ``plan``."""
     stream = NightStream(config, plan)
     per_sensor: list[list[SensorRecording]] = [[] for _ in stream.sides]
-    for chunk in stream.chunks(chunk_s=BLOCK / stream.rate_hz):
+    for chunk in stream.chunks(chunk_s=BLOCK / stream.config.sample_rate_hz):
         for s, rec in enumerate(chunk):
             per_sensor[s].append(rec)
     sensors = [

@@ -32,7 +32,17 @@ from sim.geometry import (
     rotate,
     unit,
 )
-from sim.schedule import N1, N2, N3, REM, STAGES, WAKE, SleepSchedule, make_schedule
+from sim.schedule import (
+    N1,
+    N2,
+    N3,
+    REM,
+    STAGES,
+    WAKE,
+    SleepSchedule,
+    fragment_onsets,
+    make_schedule,
+)
 
 IntArray = npt.NDArray[np.int64]
 
@@ -59,7 +69,41 @@ _STREAMS = {
     "off_wrist": 15,
     "clonic": 16,
     "morning": 17,
+    # The randomised model (sim.randomised) draws from streams of its own.
+    "fragments": 20,
+    "packets": 21,
+    "ble": 22,
+    "r_hypnic": 23,
+    "r_clusters": 24,
+    "r_trains": 25,
+    "r_sporadic": 26,
+    "r_tremor": 27,
+    "r_moving": 28,
+    "r_plm": 29,
+    "r_rbd": 30,
+    "r_knocks": 31,
 }
+
+#: What a jerk happens in (truth ``context``): alone, in a series whose neighbouring jerks
+#: are >= 1 s or < 1 s apart, superimposed on a voluntary movement while awake, or in tremor.
+CONTEXTS: tuple[str, ...] = (
+    "isolated",
+    "series_ge_1s",
+    "series_lt_1s",
+    "awake_moving",
+    "in_tremor",
+)
+#: Truth ``kind`` of a jerk; "negative" is negative myoclonus (a lapse of tone).
+KINDS: tuple[str, ...] = ("hypnic", "myoclonic", "negative")
+#: Truth ``size``: amplitude_g < 0.15 g, 0.15-0.5 g, > 0.5 g.
+SIZES: tuple[str, ...] = ("small", "medium", "large")
+
+
+def size_class(amplitude_g: float) -> str:
+    """The truth ``size`` of a jerk of this peak amplitude (g)."""
+    if amplitude_g < 0.15:
+        return "small"
+    return "medium" if amplitude_g <= 0.5 else "large"
 
 
 @dataclass(frozen=True)
@@ -68,6 +112,15 @@ class AccEvent:
 
     start: int
     data: FloatArray
+
+
+@dataclass(frozen=True)
+class UpEvent:
+    """Acceleration along the arm's current up vector (gravity direction, resolved at render
+    time) added to samples ``start .. start + len(along_up_g) - 1``; negative = falling."""
+
+    start: int
+    along_up_g: FloatArray
 
 
 @dataclass(frozen=True)
@@ -136,6 +189,19 @@ class SensorPlan:
     off: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     idle: bool = False
     table_up: FloatArray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+    up_events: tuple[UpEvent, ...] = ()
+    # Host arrival time (s from the first slot) of each BLE packet, None: sensor time grid.
+    arrival_s: FloatArray | None = None
+
+
+def slot_times(config: NightConfig, arrival_s: FloatArray | None, idx: IntArray) -> FloatArray:
+    """Time stamps (s, without t0) of sample slots ``idx``: the sensor's grid at its true rate,
+    or with host timestamps the packet's arrival dated back at the stated rate."""
+    if arrival_s is None:
+        return np.asarray(idx / config.sample_rate_hz, dtype=np.float64)
+    size = int(config.packet_samples)
+    back = (size - 1 - idx % size) / float(config.rate_hz)
+    return np.asarray(arrival_s[idx // size] - back, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -222,6 +288,7 @@ class _Arm:
     side: str
     up0: FloatArray
     acc: list[AccEvent] = field(default_factory=list)
+    up_acc: list[UpEvent] = field(default_factory=list)
     rot: list[_RotSpec] = field(default_factory=list)
     busy: _Occupancy = field(default_factory=_Occupancy)
     jerk_busy: _Occupancy = field(default_factory=_Occupancy)
@@ -243,17 +310,21 @@ class _Jerk:
     series: int | None
     bilateral: bool
     parts: dict[int, _JerkPart]  # arm index -> its transient
+    context: str | None = None  # set where it is planned (awake moving, in tremor)
 
 
 class _Planner:
     def __init__(self, config: NightConfig) -> None:
         self.cfg = config
-        self.rate_hz = float(config.rate_hz)
+        self.rate_hz = config.sample_rate_hz
         self.n = config.n_samples
         self.duration_s = config.duration_s
         # ~1 ms resolution for the sensor's sample-period averaging of short transients.
         self.oversample = max(4, math.ceil(1000.0 / self.rate_hz))
         self.schedule = make_schedule(self._rng("schedule"), self.duration_s)
+        if config.model == "randomised":
+            self.schedule = fragment_onsets(self._rng("fragments"), self.schedule)
+        self.next_series = 1
         self.grid_s = np.arange(0.0, self.duration_s, 1.0)
         self.grid_stage = self.schedule.stage_at(self.grid_s)
         rng = self._rng("posture")
@@ -350,8 +421,13 @@ class _Planner:
         bilateral: bool,
         series: int | None,
         check: bool,
+        maker: Callable[[np.random.Generator, float, float], wf.Transient] | None = None,
+        context: str | None = None,
     ) -> bool:
-        """Render one jerk onto ``arms``; with ``check``, refuse it if it would overlap one."""
+        """Render one jerk onto ``arms``; with ``check``, refuse it if it would overlap one.
+
+        ``maker(rng, amplitude_g, duration_s)`` draws the transient (default :func:`wf.jerk`);
+        ``context`` is stored when the planner knows it (see :data:`CONTEXTS`)."""
         lead = int(rng.choice(arms))
         parts: dict[int, _JerkPart] = {}
         for a in arms:
@@ -372,13 +448,16 @@ class _Planner:
             return False
         for a, p in parts.items():
             arm = self.arms[a]
-            tr = wf.jerk(rng, p.amplitude_g, p.duration_s)
+            if maker is None:
+                tr = wf.jerk(rng, p.amplitude_g, p.duration_s)
+            else:
+                tr = maker(rng, p.amplitude_g, p.duration_s)
             p.shape = str(tr.info["shape"])
             self._add_transient(arm, tr, p.onset_s)
             self._jerk_rotation(rng, arm, p, tr.length_s, kind)
             arm.jerk_busy.add(p.onset_s - 0.4, p.onset_s + p.duration_s + 0.8)
             arm.busy.add(p.onset_s - 1.0, p.onset_s + tr.length_s + 1.0)
-        self.jerks.append(_Jerk(kind, series, bilateral, parts))
+        self.jerks.append(_Jerk(kind, series, bilateral, parts, context))
         return True
 
     def _jerk_rotation(
@@ -1070,6 +1149,15 @@ class _Planner:
 
     # --------------------------------------------------------------------------------- gaps
     def plan_gaps(self, arm: _Arm) -> IntArray:
+        gaps = self._plan_link_gaps(arm)
+        if self.cfg.packet_loss_pct <= 0.0:
+            return gaps
+        from sim.randomised import packet_loss
+
+        lost = packet_loss(self._rng("packets", arm.index), self.cfg, self.n)
+        return _merge_ranges(np.concatenate([gaps, lost]))
+
+    def _plan_link_gaps(self, arm: _Arm) -> IntArray:
         if not self.cfg.gaps:
             return np.zeros((0, 2), dtype=np.int64)
         rng = self._rng("gaps", arm.index)
@@ -1183,10 +1271,46 @@ class _Planner:
         missing = np.clip(np.minimum(gaps[:, 1], last) - np.maximum(gaps[:, 0], first), 0, None)
         return float(missing.sum()) <= 0.5 * (last - first)
 
-    def _truth(self, gaps: list[IntArray]) -> dict[str, Any]:
+    def _context(self, j: _Jerk, visible: dict[int, _JerkPart]) -> str:
+        """The truth context of a jerk: as planned, else from tremor and its series."""
+        if j.context is not None:
+            return j.context
+        onset = min(p.onset_s for p in visible.values())
+        sides = {self.arms[a].side for a in visible}
+        for c in self.confounders:
+            if (
+                c["kind"] == "tremor"
+                and c["start"] <= onset <= c["end"]
+                and sides & set(c["sensors"])
+            ):
+                return "in_tremor"
+        if j.series is None:
+            return "isolated"
+        onsets = self._series_onsets.get(j.series, [])
+        i = bisect.bisect_left(onsets, onset)
+        near = [abs(onsets[k] - onset) for k in (i - 1, i + 1) if 0 <= k < len(onsets)]
+        return "series_lt_1s" if near and min(near) < 1.0 else "series_ge_1s"
+
+    def _host_onset(self, arrival: FloatArray | None, onset_s: float) -> float:
+        """An onset (s, physical) on the clock of the samples' time stamps."""
+        if arrival is None:
+            return onset_s
+        k = math.floor(onset_s * self.rate_hz) + 1
+        stamp = float(slot_times(self.cfg, arrival, np.array([k], dtype=np.int64))[0])
+        return stamp - (k / self.rate_hz - onset_s)
+
+    def _truth(
+        self, gaps: list[IntArray], arrivals: list[FloatArray | None] | None = None
+    ) -> dict[str, Any]:
         t0 = float(self.cfg.t0)
         sides = [arm.side for arm in self.arms]
+        arrivals = arrivals if arrivals is not None else [None] * len(self.arms)
         jerks: list[dict[str, Any]] = []
+        self._series_onsets: dict[int, list[float]] = {}
+        for j in self.jerks:
+            if j.series is not None:
+                first = min(p.onset_s for p in j.parts.values())
+                bisect.insort(self._series_onsets.setdefault(j.series, []), first)
         for j in self.jerks:
             visible = {
                 a: p
@@ -1195,6 +1319,17 @@ class _Planner:
             }
             if not visible:
                 continue
+            context = self._context(j, visible)
+            if any(a is not None for a in arrivals):
+                visible = {
+                    a: _JerkPart(
+                        self._host_onset(arrivals[a], p.onset_s),
+                        p.duration_s,
+                        p.amplitude_g,
+                        p.shape,
+                    )
+                    for a, p in visible.items()
+                }
             onset = min(p.onset_s for p in visible.values())
             end = max(p.onset_s + p.duration_s for p in visible.values())
             # Bilateral: the span of both main lobes, from the earlier onset.
@@ -1204,6 +1339,8 @@ class _Planner:
                     "onset": t0 + onset,
                     "duration": duration,
                     "amplitude_g": max(p.amplitude_g for p in visible.values()),
+                    "size": size_class(max(p.amplitude_g for p in visible.values())),
+                    "context": context,
                     "kind": j.kind,
                     "series": j.series,
                     "sensors": [sides[a] for a in sorted(visible)],
@@ -1225,17 +1362,26 @@ class _Planner:
         for c in confounders:
             c["start"] += t0
             c["end"] += t0
-        gap_rows = [
-            {"sensor": sides[a], "start": t0 + s / self.rate_hz, "end": t0 + e / self.rate_hz}
-            for a, g in enumerate(gaps)
-            for s, e in g.tolist()
-        ]
+        gap_rows = []
+        for a, g in enumerate(gaps):
+            if g.size == 0:
+                continue
+            # On the clock of the time stamps (a slot's time whether or not it arrived).
+            if arrivals[a] is None:
+                starts, ends = g[:, 0] / self.rate_hz, g[:, 1] / self.rate_hz
+            else:
+                starts = slot_times(self.cfg, arrivals[a], g[:, 0])
+                ends = slot_times(self.cfg, arrivals[a], g[:, 1])
+            gap_rows += [
+                {"sensor": sides[a], "start": t0 + float(x), "end": t0 + float(y)}
+                for x, y in zip(starts.tolist(), ends.tolist(), strict=True)
+            ]
         gap_rows.sort(key=lambda r: (r["start"], r["sensor"]))
         sched = self.schedule
         return {
             "version": TRUTH_VERSION,
             "seed": self.cfg.seed,
-            "rate_hz": self.rate_hz,
+            "rate_hz": float(self.cfg.rate_hz),
             "hours": float(self.cfg.hours),
             "t0": t0,
             "range_g": float(self.cfg.range_g),
@@ -1274,6 +1420,11 @@ class _Planner:
         # (jerks planned there are dropped from its truth), and their own random stream
         # leaves every other decision where it was.
         self.plan_off_wrist()
+        if self.cfg.model == "randomised":
+            from sim.randomised import plan_randomised
+
+            plan_randomised(self)
+            return self.run_rest()
         self.plan_series()
         self.plan_hypnic()
         self.plan_sporadic()
@@ -1293,8 +1444,15 @@ class _Planner:
     def run_rest(self) -> NightPlan:
         """Gaps, rotations, baselines and the truth of what has been planned."""
         gaps = [self.plan_gaps(arm) for arm in self.arms]
+        arrivals: list[FloatArray | None] = [None] * len(self.arms)
+        if self.cfg.ble_interval_ms > 0.0:
+            from sim.randomised import packet_arrivals
+
+            arrivals = [
+                packet_arrivals(self._rng("ble", arm.index), self.cfg, self.n) for arm in self.arms
+            ]
         sensors = []
-        for arm, arm_gaps in zip(self.arms, gaps, strict=True):
+        for arm, arm_gaps, arrival in zip(self.arms, gaps, arrivals, strict=True):
             rot_events, states = self.resolve_rotations(arm)
             acc = tuple(sorted(arm.acc, key=lambda e: e.start))
             baseline = self.plan_baseline(arm)
@@ -1317,9 +1475,11 @@ class _Planner:
                     ).reshape(-1, 2),
                     idle=self._idle[arm.index] if arm.off else False,
                     table_up=self._table_up[arm.index],
+                    up_events=tuple(sorted(arm.up_acc, key=lambda e: e.start)),
+                    arrival_s=arrival,
                 )
             )
-        truth = self._truth(gaps)
+        truth = self._truth(gaps, arrivals)
         truth["noise_mg"] = {s.side: s.baseline.noise_g * 1000.0 for s in sensors}
         return NightPlan(self.cfg, self.schedule, tuple(sensors), truth)
 
@@ -1347,3 +1507,14 @@ def _lift_and_return(
         return np.asarray(lift_rad * up - (lift_rad - residual_rad) * down, dtype=np.float64)
 
     return shape
+
+
+def _merge_ranges(ranges: IntArray) -> IntArray:
+    """Sorted, disjoint [start, end) ranges (g, 2) covering the given ones."""
+    merged: list[list[int]] = []
+    for a, b in sorted(ranges.reshape(-1, 2).tolist()):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], int(b))
+        else:
+            merged.append([int(a), int(b)])
+    return np.array(merged, dtype=np.int64).reshape(-1, 2)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.geometry import FloatArray, rotate
-from sim.plan import IntArray, NightPlan, SensorPlan
+from sim.plan import IntArray, NightPlan, SensorPlan, slot_times
 
 #: Sample slots per render block.
 BLOCK = 1 << 16
@@ -97,7 +97,7 @@ def render_block(plan: NightPlan, sensor: int, block: int) -> RenderedBlock:
     cfg = plan.config
     sp = plan.sensors[sensor]
     bl = sp.baseline
-    rate_hz = float(cfg.rate_hz)
+    rate_hz = cfg.sample_rate_hz
     b0 = block * BLOCK
     b1 = min(b0 + BLOCK, cfg.n_samples)
     idx = np.arange(b0, b1)
@@ -126,6 +126,14 @@ def render_block(plan: NightPlan, sensor: int, block: int) -> RenderedBlock:
         lo = max(ev.start, b0)
         hi = min(ev.start + ev.data.shape[0], b1)
         acc[lo - b0 : hi - b0] += ev.data[lo - ev.start : hi - ev.start]
+    for uev in sp.up_events:
+        # Along gravity as the arm is oriented at each sample (negative myoclonus: a drop).
+        lo = max(uev.start, b0)
+        hi = min(uev.start + uev.along_up_g.size, b1)
+        if lo < hi:
+            acc[lo - b0 : hi - b0] += (
+                uev.along_up_g[lo - uev.start : hi - uev.start, None] * up[lo - b0 : hi - b0]
+            )
 
     seq = np.random.SeedSequence(cfg.seed, spawn_key=(_NOISE_STREAM, sensor, block))
     rng = np.random.Generator(np.random.PCG64(seq))
@@ -142,7 +150,10 @@ def render_block(plan: NightPlan, sensor: int, block: int) -> RenderedBlock:
         still = np.clip(np.rint((sp.table_up + bl.bias_g) / lsb_g), -q_max - 1, q_max) * lsb_g
         acc[idle_rows] = still
 
-    t = float(cfg.t0) + t_rel
+    if sp.arrival_s is None:
+        t = float(cfg.t0) + t_rel
+    else:
+        t = float(cfg.t0) + slot_times(cfg, sp.arrival_s, idx)
     if cfg.jitter_ms > 0.0:
         t = t + rng.uniform(-cfg.jitter_ms, cfg.jitter_ms, size=t.size) / 1000.0
 

@@ -137,3 +137,99 @@ def _sleep_period(
                 t += length
         first_cycle = False
     return out
+
+
+def fragment_onsets(rng: np.random.Generator, schedule: SleepSchedule) -> SleepSchedule:
+    """The schedule with real nights' fragmented sleep onsets (randomised model).
+
+    Adds 0-2 brief awakenings (0.5-3 min) inside the sleep periods, each followed by a
+    re-onset, then puts 1-2 failed attempts (0.5-4 min of N1, then 0.5-5 min awake) before
+    the first onset (80 % of nights) and before a re-onset (50 %): 2-3 attempts, each a sleep
+    onset in the truth, each of which can carry a sleep start (hypnic jerk).
+    """
+    minute = 60.0
+    starts, stages = schedule.starts_s.copy(), schedule.stages.copy()
+    duration_s = float(schedule.ends_s[-1])
+    for _ in range(int(rng.integers(0, 3))):
+        periods = [(a, b) for a, b in schedule.periods_s if b - a > 20.0 * minute]
+        if not periods:
+            break
+        a, b = periods[int(rng.integers(0, len(periods)))]
+        length = float(rng.uniform(0.5, 3.0)) * minute
+        at = float(rng.uniform(a + 8.0 * minute, b - 8.0 * minute - length))
+        starts, stages = _paint(starts, stages, at, at + length, WAKE, duration_s)
+    onsets, _ = _sleep_runs(starts, stages, duration_s)
+    for k, onset in enumerate(onsets):
+        if rng.random() >= (0.8 if k == 0 else 0.5):
+            continue
+        wake_from = 0.0 if k == 0 else _wake_start(starts, stages, onset)
+        t = onset
+        for _ in range(int(rng.integers(1, 3))):
+            awake = float(rng.uniform(0.5, 5.0)) * minute
+            asleep = float(rng.uniform(0.5, 4.0)) * minute
+            begin = t - awake - asleep
+            if begin < wake_from + 1.0 * minute:
+                break
+            starts, stages = _paint(starts, stages, begin, begin + asleep, N1, duration_s)
+            t = begin
+    onsets, periods = _sleep_runs(starts, stages, duration_s)
+    ends = np.append(starts[1:], duration_s)
+    awakenings = [
+        (float(a), float(b))
+        for a, b, c in zip(starts, ends, stages, strict=True)
+        if c == WAKE and onsets and a > onsets[0]
+    ]
+    return SleepSchedule(
+        starts_s=starts,
+        ends_s=ends,
+        stages=stages,
+        onsets_s=tuple(onsets),
+        periods_s=tuple(periods),
+        awakenings_s=tuple(awakenings),
+    )
+
+
+def _paint(
+    starts: FloatArray,
+    stages: npt.NDArray[np.int64],
+    a: float,
+    b: float,
+    code: int,
+    duration_s: float,
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The hypnogram with [a, b) set to stage ``code`` (repeats merged)."""
+    after = int(stages[np.searchsorted(starts, b, side="right") - 1])
+    keep = (starts < a) | (starts > b)
+    seg = sorted(
+        [*zip(starts[keep].tolist(), stages[keep].tolist(), strict=True), (a, code)]
+        + ([(b, after)] if b < duration_s else [])
+    )
+    out_s = np.array([x for x, _ in seg], dtype=np.float64)
+    out_c = np.array([c for _, c in seg], dtype=np.int64)
+    change = np.ones(out_s.size, dtype=bool)
+    change[1:] = out_c[1:] != out_c[:-1]
+    return out_s[change], out_c[change]
+
+
+def _sleep_runs(
+    starts: FloatArray, stages: npt.NDArray[np.int64], duration_s: float
+) -> tuple[list[float], list[tuple[float, float]]]:
+    """Sleep onsets and periods (maximal runs of sleep stages) of a hypnogram."""
+    ends = np.append(starts[1:], duration_s)
+    onsets: list[float] = []
+    periods: list[tuple[float, float]] = []
+    for a, b, c in zip(starts.tolist(), ends.tolist(), stages.tolist(), strict=True):
+        if c == WAKE:
+            continue
+        if periods and periods[-1][1] == a:
+            periods[-1] = (periods[-1][0], b)
+        else:
+            onsets.append(a)
+            periods.append((a, b))
+    return onsets, periods
+
+
+def _wake_start(starts: FloatArray, stages: npt.NDArray[np.int64], onset: float) -> float:
+    """Start of the wake segment that ends at ``onset``."""
+    i = int(np.searchsorted(starts, onset)) - 1
+    return float(starts[i]) if i >= 0 and stages[i] == WAKE else onset
