@@ -397,10 +397,12 @@ class JerkDetector:
 
         Empty unless the detector was made with ``provisional=True``.  Each jerk comes here
         once, as soon as it is certain to be counted (a rather smooth one after the bursts
-        that could cancel it as restless were judged), and later once more from :meth:`process`/:meth:`flush` with its final kind, series and state; the
-        onset (and every measured value) is the same.  The provisional ``kind`` is
-        ``myoclonic`` unless the sleep estimate already makes it hypnic; ``series`` is
-        None; ``state`` may be ``unknown``.  Order: analysis order (close to onset order).
+        that could cancel it as restless were judged), and later once more from
+        :meth:`process`/:meth:`flush` with its final kind, series and state; the onset (and
+        every measured value) is the same.  The provisional ``kind`` is ``myoclonic`` unless
+        the sleep estimate already makes it hypnic (a guess from what has been seen, so it
+        may depend on chunking; the jerks and their values do not); ``series`` is None;
+        ``state`` may be ``unknown``.  Order: analysis order (close to onset order).
         """
         out, self._provisional = self._provisional, []
         return out
