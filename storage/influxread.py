@@ -130,6 +130,7 @@ class InfluxReader:
                     series=int(r["series"] or 0) or None,
                     confidence=float(r["confidence"]),
                     clipped=bool(r["clipped"]),
+                    state=r.get("state") or "unknown",
                 ),
                 bilateral=bool(r["bilateral"]),
             )
