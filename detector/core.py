@@ -103,6 +103,7 @@ class _Pending:
     ambiguous: bool
     features: dict[str, float]
     cancelled: bool = False
+    published: bool = False  # handed out by pop_provisional()
 
 
 @dataclass(slots=True)
@@ -145,12 +146,16 @@ class JerkDetector:
             the filters assume this rate.  Below ``config.analysis_rate_hz`` the stream is
             interpolated first; ``work_hz`` is the rate everything then runs at.
         config: :class:`DetectorConfig`; defaults are physiological, not tuned to a dataset.
+        provisional: also hand out each jerk as soon as it is certain to count, before its
+            kind is final (:meth:`pop_provisional`; the live run publishes them at once).
 
     Feed with :meth:`process` in chunks of any size, end with :meth:`flush`.  Pure: no I/O,
     no wall clock; all state lives in the instance.
     """
 
-    def __init__(self, rate_hz: float, config: DetectorConfig | None = None) -> None:
+    def __init__(
+        self, rate_hz: float, config: DetectorConfig | None = None, *, provisional: bool = False
+    ) -> None:
         if not (isinstance(rate_hz, int | float) and math.isfinite(rate_hz) and rate_hz > 0):
             raise ConfigError(f"rate_hz must be a positive number, got {rate_hz!r}")
         if rate_hz < 10:
@@ -244,6 +249,8 @@ class JerkDetector:
         self._last_jerk_end = -math.inf
         self._last_move_end = -math.inf  # t_last of the latest burst rejected as movement
         self._pending: deque[_Pending] = deque()
+        self._want_provisional = provisional
+        self._provisional: list[JerkEvent] = []  # decided jerks awaiting pop_provisional()
         self.rejected: dict[str, int] = {}
         # Set to a list to record (t_first, t_last, reason) of every analysed burst: the
         # answer to "why was this not counted?".  Off by default (it grows all night).
@@ -384,6 +391,21 @@ class JerkDetector:
             self.config.spt_min_block_s,
             self.config.spt_max_gap_s,
         )
+
+    def pop_provisional(self) -> list[JerkEvent]:
+        """Jerks counted since the last call whose kind, series or state may still change.
+
+        Empty unless the detector was made with ``provisional=True``.  Each jerk comes here
+        once, as soon as it is certain to be counted (a rather smooth one after the bursts
+        that could cancel it as restless were judged), and later once more from
+        :meth:`process`/:meth:`flush` with its final kind, series and state; the onset (and
+        every measured value) is the same.  The provisional ``kind`` is ``myoclonic`` unless
+        the sleep estimate already makes it hypnic (a guess from what has been seen, so it
+        may depend on chunking; the jerks and their values do not); ``series`` is None;
+        ``state`` may be ``unknown``.  Order: analysis order (close to onset order).
+        """
+        out, self._provisional = self._provisional, []
+        return out
 
     def pop_episodes(self) -> list[EpisodeEvent]:
         """Convulsive episodes that have ended since the last call (each returned once)."""
@@ -530,6 +552,15 @@ class JerkDetector:
         """Pass on pending jerks, in order, once every burst that could overturn them (one
         starting within ``post_context_s`` after) has been analysed (before ``analysed``)."""
         horizon = self.config.post_context_s
+        # Published at once where no later verdict can cancel it (only a rather smooth one
+        # can become restless), so a provisional jerk is never retracted.
+        for p in self._pending:
+            if not (p.published or p.cancelled) and (
+                not p.ambiguous or analysed > p.t_last + horizon
+            ):
+                p.published = True
+                if self._want_provisional:
+                    self._provisional.append(self._provisional_event(p.event))
         while self._pending:
             p = self._pending[0]
             if p.ambiguous and not p.cancelled and analysed <= p.t_last + horizon:
@@ -540,6 +571,14 @@ class JerkDetector:
             else:
                 self._add_jerk(p.event)
             self._record(p.t_first, p.t_last, "restless" if p.cancelled else "jerk", p.features)
+
+    def _provisional_event(self, ev: JerkEvent) -> JerkEvent:
+        """``ev`` with the kind it would have if nothing more were seen (read-only guess)."""
+        hypnic = (
+            ev.peak_acc_g >= self.config.hypnic_min_peak_g
+            and self.sleep.kind_at(ev.onset, False) == "hypnic"
+        )
+        return _with(ev, "hypnic" if hypnic else "myoclonic", None, ev.state)
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1

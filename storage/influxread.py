@@ -135,6 +135,8 @@ class InfluxReader:
                 bilateral=bool(r["bilateral"]),
             )
             for r in rows
+            # A point still provisional is a jerk whose run stopped before it settled.
+            if not r.get("provisional")
         ]
         return sorted(out, key=lambda e: (e.event.onset, e.sensor))
 

@@ -3,11 +3,19 @@
 Measurements (tags are indexed and low-cardinality; everything else is a field):
 
 ``jerk_event`` — one point per detected jerk, time = onset (ns).
-    tags ``subject``, ``sensor``, ``side``, ``kind`` (``myoclonic``/``hypnic``);
-    fields ``duration_s`` (float, s), ``peak_jerk_g_per_s`` (float, g/s), ``peak_acc_g``
-    (float, g), ``series`` (int, cluster id, 0 = lone jerk), ``confidence`` (float 0..1),
-    ``bilateral`` (bool, the other wrist jerked at the same time), ``clipped`` (bool),
-    ``state`` (string: ``asleep``, ``awake``, ``walking``, ``activity``; absent = unknown).
+    tags ``subject``, ``sensor``, ``side``; fields ``kind`` (string, ``myoclonic``/
+    ``hypnic``), ``provisional`` (bool), ``duration_s`` (float, s), ``peak_jerk_g_per_s``
+    (float, g/s), ``peak_acc_g`` (float, g), ``series`` (int, cluster id, 0 = lone jerk),
+    ``confidence`` (float 0..1), ``bilateral`` (bool, the other wrist jerked at the same
+    time), ``clipped`` (bool), ``state`` (string: ``asleep``, ``awake``, ``walking``,
+    ``activity``; absent = unknown).
+    The live run writes each jerk twice: at once with ``provisional=true`` (kind a guess,
+    series 0, bilateral false) and again when its kind, series and state are final, with
+    ``provisional=false``.  Both have the same measurement, tag set and time, so the settled
+    point replaces the provisional one: a query counts every jerk once.  That is why
+    ``kind`` is a field, not a tag (a tag that changed would make a second series): filter
+    with ``WHERE "kind" = 'hypnic'``; it cannot be grouped by.  A provisional point is never
+    retracted: the detector publishes only jerks certain to count.
 ``jerk_count`` — one point per subject/sensor/minute, time = minute start.
     tags ``subject``, ``sensor``, ``side``; int fields ``count``, ``hypnic``, ``myoclonic``,
     float ``covered_s`` (s of valid signal in the minute, 0..60), ``worn_s`` (of which the
@@ -123,11 +131,20 @@ def _tags(subject: str, sensor: str, side: str) -> dict[str, str]:
     return {"side": side, "sensor": sensor, "subject": subject}
 
 
-def event_line(subject: str, sensor: str, side: str, event: JerkEvent, bilateral: bool) -> str:
-    """One ``jerk_event`` line for ``event`` (onset in s since the epoch)."""
-    tags = _tags(subject, sensor, side)
-    tags["kind"] = event.kind
+def event_line(
+    subject: str,
+    sensor: str,
+    side: str,
+    event: JerkEvent,
+    bilateral: bool,
+    *,
+    provisional: bool = False,
+) -> str:
+    """One ``jerk_event`` line for ``event`` (onset in s since the epoch); a settled line
+    (``provisional=False``) overwrites the provisional line of the same jerk."""
     fields: dict[str, object] = {
+        "kind": event.kind,
+        "provisional": bool(provisional),
         "duration_s": float(event.duration),
         "peak_jerk_g_per_s": float(event.peak_jerk_g_per_s),
         "peak_acc_g": float(event.peak_acc_g),
@@ -138,7 +155,7 @@ def event_line(subject: str, sensor: str, side: str, event: JerkEvent, bilateral
     }
     if event.state != "unknown":
         fields["state"] = event.state
-    return encode_line(JERK_EVENT, tags, fields, seconds_to_ns(event.onset))
+    return encode_line(JERK_EVENT, _tags(subject, sensor, side), fields, seconds_to_ns(event.onset))
 
 
 def count_line(subject: str, sensor: str, side: str, count: MinuteCount) -> str:

@@ -226,6 +226,18 @@ class Storage:
         self.store.add_events(subject, sensor, side, events, flags)
         return len(lines)
 
+    def add_provisional(
+        self, subject: str, sensor: str, side: str, events: Sequence[JerkEvent]
+    ) -> int:
+        """Publish jerks whose kind is not final yet (``jerk_event`` with
+        ``provisional=true``) for the live view; :meth:`add_events` later replaces each
+        point.  Spool only: the local store (reports, resume) holds final events alone.
+        Returns the number published."""
+        self._check_open()
+        lines = [event_line(subject, sensor, side, e, False, provisional=True) for e in events]
+        self.spools["events"].append_lines(lines)
+        return len(lines)
+
     def add_counts(
         self, subject: str, sensor: str, side: str, counts: Sequence[MinuteCount]
     ) -> int:

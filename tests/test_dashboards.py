@@ -199,6 +199,15 @@ def test_night_dashboard_numbers_equal_the_pipeline(world: World) -> None:
     (table,) = [s for t in run.panel("Jerk events").targets for s in t.series][:1]
     rows = sum(len(s.values) for t in run.panel("Jerk events").targets for s in t.series)
     assert rows == len(events) and "peak_acc_g" in table.columns
+    # The live run published every jerk provisionally first; each settled point replaced
+    # its provisional one (kind is a field): every jerk once, under its final kind.
+    assert not any(
+        v for s in run.panel("Jerk events").targets[0].series for v in s.column("provisional")
+    )
+    timeline = {
+        t.ref_id: sum(len(s.values) for s in t.series) for t in run.panel("Jerk timeline").targets
+    }
+    assert timeline == {"A": len(events) - len(hypnic), "B": len(hypnic)}
     # per-sensor series counts and sleep-based rate from the night record
     series = {
         s.tags["sensor"]: s.values[0][1]

@@ -32,7 +32,7 @@ from jerkmon.live.pipeline import (
 from jerkmon.live.settings import parse_speed, parse_start
 from jerkmon.live.sources import sim_source
 from sim import NightConfig, NightStream, simulate_night
-from storage import Night, Storage, StoredCount
+from storage import Night, Storage, StoredCount, seconds_to_ns
 
 T0 = 1_750_000_020.0  # a whole minute
 NIGHT = NightConfig(hours=0.4, rate_hz=50, seed=3, sensors=2, t0=T0)
@@ -251,12 +251,22 @@ def test_a_resume_point_suppresses_what_was_stored_and_renumbers_series(
     rec = night.sensors[0]
     spec = [SPECS[0]]
 
+    published: dict[Path, list[float]] = {}
+
     def run(data: Path, resume: dict[str, ResumePoint] | None) -> list[JerkEvent]:
+        onsets = published.setdefault(data, [])
         with Storage(data, None) as storage:
-            pipeline = NightPipeline("s1", spec, storage, resume=resume)
+            pipeline = NightPipeline(
+                "s1",
+                spec,
+                storage,
+                resume=resume,
+                on_provisional=lambda _, e: onsets.append(e.onset),
+            )
             for i in range(0, len(rec.t), 500):
                 pipeline.feed("sim-left", rec.t[i : i + 500], rec.acc[i : i + 500])
             pipeline.finish()
+            assert pipeline.provisional_count == len(onsets)
             return [e.event for e in storage.store.events("s1", 0, 2e9)]
 
     ref = run(tmp_path / "a", None)
@@ -266,6 +276,13 @@ def test_a_resume_point_suppresses_what_was_stored_and_renumbers_series(
     got = run(tmp_path / "b", {"sim-left": point})
     assert [e.onset for e in got] == [e.onset for e in ref[3:]]
     assert [e.series for e in got] == [e.series and e.series + 10 for e in ref[3:]]
+    # Every stored jerk was published provisionally once before, nothing else (the resumed
+    # run publishes none of what the earlier run stored).
+    for path, events in ((tmp_path / "a", ref), (tmp_path / "b", got)):
+        # (the store keeps times in whole µs, as InfluxDB does)
+        assert sorted(map(seconds_to_ns, published[path])) == [
+            seconds_to_ns(e.onset) for e in events
+        ]
 
 
 def test_merge_interleaves_sources_and_passes_errors_on() -> None:

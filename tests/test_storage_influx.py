@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -339,3 +340,56 @@ def test_concurrent_writers_are_safe(
     storage.close()
     assert count_points(running_influxd.url, db_name, "jerk_event", "peak_acc_g") == 800
     assert count_points(running_influxd.url, db_name, "imu", "ax", rp="raw") == 8000
+
+
+def test_settled_point_replaces_provisional_one(
+    running_influxd: LocalInfluxd, db_name: str, tmp_path: Path
+) -> None:
+    """A live jerk is written provisional, then settled with another kind, series and
+    bilateral flag: InfluxDB, the report reader and the local store hold it once."""
+    from storage.influxread import InfluxReader
+
+    cfg = InfluxConfig(url=running_influxd.url, db=db_name, create=True)
+    t0 = _now_minute()
+    first = JerkEvent(t0 + 1.25, 0.1, 40.0, 0.9, "myoclonic", None, 0.7)
+    second = JerkEvent(t0 + 7.5, 0.1, 30.0, 0.6, "myoclonic", None, 0.6, state="unknown")
+    third = JerkEvent(t0 + 20.0, 0.1, 30.0, 0.6, "myoclonic", None, 0.6)
+    with Storage(tmp_path / "data", cfg, FAST) as storage:
+        # the first settles in a later batch than its provisional point ...
+        assert storage.add_provisional("s1", "w", "left", [first, second, third]) == 3
+        assert storage.flush(10.0)
+        live = rows(influx_query(cfg.url, "SELECT * FROM jerk_event", db_name))
+        assert [r["provisional"] for r in live] == [True, True, True]
+        settled = [
+            JerkEvent(first.onset, 0.1, 40.0, 0.9, "hypnic", None, 0.7, state="asleep"),
+            JerkEvent(second.onset, 0.1, 30.0, 0.6, "myoclonic", 4, 0.6, state="awake"),
+        ]
+        storage.add_events("s1", "w", "left", settled, [True, False])
+        assert storage.flush(10.0)
+        # ... the third in the same batch as its provisional point (the live run's flush).
+        fourth = JerkEvent(t0 + 30.0, 0.1, 30.0, 0.6, "myoclonic", None, 0.6)
+        storage.add_provisional("s1", "w", "left", [fourth])
+        storage.add_events("s1", "w", "left", [replace(fourth, kind="hypnic")], [False])
+        assert storage.flush(10.0)
+        local = storage.store.events("s1", t0, t0 + 60)
+    got = rows(influx_query(cfg.url, "SELECT * FROM jerk_event ORDER BY time", db_name))
+    assert [(r["kind"], r["provisional"], r["series"], r["bilateral"]) for r in got] == [
+        ("hypnic", False, 0, True),
+        ("myoclonic", False, 4, False),
+        ("myoclonic", True, 0, False),  # not settled (its run stopped): never a final jerk
+        ("hypnic", False, 0, False),
+    ]
+    assert got[0]["state"] == "asleep" and got[1]["state"] == "awake"
+    doc = influx_query(cfg.url, "SELECT count(duration_s) FROM jerk_event", db_name)
+    assert rows(doc)[0]["count"] == 4
+    doc = influx_query(
+        cfg.url, "SELECT count(duration_s) FROM jerk_event WHERE \"kind\" = 'hypnic'", db_name
+    )
+    assert rows(doc)[0]["count"] == 2
+    read = InfluxReader(cfg.url, db_name).events("s1", t0, t0 + 60)
+    assert [(e.event.onset, e.event.kind) for e in read] == [
+        (first.onset, "hypnic"),
+        (second.onset, "myoclonic"),
+        (fourth.onset, "hypnic"),
+    ]
+    assert [e.event.onset for e in local] == [first.onset, second.onset, fourth.onset]

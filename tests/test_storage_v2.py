@@ -55,7 +55,8 @@ def test_v2_requests(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
             assert w.headers["Authorization"] == f"Token {TOKEN}"
             assert w.headers.get("Content-Encoding") == "gzip"
         events = [line for line in by_bucket["jerks"] if line.startswith("jerk_event")]
-        assert events[0].startswith("jerk_event,kind=myoclonic,sensor=w,side=left,subject=s1 ")
+        assert events[0].startswith("jerk_event,sensor=w,side=left,subject=s1 ")
+        assert 'kind="myoclonic"' in events[0] and "provisional=false" in events[0]
         assert events[0].endswith(" 1763000000000000000") and "bilateral=true" in events[0]
         raw = by_bucket["jerks_raw"]
         prefix = "imu,sensor=w,side=left,subject=s1 "

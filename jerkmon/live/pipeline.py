@@ -135,6 +135,8 @@ class NightPipeline:
         resume: per sensor, where the stored output of an unfinished earlier run stops.
         night_start_s: start of the night for the night record (default: first sample).
         on_event: called with (sensor, event, bilateral) when an event is stored.
+        on_provisional: called with (sensor, event) when a jerk is published before its
+            kind is final (provisional ``jerk_event`` point, replaced when it settles).
         not_worn_warn_s: a ``not_worn`` status point (and the status line) warns once a
             sensor has looked unworn (van Hees criteria, or idle mode) this long; ``worn``
             follows when it is worn again.  Convulsive episodes are stored
@@ -153,6 +155,7 @@ class NightPipeline:
         resume: Mapping[str, ResumePoint] | None = None,
         night_start_s: float | None = None,
         on_event: EventListener | None = None,
+        on_provisional: Callable[[str, JerkEvent], None] | None = None,
         not_worn_warn_s: float = 1800.0,
     ) -> None:
         if not subject:
@@ -169,10 +172,12 @@ class NightPipeline:
         self.config = config if config is not None else DetectorConfig()
         self.night_start_s = night_start_s
         self.on_event = on_event
+        self.on_provisional = on_provisional
+        self.provisional_count = 0
         self.not_worn_warn_s = float(not_worn_warn_s)
         self._ch: dict[str, _Channel] = {}
         for s in sensors:
-            det = JerkDetector(s.rate_hz, self.config)
+            det = JerkDetector(s.rate_hz, self.config, provisional=True)
             ch = _Channel(s, det, MinuteAggregator(s.rate_hz), self.config.bridge_s(s.rate_hz))
             point = (resume or {}).get(s.sensor)
             if point is not None:
@@ -266,6 +271,7 @@ class NightPipeline:
             if t_fin.size:
                 ch.t_last = float(t_fin[-1])
             ch.samples += t_out.size
+        self._publish(ch)
         n = self._emit(ch, new)
         self._context(ch)
         counts = ch.minutes.process(t_arr, new, ch.detector.watermark, acc_arr)
@@ -364,6 +370,23 @@ class NightPipeline:
         if keep:
             self.storage.add_counts(self.subject, ch.spec.sensor, ch.spec.side, keep)
 
+    def _publish(self, ch: _Channel) -> None:
+        """Publish the jerks the detector is sure of before their kind is final (the live
+        view sees a jerk seconds after it, not minutes); the final event replaces each."""
+        new = [
+            e
+            for e in ch.detector.pop_provisional()
+            # what the earlier run stored already, as in _emit
+            if e.onset >= ch.outputs_from and e.onset > ch.duplicate_until
+        ]
+        if not new:
+            return
+        self.storage.add_provisional(self.subject, ch.spec.sensor, ch.spec.side, new)
+        self.provisional_count += len(new)
+        if self.on_provisional is not None:
+            for e in new:
+                self.on_provisional(ch.spec.sensor, e)
+
     def _emit(self, ch: _Channel, new: Sequence[JerkEvent]) -> int:
         final = self._bilateral.process(
             ch.spec.sensor, new, math.inf if ch.finished else ch.detector.watermark
@@ -392,6 +415,7 @@ class NightPipeline:
             return
         tail = ch.detector.flush()
         ch.finished = True
+        self._publish(ch)
         self._emit(ch, tail)
         self._context(ch)
         self._counts(ch, ch.minutes.process(np.empty(0), tail, math.inf) + ch.minutes.flush())
