@@ -45,6 +45,9 @@ class DetectorConfig:
             and restless movement raise it).
         max_neighbours: other bursts allowed within ``neighbour_window_s`` of this one
             (3-7 Hz strokes give several).
+        min_train_interval_s: ... unless every burst there starts at least this long after
+            the one before: a jerk train or cluster (1-3 Hz), slower than scratching
+            (3-7 Hz) or tremor (4-12 Hz); each of its bursts is judged on its own.
         max_orientation_change_deg, min_orientation_change_deg,
         orientation_change_deg_per_g: largest posture change across a jerk: min + per_g x
             peak, capped at max (a twitch leaves the limb near where it was; big jerks
@@ -141,6 +144,7 @@ class DetectorConfig:
     max_context_ratio: float = 3.0
     neighbour_window_s: float = 0.7
     max_neighbours: int = 1
+    min_train_interval_s: float = 0.35
     max_orientation_change_deg: float = 25.0
     min_orientation_change_deg: float = 10.0
     orientation_change_deg_per_g: float = 10.0

@@ -599,6 +599,20 @@ class JerkDetector:
             self.trace.append((t_first, t_last, verdict))
             self.trace_features.append(dict(feat))
 
+    def _slow_train(self, tf: float, tl: float) -> bool:
+        """Are the bursts around ``tf .. tl`` a train slower than any tremor or scratch?
+
+        Jerk clusters and cortical trains repeat at 1-3 Hz; scratching strokes at 3-7 Hz and
+        tremor at 4-12 Hz.  When every burst within ``neighbour_window_s`` starts at least
+        ``min_train_interval_s`` after the one before, each is a distinct transient of a
+        train, not a beat of a rhythm (walking has its own rule in detector.activity).
+        """
+        w = self.config.neighbour_window_s
+        starts = sorted(f for f, e in self._recent if f <= tl + w and e >= tf - w)
+        if tf not in starts:
+            starts = sorted([*starts, tf])
+        return bool(np.min(np.diff(starts)) >= self.config.min_train_interval_s)
+
     def _analyse(self, b: _Burst) -> None:
         cfg = self.config
         rate = self.work_hz
@@ -665,7 +679,7 @@ class JerkDetector:
         # size count: the tail of a big jerk's ringing can cross the threshold again and is
         # not a rhythm.  (Peaks are taken inside the window so that the count does not depend
         # on whether a later burst has ended yet.)
-        if f[_k.F_NEIGHBOURS] > cfg.max_neighbours:
+        if f[_k.F_NEIGHBOURS] > cfg.max_neighbours and not self._slow_train(tf, tl):
             self._reject("rhythmic")
             return
 
