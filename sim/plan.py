@@ -322,7 +322,7 @@ class _Planner:
         # ~1 ms resolution for the sensor's sample-period averaging of short transients.
         self.oversample = max(4, math.ceil(1000.0 / self.rate_hz))
         self.schedule = make_schedule(self._rng("schedule"), self.duration_s)
-        if config.model == "randomised":
+        if config.randomised:
             self.schedule = fragment_onsets(self._rng("fragments"), self.schedule)
         self.next_series = 1
         self.grid_s = np.arange(0.0, self.duration_s, 1.0)
@@ -1420,7 +1420,7 @@ class _Planner:
         # (jerks planned there are dropped from its truth), and their own random stream
         # leaves every other decision where it was.
         self.plan_off_wrist()
-        if self.cfg.model == "randomised":
+        if self.cfg.randomised:
             from sim.randomised import plan_randomised
 
             plan_randomised(self)

@@ -2,7 +2,7 @@
 
 ``randomised_night(seed)`` draws a whole :class:`~sim.config.NightConfig` from the seed
 (rate, clock error, BLE timing and packet loss, range and resolution, confounders) with
-``model="randomised"``; :func:`plan_randomised` then plans its events instead of the
+``randomised=True``; :func:`plan_randomised` then plans its events instead of the
 standard jerk planners.  The standard model (``NightConfig()``) is left as it was, bit for
 bit: everything here draws from random streams of its own.
 
@@ -89,7 +89,7 @@ def randomised_night(
         idle=off_wrist and bool(rng.random() < 0.5),
         clonic=bool(rng.random() < 0.2),
         t0=t0,
-        model="randomised",
+        randomised=True,
         rate_error_ppm=float(rng.uniform(-5000.0, 5000.0)),
         ble_interval_ms=float(rng.uniform(7.5, 15.0)),
         ble_jitter_ms=float(rng.uniform(0.2, 3.0)),
