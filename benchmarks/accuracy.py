@@ -152,7 +152,7 @@ def print_randomised(
             f"{_ratio(c.negative_sensitivity)} / {_ratio(c.negative_ppv)} "
             f"({c.negative_true}, {c.negative_detected})          {c.negative_as_jerk}"
         )
-    width = 16
+    width = 18
     head = "".join(f"{_SIZE_LABEL[s]:>{width}}" for s in SIZES) + f"{'all sizes':>{width}}"
     print("  sensitivity (found/n) per rate, context and size:")
     print(f"  rate  {'context':<14}{head}")
