@@ -74,7 +74,7 @@ def night(storage: Storage, seconds: int, t0: float = T0) -> tuple[int, int]:
     for k in range(seconds):
         t = t0 + k + np.arange(100) / 100.0
         for sensor, side in (("L1", "left"), ("R1", "right")):
-            acc = rng.normal(0.0, 0.02, (100, 3)) + [0.0, 0.0, 1.0]
+            acc = rng.normal(0.0, 0.02, (100, 3)) + np.array([0.0, 0.0, 1.0])
             storage.add_imu("s01", sensor, side, t, acc)
             if k % 10 == 3:
                 events += storage.add_events("s01", sensor, side, [ev(t0 + k + 0.5)])
