@@ -621,6 +621,15 @@ class LocalStore:
                 raise store_error(self.path, exc) from exc
         return deleted
 
+    def check_integrity(self) -> None:
+        """Read every page and index (``PRAGMA integrity_check``): StoreDamagedError, naming
+        the file and how to recover, unless the store is intact."""
+        rows = self._read("PRAGMA integrity_check(5)", [])
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            err = sqlite3.DatabaseError(f"database disk image is malformed: {'; '.join(problems)}")
+            raise store_error(self.path, err)
+
     def subjects(self) -> list[str]:
         rows = self._read(
             "SELECT subject FROM events UNION SELECT subject FROM counts "

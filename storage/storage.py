@@ -149,6 +149,8 @@ class Storage:
         options: tuning (defaults: 2 GiB disk cap, 10 000-line batches, ...).
         start_forwarder: start the forwarder threads (False for one-shot use, e.g.
             ``jerkmon flush``, which calls :meth:`drain`).
+        local_store: open the SQLite store (False: the spool alone, e.g. ``jerkmon
+            flush``, which needs nothing else and so also works when the store is damaged).
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class Storage:
         options: StorageOptions | None = None,
         *,
         start_forwarder: bool = True,
+        local_store: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.influx = influx
@@ -182,7 +185,7 @@ class Storage:
                     spool_opts[name],
                     quarantine_dir=self.quarantine.directory,
                 )
-            self.store = LocalStore(self.data_dir / "events.sqlite3")
+            self._store = LocalStore(self.data_dir / "events.sqlite3") if local_store else None
         except BaseException:
             for spool in self.spools.values():
                 spool.close()
@@ -216,6 +219,13 @@ class Storage:
         self._background.start()
         if start_forwarder:
             self.start_forwarders()
+
+    @property
+    def store(self) -> LocalStore:
+        """The local SQLite store (StorageError when opened without it)."""
+        if self._store is None:
+            raise StorageError(f"{self.data_dir}: opened without its local store (spool only)")
+        return self._store
 
     def start_forwarders(self) -> None:
         """Start the forwarder threads (when not started by the constructor, e.g. after
@@ -720,11 +730,11 @@ class Storage:
                 span[1] = max(span[1], b[3] / 1e9)
                 span[2] += float(n)
         lines = sum(g.lines for g in given)
-        first = not self.raw_given_up_samples
+        loud = not self.raw_given_up_samples
         self.raw_given_up_samples += lines
         # the first time loudly; after that every segment would repeat it
         log.log(
-            logging.ERROR if first else logging.INFO,
+            logging.ERROR if loud else logging.INFO,
             "disk space short on %s: gave up %d raw samples not yet sent (%.1f MB, %s) to "
             "keep events, minute counts and status",
             self.data_dir,
@@ -795,7 +805,8 @@ class Storage:
         self._background.join(timeout_s)
         for spool in self.spools.values():
             spool.close()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> Storage:
         return self
