@@ -33,6 +33,16 @@ class StorageError(JerkmonError):
     """The spool or a time-series database refused or lost data."""
 
 
+class DiskFullError(StorageError):
+    """The disk holding the data directory has no space left for data that must be kept
+    (events, minute counts, status), even after raw data was given up."""
+
+
+class StoreDamagedError(StorageError):
+    """The local SQLite store is damaged (not a database, malformed pages); the message
+    names the file and how to recover."""
+
+
 class InfluxUnavailableError(StorageError, TransportError):
     """InfluxDB could not be reached or asked us to come back later (connection error, 429,
     5xx); the data stays in the spool and is sent again.  ``retry_after_s`` carries the

@@ -192,6 +192,10 @@ _STATE_OF_KIND = {
     "posture": "activity",
     "reading": "activity",
     "clonic": "episode",
+    # Randomised nights (issue 16): awake movements that carry jerks.
+    "sit_up": "activity",
+    "reach": "activity",
+    "hold": "activity",
 }
 
 
@@ -279,3 +283,208 @@ def score_episodes(
         )
         false_ctx[ctx] = false_ctx.get(ctx, 0) + 1
     return EpisodeScore(len(true), found, len(true) - found, sum(false_ctx.values()), false_ctx)
+
+
+#: Contexts and sizes of the randomised simulator's truth (``context``, ``size`` of a jerk).
+CONTEXTS: tuple[str, ...] = (
+    "isolated",
+    "series_ge_1s",
+    "series_lt_1s",
+    "awake_moving",
+    "in_tremor",
+)
+SIZES: tuple[str, ...] = ("small", "medium", "large")
+#: Upper edges (g) of the small and medium sizes: < 0.15 g, 0.15-0.5 g, > 0.5 g.
+SIZE_EDGES_G: tuple[float, float] = (0.15, 0.5)
+
+
+def size_of(amplitude_g: float) -> str:
+    """The size class of a jerk of this peak amplitude (as the simulator's truth names it)."""
+    if amplitude_g < SIZE_EDGES_G[0]:
+        return "small"
+    return "medium" if amplitude_g <= SIZE_EDGES_G[1] else "large"
+
+
+def _add_counts(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))}
+
+
+@dataclass(frozen=True, slots=True)
+class CellCounts:
+    """Counts behind per-cell accuracy on one or more nights (``+`` pools them).
+
+    Jerks (kind hypnic or myoclonic) and negative myoclonus are matched separately, one to
+    one within the tolerance: true jerks against detections of any other kind than
+    "negative", true negative myoclonus against detections of kind "negative".
+
+    Attributes:
+        n_true, found: true jerks (and those matched) per cell "context/size".
+        detected, true_positives: jerk detections, and those matched to a true jerk.
+        negative_as_jerk: unmatched jerk detections within the tolerance of a true negative
+            myoclonus (a negative myoclonus reported as an ordinary jerk; counted false).
+        hypnic_true, hypnic_detected, hypnic_right: true hypnic jerks, detections labelled
+            hypnic, and matches that are hypnic on both sides.
+        negative_true, negative_detected, negative_found: negative myoclonus in the truth,
+            detections of kind "negative", and their matches.
+        onset_errors_ms: |detected - true onset| of every jerk match, ms.
+        hours: recorded hours.
+    """
+
+    n_true: dict[str, int] = field(default_factory=dict)
+    found: dict[str, int] = field(default_factory=dict)
+    detected: int = 0
+    true_positives: int = 0
+    negative_as_jerk: int = 0
+    hypnic_true: int = 0
+    hypnic_detected: int = 0
+    hypnic_right: int = 0
+    negative_true: int = 0
+    negative_detected: int = 0
+    negative_found: int = 0
+    onset_errors_ms: tuple[float, ...] = ()
+    hours: float = 0.0
+
+    def __post_init__(self) -> None:
+        ints = (
+            self.detected,
+            self.true_positives,
+            self.negative_as_jerk,
+            self.hypnic_true,
+            self.hypnic_detected,
+            self.hypnic_right,
+            self.negative_true,
+            self.negative_detected,
+            self.negative_found,
+        )
+        if min(ints) < 0 or self.hours < 0.0:
+            raise ValueError("counts and hours must not be negative")
+        if self.true_positives > self.detected or self.negative_found > self.negative_true:
+            raise ValueError("more matches than events")
+
+    def __add__(self, other: CellCounts) -> CellCounts:
+        return CellCounts(
+            n_true=_add_counts(self.n_true, other.n_true),
+            found=_add_counts(self.found, other.found),
+            detected=self.detected + other.detected,
+            true_positives=self.true_positives + other.true_positives,
+            negative_as_jerk=self.negative_as_jerk + other.negative_as_jerk,
+            hypnic_true=self.hypnic_true + other.hypnic_true,
+            hypnic_detected=self.hypnic_detected + other.hypnic_detected,
+            hypnic_right=self.hypnic_right + other.hypnic_right,
+            negative_true=self.negative_true + other.negative_true,
+            negative_detected=self.negative_detected + other.negative_detected,
+            negative_found=self.negative_found + other.negative_found,
+            onset_errors_ms=self.onset_errors_ms + other.onset_errors_ms,
+            hours=self.hours + other.hours,
+        )
+
+    def cell(self, context: str | None = None, size: str | None = None) -> tuple[int, int]:
+        """(found, n) of true jerks in a context and size (None: any)."""
+        keys = [
+            k
+            for k in self.n_true
+            if (context is None or k.split("/")[0] == context)
+            and (size is None or k.split("/")[1] == size)
+        ]
+        return sum(self.found.get(k, 0) for k in keys), sum(self.n_true[k] for k in keys)
+
+    @property
+    def sensitivity(self) -> float:
+        found, n = self.cell()
+        return found / n if n else math.nan
+
+    @property
+    def ppv(self) -> float:
+        return self.true_positives / self.detected if self.detected else math.nan
+
+    @property
+    def false_per_hour(self) -> float:
+        return (self.detected - self.true_positives) / self.hours if self.hours else math.nan
+
+    @property
+    def hypnic_precision(self) -> float:
+        return self.hypnic_right / self.hypnic_detected if self.hypnic_detected else math.nan
+
+    @property
+    def hypnic_recall(self) -> float:
+        return self.hypnic_right / self.hypnic_true if self.hypnic_true else math.nan
+
+    @property
+    def negative_sensitivity(self) -> float:
+        return self.negative_found / self.negative_true if self.negative_true else math.nan
+
+    @property
+    def negative_ppv(self) -> float:
+        return self.negative_found / self.negative_detected if self.negative_detected else math.nan
+
+    @property
+    def median_onset_error_ms(self) -> float:
+        return float(np.median(self.onset_errors_ms)) if self.onset_errors_ms else math.nan
+
+
+def score_cells(
+    detected_onsets: FloatArray,
+    detected_kinds: Sequence[str],
+    truth: Mapping[str, Any],
+    sensor: str | None = None,
+    tolerance_s: float = 0.25,
+) -> CellCounts:
+    """Count one sensor's detections against a truth per context and size (see
+    :class:`CellCounts`); truths without ``context`` count as "isolated"."""
+    sensors = list(truth.get("sensors", []))
+    if sensor is None:
+        sensor = sensors[0] if sensors else None
+    jerks = [
+        j
+        for j in truth.get("jerks", [])
+        if sensor is None or "sensors" not in j or sensor in j["sensors"]
+    ]
+    onsets = np.asarray(detected_onsets, dtype=np.float64)
+    kinds = [str(k) for k in detected_kinds]
+    positive = [j for j in jerks if j.get("kind", "myoclonic") != "negative"]
+    negative = [j for j in jerks if j.get("kind") == "negative"]
+    det_pos = np.array([i for i, k in enumerate(kinds) if k != "negative"], dtype=np.int64)
+    det_neg = np.array([i for i, k in enumerate(kinds) if k == "negative"], dtype=np.int64)
+
+    true_pos = np.array([float(j["onset"]) for j in positive], dtype=np.float64)
+    pairs = match_onsets(onsets[det_pos], true_pos, tolerance_s)
+    n_true: dict[str, int] = {}
+    found: dict[str, int] = {}
+    keys = [
+        f"{j.get('context', 'isolated')}/{j.get('size') or size_of(float(j['amplitude_g']))}"
+        for j in positive
+    ]
+    for key in keys:
+        n_true[key] = n_true.get(key, 0) + 1
+    for _, jt in pairs:
+        found[keys[jt]] = found.get(keys[jt], 0) + 1
+    matched = {int(det_pos[i]) for i, _ in pairs}
+    true_neg = np.array([float(j["onset"]) for j in negative], dtype=np.float64)
+    neg_as_jerk = 0
+    if true_neg.size:
+        for i in det_pos.tolist():
+            if i not in matched and np.min(np.abs(true_neg - onsets[i])) <= tolerance_s:
+                neg_as_jerk += 1
+    neg_pairs = match_onsets(onsets[det_neg], true_neg, tolerance_s)
+    hours = float(truth.get("hours", 0.0))
+    return CellCounts(
+        n_true=n_true,
+        found=found,
+        detected=int(det_pos.size),
+        true_positives=len(pairs),
+        negative_as_jerk=neg_as_jerk,
+        hypnic_true=sum(1 for j in positive if j.get("kind") == "hypnic"),
+        hypnic_detected=sum(1 for i in det_pos.tolist() if kinds[i] == "hypnic"),
+        hypnic_right=sum(
+            1
+            for i, jt in pairs
+            if kinds[int(det_pos[i])] == "hypnic" and positive[jt].get("kind") == "hypnic"
+        ),
+        negative_true=len(negative),
+        negative_detected=int(det_neg.size),
+        negative_found=len(neg_pairs),
+        onset_errors_ms=tuple(
+            1000.0 * abs(float(onsets[int(det_pos[i])]) - float(true_pos[jt])) for i, jt in pairs
+        ),
+        hours=hours,
+    )

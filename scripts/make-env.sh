@@ -21,4 +21,5 @@ sed \
   "$root/.env.example" >"$tmp"
 mv "$tmp" "$env_file"
 chmod 600 "$env_file"
-echo "wrote $env_file (mode 600); Grafana login: admin / $(grep '^GRAFANA_ADMIN_PASSWORD=' "$env_file" | cut -d= -f2)"
+# Secrets go to .env only (never to the terminal, where logs and scrollback keep them).
+echo "wrote $env_file (mode 600); Grafana login: admin, password: GRAFANA_ADMIN_PASSWORD in $env_file"

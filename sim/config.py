@@ -38,11 +38,6 @@ SWITCHES: tuple[str, ...] = (
 #: wrist (idle), clonic seizures (clonic).
 EXTRAS: tuple[str, ...] = ("walking", "activity", "off_wrist", "idle", "clonic")
 
-#: Night models: "standard" (every night of earlier sessions) or "randomised" (issue 16: wide
-#: jerk amplitudes, shapes, trains and clusters, jerks on voluntary movement and in tremor,
-#: fragmented sleep onsets, negative myoclonus, PLM and RBD; see :mod:`sim.randomised`).
-MODELS: tuple[str, ...] = ("standard", "randomised")
-
 
 @dataclass(frozen=True)
 class NightConfig:
@@ -66,7 +61,10 @@ class NightConfig:
         t0: Time of the first sample in seconds (0.0, or a unix time for live pipelines).
         jitter_ms: Uniform timestamp jitter ± this many milliseconds (0 = exact sample grid);
             at most a quarter of the sample period so that time stays strictly increasing.
-        model: "standard" or "randomised" (see :data:`MODELS`).
+        randomised: The randomised night model of issue 16 (wide jerk amplitudes, shapes,
+            trains and clusters, jerks on voluntary movement and in tremor, fragmented sleep
+            onsets, negative myoclonus, PLM, RBD, knocks; see :mod:`sim.randomised`) instead
+            of the standard one.
         rate_error_ppm: The sensor's true rate is ``rate_hz * (1 + rate_error_ppm / 1e6)``
             (crystal error and drift, ±10000 ppm); ``rate_hz`` stays the stated rate.
         ble_interval_ms: 0: sample times on the sensor's own grid.  Otherwise host timestamps:
@@ -105,7 +103,7 @@ class NightConfig:
     clonic: bool = False
     t0: float = 0.0
     jitter_ms: float = 0.0
-    model: str = "standard"
+    randomised: bool = False
     rate_error_ppm: float = 0.0
     ble_interval_ms: float = 0.0
     ble_jitter_ms: float = 1.0
@@ -142,8 +140,8 @@ class NightConfig:
             raise ConfigError(f"t0 must be within ±1e11 s (a unix time), got {self.t0!r}")
         max_jitter_ms = 250.0 / float(self.rate_hz)
         _check_number("jitter_ms", self.jitter_ms, 0.0, max_jitter_ms)
-        if self.model not in MODELS:
-            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if not isinstance(self.randomised, bool):
+            raise ConfigError(f"randomised must be True or False, got {self.randomised!r}")
         _check_number("rate_error_ppm", self.rate_error_ppm, -10000.0, 10000.0)
         _check_number("ble_interval_ms", self.ble_interval_ms, 0.0, 4000.0)
         if 0.0 < float(self.ble_interval_ms) < 7.5:

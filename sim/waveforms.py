@@ -410,3 +410,65 @@ def step_times(
     periods = np.clip(rng.normal(1.0, jitter, size=n), 0.7, 1.3) / cadence_hz
     times = np.cumsum(periods) - periods[0] * float(rng.uniform(0.2, 1.0))
     return np.asarray(times[(times > 0.05) & (times < duration_s - 0.05)], dtype=np.float64)
+
+
+#: Transient families of the randomised model (truth ``per_sensor[side]["shape"]``).
+RANDOM_SHAPES: tuple[str, ...] = ("single_lobe", "push_return", "ringing", "skewed", "multi_axis")
+
+
+def random_jerk(
+    rng: np.random.Generator, amplitude_g: float, duration_s: float, family: str | None = None
+) -> Transient:
+    """A jerk transient of one of :data:`RANDOM_SHAPES` (random if None): a single lobe with little
+    ringing, a push and return, a lobe followed by strong 3-12 Hz ringing of the limb, or
+    the standard skewed and two-axis lobes."""
+    if family is None:
+        family = RANDOM_SHAPES[
+            int(rng.choice(len(RANDOM_SHAPES), p=[0.25, 0.25, 0.25, 0.125, 0.125]))
+        ]
+    if family == "single_lobe":
+        tr = jerk(rng, amplitude_g, duration_s, shape="half_sine", ring_fraction=(0.0, 0.1))
+    elif family == "push_return":
+        tr = jerk(rng, amplitude_g, duration_s, shape="biphasic", ring_fraction=(0.0, 0.3))
+    elif family == "ringing":
+        tr = jerk(
+            rng,
+            amplitude_g,
+            duration_s,
+            shape=str(rng.choice(["half_sine", "biphasic"])),
+            ring_fraction=(0.4, 0.9),
+            ring_freq_hz=(3.0, 12.0),
+            ring_decay_s=(0.2, 0.8),
+        )
+    else:
+        tr = jerk(rng, amplitude_g, duration_s, shape=family)
+    tr.info["lobe"] = tr.info["shape"]
+    tr.info["shape"] = family
+    return tr
+
+
+def negative_profile(
+    lapse_s: float, drop_g: float, burst_s: float, settle_s: float
+) -> tuple[Transient, float]:
+    """Negative myoclonus as acceleration along up (g, in column 0; negative = falling):
+    the lapse (the wrist accelerates down along gravity by up to ``drop_g``), a corrective
+    burst twice the lapse's impulse upward (stops the fall and lifts the arm back), a gentle
+    settle (stops it where it was).  Returns the transient and its peak |acceleration| g."""
+    c_lapse = float(np.mean(np.sqrt(np.sin(np.pi * (np.arange(4000) + 0.5) / 4000))))
+    impulse = drop_g * lapse_s * c_lapse
+    burst_g = impulse * math.pi / burst_s  # area 2 * impulse under a half-sine lobe
+    settle_g = impulse * math.pi / (2.0 * settle_s)
+    length = lapse_s + burst_s + settle_s
+
+    def wave(tau: FloatArray) -> FloatArray:
+        tau = np.asarray(tau, dtype=np.float64)
+        along = (
+            -drop_g * np.sqrt(half_sine(tau / lapse_s))
+            + burst_g * half_sine((tau - lapse_s) / burst_s)
+            - settle_g * half_sine((tau - lapse_s - burst_s) / settle_s)
+        )
+        out = np.zeros((*tau.shape, 3))
+        out[..., 0] = along
+        return out
+
+    return Transient(wave, length, {"shape": "negative"}), max(drop_g, burst_g, settle_g)

@@ -175,6 +175,11 @@ class StorageOptions:
         activity_epoch_s: epoch of the ``activity`` summary computed from raw samples, s
             (0 = don't compute).
         warn_interval_s: s between repeated disk-cap / rejection warnings.
+        free_warn_bytes: free space on the data directory's disk below which a warning is
+            logged, shown on the status line and stored as a ``disk_low`` status point.
+        free_reserve_bytes: free space kept for events, minute counts and status: below it
+            the oldest raw segments not yet sent are given up (a ``raw_gap`` status point
+            per sensor) and new raw samples are not stored until space is back.
     """
 
     disk_cap_bytes: int = 2 * 1024**3
@@ -191,8 +196,15 @@ class StorageOptions:
     spool_raw: bool = True
     activity_epoch_s: float = 5.0
     warn_interval_s: float = 300.0
+    free_warn_bytes: int = 1024**3
+    free_reserve_bytes: int = 256 * 1024**2
 
     def __post_init__(self) -> None:
+        if not 0 <= self.free_reserve_bytes <= self.free_warn_bytes:
+            raise ConfigError(
+                "need 0 <= free_reserve_bytes <= free_warn_bytes, got "
+                f"{self.free_reserve_bytes} and {self.free_warn_bytes}"
+            )
         if self.disk_cap_bytes < 1024 * 1024:
             raise ConfigError(f"disk_cap_bytes must be >= 1 MiB, got {self.disk_cap_bytes}")
         if not 1 <= self.batch_max_lines <= 1_000_000:

@@ -16,6 +16,7 @@ float s.  WAL journal, ``synchronous=FULL``.  Stores of older versions are migra
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.episodes import EpisodeEvent
-from detector.errors import StorageError
+from detector.errors import DiskFullError, StorageError, StoreDamagedError
 from detector.events import JerkEvent, MinuteCount
 
 from .lineproto import seconds_to_ns
@@ -121,6 +122,30 @@ _EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def store_error(path: Path, exc: sqlite3.Error) -> StorageError:
+    """A clear error for what SQLite said about the store at ``path``: a full disk, a
+    damaged file (with how to recover), or anything else, naming the file."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name == "SQLITE_FULL" or "database or disk is full" in text:
+        return DiskFullError(
+            f"local event store {path}: the disk is full ({text}); free space on "
+            f"{path.parent} (what was stored before is intact; the spool keeps the rest)"
+        )
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or (
+        "malformed" in text or "not a database" in text
+    ):
+        return StoreDamagedError(
+            f"local event store {path} is damaged ({text}). To recover: move it aside "
+            f"(mv {path} {path}.damaged); `jerkmon flush` sends the spool without it, the "
+            "next `jerkmon run` starts a new store (without --resume: the damaged one cannot "
+            "tell where the night stopped), and `sqlite3 FILE .recover` may rescue its rows"
+        )
+    if name.startswith("SQLITE_IOERR"):
+        return StorageError(f"local event store {path}: disk I/O error ({text}): is it full?")
+    return StorageError(f"local event store {path}: {text}")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """A jerk event as stored: who/where, the detector's record and the bilateral flag."""
@@ -206,8 +231,14 @@ class LocalStore:
                 if name not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # The file may be damaged beyond the pages opening reads: check it all.
+            (verdict,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
         except sqlite3.Error as exc:
-            raise StorageError(f"local event store {self.path}: {exc}") from exc
+            with contextlib.suppress(sqlite3.Error, AttributeError):
+                self._db.close()
+            raise store_error(self.path, exc) from exc
         self._lock = threading.Lock()
 
     def _write(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -219,15 +250,22 @@ class LocalStore:
                 self._db.executemany(sql, rows)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._rollback()
+                raise store_error(self.path, exc) from exc
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does): then ROLLBACK itself
+        # fails with "cannot rollback - no transaction is active".
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise StorageError(f"local event store {self.path}: {exc}") from exc
 
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return list(self._db.execute(sql, args))
             except sqlite3.Error as exc:
-                raise StorageError(f"local event store {self.path}: {exc}") from exc
+                raise store_error(self.path, exc) from exc
 
     # ------------------------------------------------------------------ writes
     def add_events(
@@ -579,9 +617,18 @@ class LocalStore:
                         deleted += cur.rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StorageError(f"local event store {self.path}: {exc}") from exc
+                self._rollback()
+                raise store_error(self.path, exc) from exc
         return deleted
+
+    def check_integrity(self) -> None:
+        """Read every page and index (``PRAGMA integrity_check``): StoreDamagedError, naming
+        the file and how to recover, unless the store is intact."""
+        rows = self._read("PRAGMA integrity_check(5)", [])
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            err = sqlite3.DatabaseError(f"database disk image is malformed: {'; '.join(problems)}")
+            raise store_error(self.path, err)
 
     def subjects(self) -> list[str]:
         rows = self._read(

@@ -117,6 +117,8 @@ STANDARD_STATES: frozenset[str] = frozenset(
         "not_worn",  # the sensor has looked unworn for the configured time (detail: how long)
         "worn",  # worn again after a not_worn warning
         "episode",  # a convulsive episode ended (detail: duration and frequency)
+        "disk_low",  # free disk space is low (detail: how much, what happens next)
+        "raw_gap",  # raw samples given up to free disk space (detail: how many, how long)
     }
 )
 _STATE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -373,6 +375,30 @@ def imu_payload(
     rows = zip(ax, ay, az, _times_ns(t).tolist(), strict=True)
     text = "".join([fmt % row for row in rows])
     return text.encode(), int(t.size)
+
+
+_UNESCAPED = re.compile(rb"(?<!\\)[, ]")
+
+
+def imu_line_series(line: bytes) -> tuple[str, str, str, int] | None:
+    """``(subject, sensor, side, time ns)`` of one ``imu`` line as :func:`imu_payload`
+    writes it, or None for any other line."""
+    parts = _UNESCAPED.split(line)
+    if len(parts) < 3 or parts[0] != IMU.encode():
+        return None
+    tags: dict[str, str] = {}
+    for part in parts[1:]:
+        key, eq, value = part.partition(b"=")
+        if not eq or key in (b"ax", b"ay", b"az"):  # the fields: the tags are done
+            break
+        tags[key.decode()] = re.sub(rb"\\(.)", rb"\1", value).decode(errors="replace")
+    try:
+        t_ns = int(parts[-1])
+    except ValueError:
+        return None
+    if not {"subject", "sensor", "side"} <= tags.keys():
+        return None
+    return tags["subject"], tags["sensor"], tags["side"], t_ns
 
 
 @dataclass(frozen=True, slots=True)

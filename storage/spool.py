@@ -64,9 +64,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detector.errors import ConfigError, StorageError
+from detector.errors import ConfigError, DiskFullError, StorageError
 
-__all__ = ["Batch", "SpoolOptions", "SpoolStream"]
+__all__ = ["Batch", "GivenUp", "SpoolOptions", "SpoolStream"]
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,18 @@ class Batch:
     n_lines: int
 
 
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """An unsent segment deleted to free disk space: its name, the bytes and lines it held
+    (``size``) and, per record, its first and last line and its line count (what was lost, for the
+    owner to record as a gap)."""
+
+    segment: str
+    size: int
+    lines: int
+    record_ends: tuple[tuple[bytes, bytes, int], ...]
+
+
 @dataclass(slots=True)
 class _Segment:
     seq: int
@@ -283,6 +295,8 @@ class SpoolStream:
         self.truncated_bytes = 0  # torn-tail bytes cut at open
         self.lost_records = 0  # damaged records given up (reported in the quarantine)
         self.lost_lines = 0  # lines of those, as far as their headers tell
+        self.given_up_bytes = 0  # unsent data deleted to free disk space (give_up_oldest)
+        self.given_up_lines = 0
         try:
             self._open()
         except BaseException:
@@ -550,8 +564,12 @@ class SpoolStream:
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._write_fd, active.size)
-                what = "disk full" if exc.errno == errno.ENOSPC else str(exc)
-                raise StorageError(f"spool {self.name}: cannot append ({what})") from exc
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise DiskFullError(
+                        f"spool {self.name}: cannot append: no space left on the disk of "
+                        f"{self.directory}"
+                    ) from exc
+                raise StorageError(f"spool {self.name}: cannot append ({exc})") from exc
             active.size += rec_len
             self.pending_lines += n_lines
             self._dirty = True
@@ -635,7 +653,12 @@ class SpoolStream:
                 return self.read_batch(max_lines, max_bytes)
             end_limit = seg.size
             fd = self._reader_fd(seg)
-        # Reading outside the lock is safe: bytes before end_limit never change.
+            return self._read_records(seg, fd, off, end_limit, max_lines, max_bytes)
+
+    def _read_records(
+        self, seg: _Segment, fd: int, off: int, end_limit: int, max_lines: int, max_bytes: int
+    ) -> Batch | None:
+        # Under the lock: give_up_oldest() may delete an unsent segment (and close its fd).
         parts: list[bytes] = []
         lines = 0
         size = 0
@@ -664,11 +687,9 @@ class SpoolStream:
         if not parts:
             if pos == off:
                 return None
-            with self._lock:
-                self._reader = (seg.seq, pos)
-            return self.read_batch(max_lines, max_bytes)
-        with self._lock:
             self._reader = (seg.seq, pos)
+            return self.read_batch(max_lines, max_bytes)
+        self._reader = (seg.seq, pos)
         return Batch(self.name, seg.seq, off, pos, b"".join(parts), lines)
 
     def _reader_fd(self, seg: _Segment) -> int:
@@ -718,6 +739,46 @@ class SpoolStream:
             finally:
                 os.close(fd)
         return total
+
+    def give_up_oldest(self) -> GivenUp | None:
+        """Delete the oldest segment holding unsent data (the one being written is first
+        closed and a new one started), to free disk space for what matters more.  Returns
+        what was given up, or None when there is nothing left to give up."""
+        with self._lock:
+            if self._closed or not self._segments:
+                return None
+            if len(self._segments) == 1:
+                if self._is_committed_through(self._segments[0]) or self._write_fd is None:
+                    return None
+                self._rotate()
+                if len(self._segments) == 1:
+                    return None
+            seg = self._segments[0]
+            start = self._committed[1] if self._committed[0] == seg.seq else 0
+            with open(seg.path, "rb") as f:
+                f.seek(start)
+                data = f.read(seg.size - start)
+            records, _damaged = valid_records(data)
+            ends = [
+                (p[: p.find(b"\n")], p[p.rfind(b"\n", 0, len(p) - 1) + 1 : -1], n)
+                for p, n in records
+            ]
+            if self._read_fd is not None and self._read_fd[0] == seg.seq:
+                os.close(self._read_fd[1])
+                self._read_fd = None
+            self._segments.pop(0)
+            seg.path.unlink()
+            nxt = self._segments[0].seq
+            if self._committed[0] <= seg.seq:
+                self._committed = (nxt, 0)
+                write_file_durably(self.directory / "committed", b"%d 0\n" % nxt)
+            if self._reader[0] <= seg.seq:
+                self._reader = (nxt, 0)
+            self.pending_lines = self._count_pending_locked()
+            self.given_up_bytes += len(data)
+            lines = sum(n for _, n in records)
+            self.given_up_lines += lines
+            return GivenUp(seg.path.name, len(data), lines, tuple(ends))
 
     def rewind(self) -> None:
         """Move the read position back to the committed offset (after a failed send)."""

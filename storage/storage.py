@@ -20,18 +20,22 @@ stream (events, counts, status, activity, other small measurements) and the ``ra
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from detector.episodes import EpisodeEvent
-from detector.errors import InputError, StorageError
+from detector.errors import DiskFullError, InputError, StorageError
 from detector.events import JerkEvent, MinuteCount
 
 from .config import InfluxConfig, StorageOptions
@@ -49,11 +53,12 @@ from .schema import (
     count_line,
     episode_line,
     event_line,
+    imu_line_series,
     imu_payload,
     night_point,
     status_line,
 )
-from .spool import SpoolStream
+from .spool import GivenUp, SpoolStream
 
 __all__ = ["QuarantineReport", "Storage", "StorageStatus", "StreamStatus"]
 
@@ -93,6 +98,9 @@ class StorageStatus:
     disk_cap_bytes: int
     over_disk_cap: bool
     last_error: str | None
+    free_bytes: int | None = None
+    space_state: str = "ok"  # ok, low (warning), short (raw samples are being given up)
+    raw_given_up_samples: int = 0
 
     @property
     def backlog_lines(self) -> int:
@@ -111,6 +119,10 @@ class StorageStatus:
         )
         if self.over_disk_cap:
             text += f"; OVER DISK CAP ({self.disk_bytes / 2**30:.2f} GiB)"
+        if self.space_state != "ok" and self.free_bytes is not None:
+            text += f"; DISK LOW: {self.free_bytes / 1e6:.0f} MB free"
+        if self.raw_given_up_samples:
+            text += f", {self.raw_given_up_samples:,} raw samples given up"
         if self.last_error:
             text += f"; last error: {self.last_error}"
         return text
@@ -137,6 +149,8 @@ class Storage:
         options: tuning (defaults: 2 GiB disk cap, 10 000-line batches, ...).
         start_forwarder: start the forwarder threads (False for one-shot use, e.g.
             ``jerkmon flush``, which calls :meth:`drain`).
+        local_store: open the SQLite store (False: the spool alone, e.g. ``jerkmon
+            flush``, which needs nothing else and so also works when the store is damaged).
     """
 
     def __init__(
@@ -146,6 +160,7 @@ class Storage:
         options: StorageOptions | None = None,
         *,
         start_forwarder: bool = True,
+        local_store: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.influx = influx
@@ -170,7 +185,7 @@ class Storage:
                     spool_opts[name],
                     quarantine_dir=self.quarantine.directory,
                 )
-            self.store = LocalStore(self.data_dir / "events.sqlite3")
+            self._store = LocalStore(self.data_dir / "events.sqlite3") if local_store else None
         except BaseException:
             for spool in self.spools.values():
                 spool.close()
@@ -187,12 +202,30 @@ class Storage:
         self._closed = False
         self._stop = threading.Event()
         self._last_cap_warning = 0.0
+        # Free disk space (see check_space): who gets the status points, raw samples not
+        # stored while space is short, the give-up lock (re-entered from a retry).
+        self.space_state = "ok"
+        self.free_bytes: int | None = None
+        self.raw_given_up_samples = 0
+        self._space_lock = threading.RLock()
+        self._last_space_warning = 0.0
+        self._series: dict[tuple[str, str], tuple[str, float]] = {}
+        self._raw_refused: dict[tuple[str, str, str], list[float]] = {}
+        self._raw_since_check = 0
+        self.check_space()
         self._background = threading.Thread(
             target=self._housekeeping, name="jerkmon-spool-sync", daemon=True
         )
         self._background.start()
         if start_forwarder:
             self.start_forwarders()
+
+    @property
+    def store(self) -> LocalStore:
+        """The local SQLite store (StorageError when opened without it)."""
+        if self._store is None:
+            raise StorageError(f"{self.data_dir}: opened without its local store (spool only)")
+        return self._store
 
     def start_forwarders(self) -> None:
         """Start the forwarder threads (when not started by the constructor, e.g. after
@@ -222,8 +255,8 @@ class Storage:
         lines = [
             event_line(subject, sensor, side, e, b) for e, b in zip(events, flags, strict=True)
         ]
-        self.spools["events"].append_lines(lines)
-        self.store.add_events(subject, sensor, side, events, flags)
+        self._keep(lambda: self.spools["events"].append_lines(lines))
+        self._keep(lambda: self.store.add_events(subject, sensor, side, events, flags))
         return len(lines)
 
     def add_provisional(
@@ -244,8 +277,8 @@ class Storage:
         """Store minute counts (``jerk_count``); returns the number stored."""
         self._check_open()
         lines = [count_line(subject, sensor, side, c) for c in counts]
-        self.spools["events"].append_lines(lines)
-        self.store.add_counts(subject, sensor, side, counts)
+        self._keep(lambda: self.spools["events"].append_lines(lines))
+        self._keep(lambda: self.store.add_counts(subject, sensor, side, counts))
         return len(lines)
 
     def add_episodes(
@@ -254,15 +287,17 @@ class Storage:
         """Store convulsive episodes (``jerk_episode``); returns the number stored."""
         self._check_open()
         lines = [episode_line(subject, sensor, side, e) for e in episodes]
-        self.spools["events"].append_lines(lines)
-        self.store.add_episodes(subject, sensor, side, episodes)
+        self._keep(lambda: self.spools["events"].append_lines(lines))
+        self._keep(lambda: self.store.add_episodes(subject, sensor, side, episodes))
         return len(lines)
 
     def add_status(self, subject: str, sensor: str, side: str, status: SensorStatus) -> None:
         """Store one sensor status report (``sensor_status``)."""
         self._check_open()
-        self.spools["events"].append_lines([status_line(subject, sensor, side, status)])
-        self.store.add_status(subject, sensor, side, status)
+        self._seen(subject, sensor, side, status.time_s)
+        line = status_line(subject, sensor, side, status)
+        self._keep(lambda: self.spools["events"].append_lines([line]))
+        self._keep(lambda: self.store.add_status(subject, sensor, side, status))
 
     def add_imu(
         self,
@@ -289,29 +324,45 @@ class Storage:
                 self.add_activity(subject, sensor, side, epochs)
         if not (keep_raw and self.options.spool_raw):
             return 0
-        import numpy as np
-
         t = np.asarray(t_s, dtype=np.float64)
         acc = np.asarray(acc_g, dtype=np.float64)
+        if t.size:
+            self._seen(subject, sensor, side, float(t[-1]))
         step = self.options.raw_spool.max_record_lines
         stored = 0
         for i in range(0, max(len(t), 1), step):
             payload, n = imu_payload(subject, sensor, side, t[i : i + step], acc[i : i + step])
-            self.spools["raw"].append(payload, n)
+            if not n:
+                continue
+            if self.space_state == "short":
+                self._refuse_raw((subject, sensor, side), t[i : i + step], n)
+                continue
+            try:
+                self.spools["raw"].append(payload, n)
+            except DiskFullError:
+                self._refuse_raw((subject, sensor, side), t[i : i + step], n)
+                self.check_space()
+                continue
             stored += n
+            self._raw_since_check += len(payload)
+            if self._raw_since_check >= self._CHECK_EVERY_BYTES:
+                self.check_space()
         return stored
 
     def finish_sensor(self, subject: str, sensor: str, side: str) -> None:
         """Write the last partial activity epoch of a sensor (end of night / disconnect)."""
         self._check_open()
         self._finish_activity(subject, sensor, side)
+        with self._space_lock:
+            self._record_refused_raw()
 
     def _finish_activity(self, subject: str, sensor: str, side: str) -> None:
         with self._activity_lock:
             agg = self._activity.pop((subject, sensor, side), None)
         epochs = agg.finish() if agg is not None else []
         if epochs:
-            self.spools["events"].append_lines(activity_lines(subject, sensor, side, epochs))
+            lines = activity_lines(subject, sensor, side, epochs)
+            self._keep(lambda: self.spools["events"].append_lines(lines))
 
     def add_activity(
         self, subject: str, sensor: str, side: str, epochs: Sequence[ActivityEpoch]
@@ -319,15 +370,16 @@ class Storage:
         """Store activity epochs (``activity``, default retention)."""
         self._check_open()
         lines = activity_lines(subject, sensor, side, epochs)
-        self.spools["events"].append_lines(lines)
+        self._keep(lambda: self.spools["events"].append_lines(lines))
         return len(lines)
 
     def add_night(self, night: Night) -> None:
         """Record a night in the local store and as a ``night`` point in InfluxDB (sleep onset,
         hours of sleep, counts, detector version: what reports read from a server)."""
         self._check_open()
-        self.spools["events"].append_lines([night_point(night).to_line()])
-        self.store.add_night(night)
+        line = night_point(night).to_line()
+        self._keep(lambda: self.spools["events"].append_lines([line]))
+        self._keep(lambda: self.store.add_night(night))
 
     def check_influx_target(self, raw: bool | None = None) -> None:
         """Raise StorageError when InfluxDB answers that the database, retention policy or
@@ -570,6 +622,9 @@ class Storage:
             disk_cap_bytes=self.options.disk_cap_bytes,
             over_disk_cap=disk > self.options.disk_cap_bytes,
             last_error=last_error,
+            free_bytes=self.free_bytes,
+            space_state=self.space_state,
+            raw_given_up_samples=self.raw_given_up_samples,
         )
 
     def _disk_bytes(self) -> int:
@@ -587,11 +642,139 @@ class Storage:
                         log.exception("spool %s: fsync failed", spool.name)
             now = time.monotonic()
             if now >= next_cap_check:
-                next_cap_check = now + 5.0
+                next_cap_check = now + 1.0
                 self.check_disk_cap()
+                if not self._closed:
+                    try:
+                        self.check_space()
+                    except StorageError:
+                        log.exception("checking free disk space failed")
             if not self._closed:
                 for fwd in self.forwarders.values():
                     fwd.restart_if_dead()
+
+    # ------------------------------------------------------------------ disk space
+    _CHECK_EVERY_BYTES = 1024 * 1024  # raw bytes appended between free-space checks
+
+    def _seen(self, subject: str, sensor: str, side: str, t_s: float) -> None:
+        # The sensors that get a disk_low point, stamped with their latest sample time
+        # (a simulated night's clock, not the wall clock).
+        last = self._series.get((subject, sensor))
+        if last is None or t_s > last[1]:
+            self._series[(subject, sensor)] = (side, t_s)
+
+    def _keep(self, write: Callable[[], None]) -> None:
+        """Write data that must be kept (events, counts, status); on a full disk give up
+        raw data first and try once more."""
+        try:
+            write()
+        except DiskFullError:
+            with self._space_lock:
+                if not self._give_up_raw(need_free=self.options.free_reserve_bytes):
+                    raise
+            write()
+
+    def _free(self) -> int:
+        return shutil.disk_usage(self.data_dir).free
+
+    def check_space(self) -> str:
+        """Check the free space on the data directory's disk: warn below
+        ``free_warn_bytes`` (log, status line, a ``disk_low`` point per sensor); below
+        ``free_reserve_bytes`` give up the oldest unsent raw data, and store no raw
+        samples until space is back.  Returns the state: ``ok``, ``low`` or ``short``."""
+        with self._space_lock:
+            try:
+                free = self._free()
+            except OSError as exc:
+                log.warning("cannot tell the free space on %s: %s", self.data_dir, exc)
+                return self.space_state
+            self._raw_since_check = 0
+            reserve, warn = self.options.free_reserve_bytes, self.options.free_warn_bytes
+            if free < reserve:
+                self._give_up_raw(need_free=reserve)
+                free = self._free()
+            state = "short" if free < reserve else "low" if free < warn else "ok"
+            before, self.space_state, self.free_bytes = self.space_state, state, free
+            if state != "short":
+                self._record_refused_raw()
+            now = time.monotonic()
+            due = now - self._last_space_warning >= self.options.warn_interval_s
+            if state != "ok" and (state != before or due):
+                self._last_space_warning = now
+                self._warn_space(state, free)
+            elif state == "ok" and before != "ok":
+                log.warning("free disk space on %s is back (%.0f MB)", self.data_dir, free / 1e6)
+            return state
+
+    def _warn_space(self, state: str, free: int) -> None:
+        reserve_mb = self.options.free_reserve_bytes / 1e6
+        if state == "short":
+            what = (
+                f"raw samples are given up (below {reserve_mb:.0f} MB) to keep events, "
+                "minute counts and status"
+            )
+        else:
+            what = f"below {reserve_mb:.0f} MB raw samples will be given up"
+        text = f"free disk space {free / 1e6:.0f} MB on {self.data_dir}: {what}; free space"
+        log.warning("%s", text)
+        for (subject, sensor), (side, t_s) in list(self._series.items()):
+            self.add_status(subject, sensor, side, SensorStatus(t_s, "disk_low", detail=text))
+
+    def _give_up_raw(self, need_free: int) -> bool:
+        """Delete the oldest unsent raw segments until ``need_free`` bytes are free;
+        record what each sensor lost as a ``raw_gap``.  True if anything was given up."""
+        given: list[GivenUp] = []
+        while self._free() < need_free:
+            g = self.spools["raw"].give_up_oldest()
+            if g is None:
+                break
+            given.append(g)
+        if not given:
+            return False
+        spans: dict[tuple[str, str, str], list[float]] = {}
+        for g in given:
+            for first, last, n in g.record_ends:
+                a, b = imu_line_series(first), imu_line_series(last)
+                if a is None or b is None:
+                    continue
+                span = spans.setdefault(a[:3], [math.inf, -math.inf, 0])
+                span[0] = min(span[0], a[3] / 1e9)
+                span[1] = max(span[1], b[3] / 1e9)
+                span[2] += float(n)
+        lines = sum(g.lines for g in given)
+        loud = not self.raw_given_up_samples
+        self.raw_given_up_samples += lines
+        # the first time loudly; after that every segment would repeat it
+        log.log(
+            logging.ERROR if loud else logging.INFO,
+            "disk space short on %s: gave up %d raw samples not yet sent (%.1f MB, %s) to "
+            "keep events, minute counts and status",
+            self.data_dir,
+            lines,
+            sum(g.size for g in given) / 1e6,
+            ", ".join(g.segment for g in given),
+        )
+        for key, (t0, t1, count) in spans.items():
+            self._raw_gap(key, t0, t1, int(count), "not yet sent, deleted")
+        return True
+
+    def _refuse_raw(self, key: tuple[str, str, str], t: npt.NDArray[Any], n: int) -> None:
+        span = self._raw_refused.setdefault(key, [math.inf, -math.inf, 0])
+        fin = t[np.isfinite(t)]
+        span[0] = min(span[0], float(fin[0]))
+        span[1] = max(span[1], float(fin[-1]))
+        span[2] += float(n)
+        self.raw_given_up_samples += n
+
+    def _record_refused_raw(self) -> None:
+        refused, self._raw_refused = self._raw_refused, {}
+        for key, (t0, t1, n) in refused.items():
+            self._raw_gap(key, t0, t1, int(n), "not stored")
+
+    def _raw_gap(self, key: tuple[str, str, str], t0: float, t1: float, n: int, how: str) -> None:
+        subject, sensor, side = key
+        detail = f"raw samples given up (disk space short): {n} samples over {t1 - t0:.1f} s {how}"
+        self.add_status(subject, sensor, side, SensorStatus(t0, "raw_gap", detail=detail))
 
     def check_disk_cap(self) -> bool:
         """Log an error (rate-limited) if spool + quarantine exceed the cap; True if over."""
@@ -623,16 +806,19 @@ class Storage:
         """Stop the forwarders (unsent data stays in the spool), fsync, release files."""
         if self._closed:
             return
-        self._closed = True
         for key in list(self._activity):
             self._finish_activity(*key)
+        with self._space_lock:
+            self._record_refused_raw()
+        self._closed = True
         for fwd in self.forwarders.values():
             fwd.stop(timeout_s)
         self._stop.set()
         self._background.join(timeout_s)
         for spool in self.spools.values():
             spool.close()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> Storage:
         return self

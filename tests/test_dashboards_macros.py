@@ -210,6 +210,11 @@ def test_stack_files_hold_no_secret_and_make_env_generates_them(tmp_path: Path) 
     assert {"influxdb", "grafana", "jerkmon", "jerkmon-ble", "dashboards"} <= set(
         compose["services"]
     )
+    # the BLE service shares the host's network: InfluxDB is the port published on loopback
+    ble = compose["services"]["jerkmon-ble"]
+    assert ble["network_mode"] == "host"
+    assert ble["environment"]["JERKMON_INFLUX_URL"] == "http://127.0.0.1:8086"
+    assert "127.0.0.1:8086:8086" in compose["services"]["influxdb"]["ports"]
     text = (root / "docker-compose.yml").read_text()
     for secret in ("INFLUXDB_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
         assert f"${{{secret}:?" in text  # required from .env, no default
@@ -224,17 +229,22 @@ def test_stack_files_hold_no_secret_and_make_env_generates_them(tmp_path: Path) 
     shutil.copy(root / "scripts" / "make-env.sh", tmp_path / "scripts")
     envs = []
     for _ in range(2):
-        subprocess.run(
+        done = subprocess.run(
             ["bash", "scripts/make-env.sh", "--force"],
             cwd=tmp_path,
             check=True,
             capture_output=True,
+            text=True,
         )
         env = dict(
             line.split("=", 1)
             for line in (tmp_path / ".env").read_text().splitlines()
             if line and not line.startswith("#")
         )
+        # secrets only in .env: the output says where, never what
+        for secret in ("INFLUXDB_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+            assert env[secret] not in done.stdout + done.stderr
+        assert "GRAFANA_ADMIN_PASSWORD in" in done.stdout
         assert len(env["INFLUXDB_TOKEN"]) >= 60 and len(env["INFLUXDB_ADMIN_PASSWORD"]) >= 30
         assert (tmp_path / ".env").stat().st_mode & 0o077 == 0
         envs.append(env)

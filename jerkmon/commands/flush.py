@@ -6,7 +6,8 @@ a wrong token or a field type conflict, was fixed) and recovers every intact rec
 damaged spool bytes (``quarantine/*.bin``).  Damaged records that could not be recovered are
 listed with what they held: that data is lost.  Exit status 0 when the spool is empty, nothing
 is in quarantine and nothing was lost; 1 otherwise (remove a ``.bin`` file and its ``.json``
-once its loss is noted); 2 on a configuration error.
+once its loss is noted); 2 on a configuration error.  ``flush`` reads the spool only, never
+the SQLite store, so it works when ``events.sqlite3`` is damaged.
 
 The InfluxDB settings come from the environment / ``--config`` file (see
 :mod:`storage.config`); flags override the non-secret ones.  Tokens and passwords
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist")
-    storage = Storage(data_dir, influx, options, start_forwarder=False)
+    # The spool alone: a damaged events.sqlite3 must not keep its data from InfluxDB.
+    storage = Storage(data_dir, influx, options, start_forwarder=False, local_store=False)
     try:
         # A missing database is an error, never created here: the spool keeps the data.
         storage.check_influx_target(raw=storage.spools["raw"].pending_lines > 0)

@@ -37,7 +37,7 @@ from detector import (
     summarize,
 )
 from detector.bilateral import BilateralMatcher
-from detector.errors import ConfigError, InputError
+from detector.errors import ConfigError, InputError, StoreDamagedError
 from reports.nightdata import night_fields
 from storage import LocalStore, Night, SensorStatus, Storage
 
@@ -545,12 +545,23 @@ def resume_points(
     counted since (a resumed run that then crashed).  ``stopped``: the
     :func:`stopped_night_ends` if the caller has read them already.
     """
+    # A damaged store would give a wrong resume point: refuse rather than guess.
+    store.check_integrity()
     if stopped is None:
         stopped = stopped_night_ends(store, subject, night_start_s)
     out: dict[str, ResumePoint] = {}
     for sensor in sensors:
         counts = store.minute_counts(subject, night_start_s, night_end_s, sensor)
         events = store.events(subject, night_start_s, night_end_s, sensor)
+        odd = [c.count.start for c in counts if abs(c.count.start / 60.0 % 1.0 - 0.5) < 0.49]
+        if odd:
+            raise StoreDamagedError(
+                f"refusing --resume: {store.path} holds a minute count of {sensor} at "
+                f"{odd[0]:.6f} s, not a minute boundary: the store is damaged and cannot tell "
+                f"where the night stopped. Move it aside (mv {store.path} "
+                f"{store.path}.damaged), send the spool with `jerkmon flush`, and run the "
+                "night again with --replace"
+            )
         start = night_start_s
         if counts:
             start = max(start, counts[-1].count.start + 60.0)
