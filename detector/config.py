@@ -48,6 +48,11 @@ class DetectorConfig:
         min_train_interval_s: ... unless every burst there starts at least this long after
             the one before: a jerk train or cluster (1-3 Hz), slower than scratching
             (3-7 Hz) or tremor (4-12 Hz); each of its bursts is judged on its own.
+        train_split_fraction, train_max_transient_s: a burst whose envelope holds several
+            runs above this fraction of its peak, each at most this long and
+            ``min_train_interval_s`` apart, with the envelope between two dropping below
+            this fraction of the smaller, is a train of transients (a cluster whose ringing
+            bridged ``merge_gap_s``): each is analysed as its own burst.
         max_orientation_change_deg, min_orientation_change_deg,
         orientation_change_deg_per_g: largest posture change across a jerk: min + per_g x
             peak, capped at max (a twitch leaves the limb near where it was; big jerks
@@ -145,6 +150,8 @@ class DetectorConfig:
     neighbour_window_s: float = 0.7
     max_neighbours: int = 1
     min_train_interval_s: float = 0.35
+    train_split_fraction: float = 0.35
+    train_max_transient_s: float = 0.5
     max_orientation_change_deg: float = 25.0
     min_orientation_change_deg: float = 10.0
     orientation_change_deg_per_g: float = 10.0

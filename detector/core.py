@@ -83,6 +83,17 @@ _MOVEMENT_REASONS = frozenset(
 )
 
 
+def _is_train(intervals_s: FloatArray, min_interval_s: float) -> bool:
+    """Start-to-start intervals (s) of a jerk train, not of a tremor or scratching rhythm:
+    typically at least ``min_interval_s`` apart (median) and none closer than 70 % of it
+    (clusters are irregular, 0.3-3 s; scratching and tremor beat at 3-12 Hz)."""
+    if not intervals_s.size:
+        return False
+    return bool(
+        np.median(intervals_s) >= min_interval_s and np.min(intervals_s) >= 0.7 * min_interval_s
+    )
+
+
 @dataclass(slots=True)
 class _Burst:
     t_first: float  # s, first supra-threshold sample
@@ -433,9 +444,75 @@ class JerkDetector:
     def _close_open(self) -> None:
         ob = self._open
         if ob is not None:
-            self._closed.append(ob)
-            self._recent[-1] = (ob.t_first, ob.t_last)
+            self._recent.pop()
+            for b in self._split_train(ob):
+                self._closed.append(b)
+                self._recent.append((b.t_first, b.t_last))
             self._open = None
+
+    def _split_train(self, ob: _Burst) -> list[_Burst]:
+        """Split a burst that is a train of distinct transients (a jerk cluster whose
+        ringing bridged the merge gap) into its transients; anything else stays whole.
+
+        Transients are the runs above ``train_split_fraction`` of the burst's peak
+        envelope; the burst is a train when there are several, each at most
+        ``train_max_transient_s`` long, each starting at least ``min_train_interval_s``
+        after the one before, and the envelope between two falls below that fraction of
+        the smaller one's peak.  A turn or a reach (one broad swell) and scratching or
+        tremor (strokes closer than 0.35 s) stay one burst.
+        """
+        cfg = self.config
+        if ob.t_last - ob.t_first < 2.0 * cfg.min_train_interval_s:
+            return [ob]
+        i0 = int(np.searchsorted(self._bt, ob.t_first, "left"))
+        i1 = int(np.searchsorted(self._bt, ob.t_last, "right"))
+        if i0 >= i1 or self._bt[i0] != ob.t_first:
+            return [ob]  # (trimmed from the buffer: too long to be a train anyway)
+        env = self._benv[i0:i1]
+        hi = env > cfg.train_split_fraction * ob.peak_env
+        idx = np.flatnonzero(hi)
+        # Runs closer than the merge gap are lobes of one transient (the magnitude of a
+        # ringing limb dips at every zero crossing).
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > self._merge_n) + 1)
+        if len(runs) < 2:
+            return [ob]
+        t = self._bt[i0:i1]
+        starts = np.array([t[r[0]] for r in runs])
+        ends = np.array([t[r[-1]] for r in runs])
+        peaks = np.array([float(env[r[0] : r[-1] + 1].max()) for r in runs])
+        troughs = np.array(
+            [float(env[a[-1] : b[0] + 1].min()) for a, b in itertools.pairwise(runs)]
+        )
+        if (
+            np.any(ends - starts > cfg.train_max_transient_s)
+            or not _is_train(np.diff(starts), cfg.min_train_interval_s)
+            or np.any(troughs > cfg.train_split_fraction * np.minimum(peaks[:-1], peaks[1:]))
+        ):
+            return [ob]
+        # Each transient spans from the trough before it to the trough after it (its own
+        # rising edge and ringing), within the original burst.
+        cut = (
+            [i0]
+            + [
+                i0 + a[-1] + int(np.argmin(env[a[-1] : b[0] + 1]))
+                for a, b in itertools.pairwise(runs)
+            ]
+            + [i1]
+        )
+        out = []
+        for k in range(len(runs)):
+            a = cut[k] if k == 0 else cut[k] + 1  # (the trough itself belongs to neither)
+            b = cut[k + 1] - 1
+            out.append(
+                _Burst(
+                    float(self._bt[a]),
+                    float(self._bt[b]),
+                    self._base + b,
+                    ob.seg,
+                    float(self._benv[a : b + 1].max()),
+                )
+            )
+        return out
 
     def _fill_short_gaps(
         self, t: FloatArray, acc: FloatArray, dt: FloatArray
@@ -611,7 +688,7 @@ class JerkDetector:
         starts = sorted(f for f, e in self._recent if f <= tl + w and e >= tf - w)
         if tf not in starts:
             starts = sorted([*starts, tf])
-        return bool(np.min(np.diff(starts)) >= self.config.min_train_interval_s)
+        return _is_train(np.diff(starts), self.config.min_train_interval_s)
 
     def _analyse(self, b: _Burst) -> None:
         cfg = self.config
