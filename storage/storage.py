@@ -166,7 +166,11 @@ class Storage:
         self.influx = influx
         self.options = options or StorageOptions()
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fresh = not self.data_dir.exists()
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if fresh or (self.data_dir / "spool").is_dir():
+                # ours (new, or a jerkmon data directory): health data, owner only
+                os.chmod(self.data_dir, 0o700)
             if not os.access(self.data_dir, os.W_OK | os.X_OK):
                 raise PermissionError(13, "Permission denied")
         except OSError as exc:

@@ -47,6 +47,7 @@ from jerkmon.storage_args import (
     add_create_argument,
     add_storage_arguments,
     storage_settings_from_args,
+    subject_arg,
 )
 
 __all__ = ["prepare", "register", "run", "settings_from_args"]
@@ -170,7 +171,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the subject's sensors already have data from a different run over this run's "
         "span: delete it and record this run instead (without --replace that is an error)",
     )
-    p.add_argument("--subject", required=True, help="pseudonymous subject id")
+    p.add_argument("--subject", required=True, type=subject_arg, help="pseudonymous subject id")
     add_storage_arguments(p)
     add_create_argument(p)
     raw = p.add_mutually_exclusive_group()
@@ -194,6 +195,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--report", type=Path, default=None, help="report file (default in data dir)")
     p.add_argument("--quiet", action="store_true", help="no live status line, no link messages")
+    p.add_argument(
+        "--pseudonymise-sensors",
+        action="store_true",
+        help="tag BLE sensors by a pseudonym (sensor-<16 hex>: a keyed hash of the address "
+        "with a secret kept in the data directory, the same every night) instead of their "
+        "address, a persistent device identifier",
+    )
     p.add_argument(
         "--not-worn-warn-min",
         type=float,
@@ -256,8 +264,10 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
                 raise ConfigError(f"{flag} is for simulated sensors (--sim, --sim-ble)")
     elif args.side:
         raise ConfigError("--side goes with --device (simulated sensors are left, then right)")
-    if args.sim and (args.allow or args.faults is not None):
-        raise ConfigError("--allow and --faults are for BLE sensors (--device, --sim-ble)")
+    if args.sim and (args.allow or args.faults is not None or args.pseudonymise_sensors):
+        raise ConfigError(
+            "--allow, --faults and --pseudonymise-sensors are for BLE sensors (--device, --sim-ble)"
+        )
     if args.sim_ble and args.resume:
         raise ConfigError(
             "--resume is for --sim; a --sim-ble or --device run after a crash simply starts "
@@ -295,4 +305,5 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
         drain_timeout_s=float(args.drain_timeout),
         report=args.report,
         quiet=bool(args.quiet),
+        pseudonymise_sensors=bool(args.pseudonymise_sensors),
     )

@@ -25,6 +25,7 @@ from detector.errors import ConfigError
 from reports.html import write_night_report
 from storage import Storage
 from storage.forwarder import message_summary
+from storage.ids import sensor_pseudonym
 from storage.nights import NightRule
 
 from .claims import claim_span, sim_run_key
@@ -365,6 +366,7 @@ class BleRun(LiveRun):
         self.delivered: Counter[str] = Counter()
         self._t_end: float | None = None
         self._emulated_down = False
+        self.sensor_ids: dict[str, str] = {}  # BLE address -> the sensor tag it is stored under
 
     def execute(self) -> int:
         if self.sim and math.isinf(self.speed):
@@ -405,6 +407,13 @@ class BleRun(LiveRun):
         ender: asyncio.Task[None] | None = None
         try:
             storage.check_influx_target(raw=self.store_raw)
+            self.sensor_ids = {
+                d.address: sensor_pseudonym(self.data_dir, d.address)
+                if self.settings.pseudonymise_sensors
+                else d.address
+                for d in self.devices
+            }
+            ids = self.sensor_ids
             backends: dict[str, Any] = {}
             t0: float | None = None
             if self.sim:
@@ -421,7 +430,7 @@ class BleRun(LiveRun):
                     config=DetectorConfig(),
                     extra=f"faults={self.faults.describe()}",
                 )
-                self._claim(storage, [d.address for d in self.devices], t0, self._t_end, key)
+                self._claim(storage, [ids[d.address] for d in self.devices], t0, self._t_end, key)
                 backends = {
                     "client_backend": BumbleClientBackend,
                     "scanner_backend": BumbleScannerBackend,
@@ -445,7 +454,7 @@ class BleRun(LiveRun):
                     flush=True,
                 )
             storage.start_forwarders()
-            specs = [SensorSpec(d.address, d.side, float(self.rate)) for d in self.devices]
+            specs = [SensorSpec(ids[d.address], d.side, float(self.rate)) for d in self.devices]
             pipeline = NightPipeline(
                 args.subject,
                 specs,
@@ -453,6 +462,7 @@ class BleRun(LiveRun):
                 store_raw=self.store_raw,
                 night_start_s=t0,
                 not_worn_warn_s=60.0 * float(getattr(args, "not_worn_warn_min", 30.0)),
+                aliases={a: s for a, s in ids.items() if a != s},
             )
             self.pipeline = pipeline
             self.sessions = [
@@ -602,7 +612,8 @@ class BleRun(LiveRun):
         return observe
 
     def _link_lines(self, spec: SensorSpec) -> list[str]:
-        session = next((s for s in self.sessions if s.config.address == spec.sensor), None)
+        ids = self.sensor_ids
+        session = next((s for s in self.sessions if ids.get(s.config.address) == spec.sensor), None)
         if session is None:
             return []
         st = session.stats
@@ -614,10 +625,10 @@ class BleRun(LiveRun):
             f"battery {battery}"
         ]
         sensor = self.emulated.get(spec.side)
-        if sensor is not None and sensor.address == spec.sensor:
+        if sensor is not None and ids.get(sensor.address) == spec.sensor:
             sent = len(sensor.log.sent_indices())
             lines.append(
                 f"emulated sensor sent {sent} samples while connected; "
-                f"{self.delivered[spec.sensor]} delivered"
+                f"{self.delivered[sensor.address]} delivered"
             )
         return lines
