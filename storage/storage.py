@@ -495,8 +495,8 @@ class Storage:
         if self.link is None:
             return True
         deadline = time.monotonic() + timeout_s
-        running = any(f.running for f in self.forwarders.values())
-        while running and time.monotonic() < deadline:
+        # Asked each time: a forwarder that died is being restarted, not gone.
+        while any(f.wanted for f in self.forwarders.values()) and time.monotonic() < deadline:
             if all(s.is_drained() for s in self.spools.values()):
                 return True
             if give_up is not None and give_up():
