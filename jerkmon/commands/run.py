@@ -66,8 +66,10 @@ restart after a crash or a reboot:
   noise floor and sleep estimate have settled; minutes, events, raw samples and status before
   the resume point are not written again.  Limits: events the old detector still held are
   re-detected by the new one (rarely, one near the resume point may differ in kind), and
-  the summary printed at the end covers the resumed part.  (--resume is for --sim; a BLE
-  run after a crash simply starts recording again.)
+  the summary printed at the end covers the resumed part.  --resume works for --sim and
+  --sim-ble (the emulated sensors stream the night again from the warm-up; their faults
+  planned before it are skipped); a run of real sensors after a crash simply starts
+  recording again.
 
 one night, one record:
   A night is (subject, night date), the date of its evening: noon to noon local time
@@ -267,11 +269,6 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
     if args.sim and (args.allow or args.faults is not None or args.pseudonymise_sensors):
         raise ConfigError(
             "--allow, --faults and --pseudonymise-sensors are for BLE sensors (--device, --sim-ble)"
-        )
-    if args.sim_ble and args.resume:
-        raise ConfigError(
-            "--resume is for --sim; a --sim-ble or --device run after a crash simply starts "
-            "recording again (what was spooled is kept and sent)"
         )
     if args.replace and args.resume:
         raise ConfigError("--replace starts the night over, --resume continues it: not both")

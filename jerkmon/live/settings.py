@@ -183,7 +183,7 @@ class LiveSettings:
             raise ConfigError(f"--hours must be > 0, got {self.hours}")
         if self.sensors not in (1, 2):
             raise ConfigError(f"1 or 2 simulated sensors, got {self.sensors}")
-        if self.resume and (self.source != "sim" or self.start_s is None):
+        if self.resume and (self.source == "ble" or self.start_s is None):
             raise ConfigError("resume is for a simulated night with a known start")
 
     @property
