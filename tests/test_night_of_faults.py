@@ -5,9 +5,12 @@ in the damaged record, which ``flush`` reports lost."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from pathlib import Path
+
+import pytest
 
 from jerkmon.cli import main
 from storage.influxd import LocalInfluxd
@@ -73,7 +76,7 @@ def test_a_night_of_faults_delivers_every_event_once_but_the_damaged_one(
     db_name: str,
     tmp_path: Path,
     spawn: list[RunProcess],
-    capsys: object,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     influxd, url = running_influxd, running_influxd.url
     data, store = tmp_path / "d", tmp_path / "d" / "events.sqlite3"
@@ -107,7 +110,7 @@ def test_a_night_of_faults_delivers_every_event_once_but_the_damaged_one(
     assert "damaged record" in second.stderr
     # flush: nothing left to send, and the damaged record is reported lost
     assert main(["flush", "--data-dir", str(data), "--url", url, "--db", db_name]) == 1
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
     assert "LOST: 1 damaged spool record(s), 1 lines" in out and "jerk_event 1" in out
     assert "left 0 of 0 lines" in out
 
@@ -124,7 +127,7 @@ def test_a_night_of_faults_delivers_every_event_once_but_the_damaged_one(
     assert len(lost & local) == 1
     assert delivered == local - lost and len(rows) == len(delivered)
     times = sorted(t for t, _ in local)
-    assert all(b - a > 50_000_000 for a, b in zip(times, times[1:], strict=False))  # no jerk twice
+    assert all(b - a > 50_000_000 for a, b in itertools.pairwise(times))  # no jerk twice
     counts = _query(
         url, f"SELECT count(count) FROM jerk_count WHERE subject = '{SUBJECT}'", db_name
     )
