@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What jerkmon writes is health data: directories 0700 and files 0600 (spool, store,
+    # reports, exports, whichever library writes them).
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from detector.errors import ConfigError
 from storage.config import (
     InfluxConfig,
     StorageOptions,
@@ -17,7 +18,12 @@ from storage.config import (
     load_storage_options,
 )
 
-__all__ = ["add_create_argument", "add_storage_arguments", "storage_settings_from_args"]
+__all__ = [
+    "add_create_argument",
+    "add_storage_arguments",
+    "storage_settings_from_args",
+    "subject_arg",
+]
 
 _INFLUX_FLAGS = ("url", "db", "rp", "org", "bucket", "user", "api")
 
@@ -40,6 +46,17 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--bucket", help="bucket, v2 API (default: $JERKMON_INFLUX_BUCKET)")
     g.add_argument("--user", help="1.x user; the password comes from $JERKMON_INFLUX_PASSWORD")
     g.add_argument("--api", choices=("auto", "v1", "v2"), help="InfluxDB API (default: auto)")
+
+
+def subject_arg(text: str) -> str:
+    """argparse ``type=`` for ``--subject``: a valid id (:func:`storage.ids.check_id`), so
+    a bad one ends the command before anything is written, with the reason."""
+    from storage.ids import check_id
+
+    try:
+        return check_id("subject id", text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_create_argument(parser: argparse.ArgumentParser) -> None:

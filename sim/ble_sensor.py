@@ -147,6 +147,12 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self._virtual_now
 
+    def stall(self, dt_s: float) -> None:
+        """The host stops for ``dt_s`` (SIGSTOP, a suspended laptop): called from a callback,
+        the clock moves on while nothing runs, so every timer due meanwhile fires late, at
+        once, when the loop continues."""
+        self._virtual_now += dt_s
+
 
 def run_virtual(main: Coroutine[Any, Any, T], idle_real_timeout_s: float = 10.0) -> T:
     """``asyncio.run`` on a :class:`VirtualTimeEventLoop`."""
@@ -258,6 +264,8 @@ class FaultPlan:
         drops: single frames never sent.
         resets: power losses: the link drops and the sensor clock restarts.
         readvertise_s: silence after a drop or a power loss before advertising again, s.
+        host_stalls: the whole host stops this many times (not per sensor: the collector's
+            process, as SIGSTOP or a suspend does), ``host_stall_s`` each.
     """
 
     disconnects: int = 0
@@ -266,9 +274,13 @@ class FaultPlan:
     drops: int = 0
     resets: int = 0
     readvertise_s: float = 1.0
+    host_stalls: int = 0
+    host_stall_s: float = 3.0
 
     def __post_init__(self) -> None:
-        for name in ("disconnects", "stalls", "drops", "resets"):
+        if not (math.isfinite(self.host_stall_s) and self.host_stall_s > 0):
+            raise ConfigError(f"faults: host_stall_s must be > 0 s, got {self.host_stall_s}")
+        for name in ("disconnects", "stalls", "drops", "resets", "host_stalls"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
                 raise ConfigError(f"faults: {name} must be a whole number 0..10000, got {value!r}")
@@ -309,10 +321,21 @@ class FaultPlan:
                 (self.stalls, f"stalls of {self.stall_s:g} s"),
                 (self.drops, "dropped frames"),
                 (self.resets, "power losses"),
+                (self.host_stalls, f"host stalls of {self.host_stall_s:g} s"),
             )
             if n
         ]
         return ", ".join(parts) or "none"
+
+    def host_stall_times(self, start_s: float, end_s: float, seed: int) -> tuple[float, ...]:
+        """When the host stalls within (``start_s``, ``end_s``): one per equal slot, at a
+        random point of its middle."""
+        n = self.host_stalls
+        if n == 0:
+            return ()
+        slot = (end_s - start_s) / n
+        rng = np.random.default_rng(seed)
+        return tuple(float(t) for t in start_s + slot * (np.arange(n) + rng.uniform(0.3, 0.7, n)))
 
     def schedule(self, start_s: float, end_s: float, seed: int) -> SensorFaults:
         """Fault times within (``start_s``, ``end_s``): the span is cut into one slot per

@@ -73,6 +73,26 @@ def _check_name(what: str, value: str | None) -> None:
         raise ConfigError(f"{what} {value!r} must be non-empty without quotes or backslashes")
 
 
+def _check_secret(what: str, value: str | None, *, spaces: bool) -> None:
+    """A token or password fit for an HTTP header; the message names the problem and where
+    the value comes from, never the value (it would end up in logs)."""
+    if value is None:
+        return
+    where = f"{_ENV[what]} (or {what} in the config file)"
+    if not value:
+        raise ConfigError(f"{where} is empty")
+    bad = [c for c in value if ord(c) < 0x20 or ord(c) == 0x7F or (not spaces and c.isspace())]
+    if bad:
+        names = {"\r": "a carriage return", "\n": "a line feed", "\t": "a tab", " ": "a space"}
+        what_bad = names.get(bad[0], f"the control character U+{ord(bad[0]):04X}")
+        hint = " (a .env file saved with CRLF line ends?)" if "\r" in bad else ""
+        raise ConfigError(
+            f"{where} contains {what_bad}{hint}: remove it; the value itself is not shown"
+        )
+    if not spaces and not (value.isascii() and value.isprintable()):
+        raise ConfigError(f"{where} has characters an HTTP header cannot carry (not shown)")
+
+
 @dataclass(frozen=True)
 class InfluxConfig:
     """Where and how to write to InfluxDB (validated at construction).
@@ -131,6 +151,8 @@ class InfluxConfig:
             raise ConfigError(f"api must be auto, v1 or v2, got {self.api!r}")
         if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 600):
             raise ConfigError(f"timeout_s must be within (0, 600] s, got {self.timeout_s}")
+        _check_secret("token", self.token, spaces=False)
+        _check_secret("password", self.password, spaces=True)
         if (self.user is None) != (self.password is None):
             raise ConfigError("InfluxDB user and password must be given together")
         if self.token is not None and self.user is not None:

@@ -205,6 +205,11 @@ class Forwarder:
         return self._thread is not None
 
     @property
+    def wanted(self) -> bool:
+        """start() was called and stop() was not (running, or dead and to be restarted)."""
+        return self._wanted
+
+    @property
     def dead(self) -> bool:
         """Started, not stopped, and its thread is gone (it crashed)."""
         return self._wanted and self._thread is not None and not self._thread.is_alive()

@@ -17,6 +17,7 @@ float s.  WAL journal, ``synchronous=FULL``.  Stores of older versions are migra
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -214,6 +215,12 @@ class LocalStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"local event store {self.path}: {exc.strerror or exc}") from None
+        try:
+            # Owner only (health data); SQLite gives its -wal/-shm files the same mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
         except OSError as exc:
             raise StorageError(f"local event store {self.path}: {exc.strerror or exc}") from None
         try:

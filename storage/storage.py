@@ -166,7 +166,11 @@ class Storage:
         self.influx = influx
         self.options = options or StorageOptions()
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fresh = not self.data_dir.exists()
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if fresh or (self.data_dir / "spool").is_dir():
+                # ours (new, or a jerkmon data directory): health data, owner only
+                os.chmod(self.data_dir, 0o700)
             if not os.access(self.data_dir, os.W_OK | os.X_OK):
                 raise PermissionError(13, "Permission denied")
         except OSError as exc:
@@ -503,8 +507,8 @@ class Storage:
         if self.link is None:
             return True
         deadline = time.monotonic() + timeout_s
-        running = any(f.running for f in self.forwarders.values())
-        while running and time.monotonic() < deadline:
+        # Asked each time: a forwarder that died is being restarted, not gone.
+        while any(f.wanted for f in self.forwarders.values()) and time.monotonic() < deadline:
             if all(s.is_drained() for s in self.spools.values()):
                 return True
             if give_up is not None and give_up():

@@ -382,14 +382,19 @@ def test_flags_are_checked_before_anything_connects(
         ["--sim", "--device", a, "--side", "left", *d], capsys
     )
     assert "choose a source" in _fail(d, capsys)
-    assert "--allow and --faults are for BLE" in _fail(["--sim", "--faults", "drops=1", *d], capsys)
+    assert "--allow, --faults and --pseudonymise-sensors are for BLE" in _fail(
+        ["--sim", "--faults", "drops=1", *d], capsys
+    )
     assert "not on the allow-list" in _fail(["--sim-ble", "--allow", a, *d], capsys)
     assert "--faults: expected KEY=VALUE" in _fail(["--sim-ble", "--faults", "fire=1", *d], capsys)
     assert "do not fit" in _fail(
         ["--sim-ble", "--hours", "0.1", "--faults", "disconnects=100", *d], capsys
     )
     assert "whole number of Hz" in _fail(["--sim-ble", "--rate", "52.5", *d], capsys)
-    assert "--resume is for --sim" in _fail(["--sim-ble", "--start", "1e9", "--resume", *d], capsys)
+    assert "--resume is for simulated sensors" in _fail(
+        ["--device", a, "--side", "left", "--resume", *d], capsys
+    )
+    assert "--resume needs the night's --start" in _fail(["--sim-ble", "--resume", *d], capsys)
     assert not (tmp_path / "events.sqlite3").exists()  # nothing was started
 
 

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from detector.errors import ConfigError
-from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args, subject_arg
 
 __all__ = ["parse_time", "register", "run"]
 
@@ -57,7 +57,7 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--subject", required=True, help="pseudonymous subject id")
+    p.add_argument("--subject", required=True, type=subject_arg, help="pseudonymous subject id")
     p.add_argument("--at", required=True, help="when it applies: ISO 8601, 'now' or epoch s")
     p.add_argument("--text", required=True, help='e.g. "clonazepam 0.5 mg -> 1 mg"')
     p.add_argument(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from detector.errors import ConfigError
-from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args
+from jerkmon.storage_args import add_storage_arguments, storage_settings_from_args, subject_arg
 
 __all__ = ["register", "run"]
 
@@ -138,7 +138,9 @@ def register(sub: Any) -> None:
         help="start a private InfluxDB 1.x, write simulated nights through the pipeline, "
         "draw them (needs Debian's influxd)",
     )
-    v.add_argument("--subject", default=None, help="subject of the Night/Trends previews")
+    v.add_argument(
+        "--subject", default=None, type=subject_arg, help="subject of the Night/Trends previews"
+    )
     v.add_argument("--night", default=None, help="night (YYYY-MM-DD) of the Night preview")
     v.add_argument("--change", default=None, help="Trends 'change' date (default: 1st note)")
     v.add_argument(
@@ -151,7 +153,9 @@ def register(sub: Any) -> None:
     v.set_defaults(func=run)
 
     n = dsub.add_parser("nights", help="publish sensor_night points from the local store")
-    n.add_argument("--subject", action="append", default=None, help="only this subject")
+    n.add_argument(
+        "--subject", action="append", default=None, type=subject_arg, help="only this subject"
+    )
     n.add_argument("--timeout", type=float, default=60.0, help="s to wait for InfluxDB")
     add_storage_arguments(n)
     n.set_defaults(func=run)

@@ -29,6 +29,7 @@ __all__ = ["register", "run"]
 def register(sub: Any) -> None:
     """Add the ``export`` subcommand to the CLI's subparsers."""
     from jerkmon.commands.report import add_date_range_arguments, add_source_arguments
+    from jerkmon.storage_args import subject_arg
 
     p: argparse.ArgumentParser = sub.add_parser(
         "export",
@@ -53,6 +54,7 @@ def register(sub: Any) -> None:
         "--subject",
         action="append",
         default=[],
+        type=subject_arg,
         help="subject to export (repeatable; default: every subject)",
     )
     add_date_range_arguments(p)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from detector.errors import ConfigError, InputError
+from jerkmon.storage_args import subject_arg
 
 if TYPE_CHECKING:
     from reports.nightdata import NightSource
@@ -190,7 +191,7 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--subject", required=True, help="pseudonymous subject id")
+    p.add_argument("--subject", required=True, type=subject_arg, help="pseudonymous subject id")
     p.add_argument("--night", default=None, metavar="DATE", help="the night of DATE (evening)")
     add_date_range_arguments(p)
     p.add_argument(

@@ -47,6 +47,7 @@ from jerkmon.storage_args import (
     add_create_argument,
     add_storage_arguments,
     storage_settings_from_args,
+    subject_arg,
 )
 
 __all__ = ["prepare", "register", "run", "settings_from_args"]
@@ -65,8 +66,10 @@ restart after a crash or a reboot:
   noise floor and sleep estimate have settled; minutes, events, raw samples and status before
   the resume point are not written again.  Limits: events the old detector still held are
   re-detected by the new one (rarely, one near the resume point may differ in kind), and
-  the summary printed at the end covers the resumed part.  (--resume is for --sim; a BLE
-  run after a crash simply starts recording again.)
+  the summary printed at the end covers the resumed part.  --resume works for --sim and
+  --sim-ble (the emulated sensors stream the night again from the warm-up; their faults
+  planned before it are skipped); a run of real sensors after a crash simply starts
+  recording again.
 
 one night, one record:
   A night is (subject, night date), the date of its evening: noon to noon local time
@@ -170,7 +173,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the subject's sensors already have data from a different run over this run's "
         "span: delete it and record this run instead (without --replace that is an error)",
     )
-    p.add_argument("--subject", required=True, help="pseudonymous subject id")
+    p.add_argument("--subject", required=True, type=subject_arg, help="pseudonymous subject id")
     add_storage_arguments(p)
     add_create_argument(p)
     raw = p.add_mutually_exclusive_group()
@@ -194,6 +197,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--report", type=Path, default=None, help="report file (default in data dir)")
     p.add_argument("--quiet", action="store_true", help="no live status line, no link messages")
+    p.add_argument(
+        "--pseudonymise-sensors",
+        action="store_true",
+        help="tag BLE sensors by a pseudonym (sensor-<16 hex>: a keyed hash of the address "
+        "with a secret kept in the data directory, the same every night) instead of their "
+        "address, a persistent device identifier",
+    )
     p.add_argument(
         "--not-worn-warn-min",
         type=float,
@@ -256,12 +266,9 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
                 raise ConfigError(f"{flag} is for simulated sensors (--sim, --sim-ble)")
     elif args.side:
         raise ConfigError("--side goes with --device (simulated sensors are left, then right)")
-    if args.sim and (args.allow or args.faults is not None):
-        raise ConfigError("--allow and --faults are for BLE sensors (--device, --sim-ble)")
-    if args.sim_ble and args.resume:
+    if args.sim and (args.allow or args.faults is not None or args.pseudonymise_sensors):
         raise ConfigError(
-            "--resume is for --sim; a --sim-ble or --device run after a crash simply starts "
-            "recording again (what was spooled is kept and sent)"
+            "--allow, --faults and --pseudonymise-sensors are for BLE sensors (--device, --sim-ble)"
         )
     if args.replace and args.resume:
         raise ConfigError("--replace starts the night over, --resume continues it: not both")
@@ -295,4 +302,5 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
         drain_timeout_s=float(args.drain_timeout),
         report=args.report,
         quiet=bool(args.quiet),
+        pseudonymise_sensors=bool(args.pseudonymise_sensors),
     )

@@ -40,6 +40,7 @@ from detector.bilateral import BilateralMatcher
 from detector.errors import ConfigError, InputError, StoreDamagedError
 from reports.nightdata import night_fields
 from storage import LocalStore, Night, SensorStatus, Storage
+from storage.ids import check_id, check_sensor_id
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -60,8 +61,7 @@ class SensorSpec:
     rate_hz: float
 
     def __post_init__(self) -> None:
-        if not self.sensor:
-            raise ConfigError("sensor id must not be empty")
+        check_sensor_id(self.sensor)
         if self.side not in ("left", "right", "unknown"):
             raise ConfigError(f"side must be left, right or unknown, got {self.side!r}")
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
@@ -137,6 +137,8 @@ class NightPipeline:
         on_event: called with (sensor, event, bilateral) when an event is stored.
         on_provisional: called with (sensor, event) when a jerk is published before its
             kind is final (provisional ``jerk_event`` point, replaced when it settles).
+        aliases: the id a source gives a sensor -> its id in ``sensors`` (e.g. a BLE
+            address -> its pseudonym), for sources that know the sensors by another id.
         not_worn_warn_s: a ``not_worn`` status point (and the status line) warns once a
             sensor has looked unworn (van Hees criteria, or idle mode) this long; ``worn``
             follows when it is worn again.  Convulsive episodes are stored
@@ -157,9 +159,9 @@ class NightPipeline:
         on_event: EventListener | None = None,
         on_provisional: Callable[[str, JerkEvent], None] | None = None,
         not_worn_warn_s: float = 1800.0,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
-        if not subject:
-            raise ConfigError("subject id must not be empty")
+        check_id("subject id", subject)
         ids = [s.sensor for s in sensors]
         if not ids or len(set(ids)) != len(ids):
             raise ConfigError(f"need one or more distinct sensors, got {ids}")
@@ -186,6 +188,7 @@ class NightPipeline:
                     ch.duplicate_until = point.last_event_s + self.config.max_event_s
                 ch.series_offset = point.series_offset
             self._ch[s.sensor] = ch
+        self._aliases = dict(aliases or {})
         self._bilateral = BilateralMatcher(ids, bilateral_window_s)
         self.bilateral_count = 0
         self.suppressed_events = 0
@@ -197,7 +200,7 @@ class NightPipeline:
 
     def _channel(self, sensor: str) -> _Channel:
         try:
-            return self._ch[sensor]
+            return self._ch[self._aliases.get(sensor, sensor)]
         except KeyError:
             raise InputError(
                 f"data from unknown sensor {sensor!r} (configured: {', '.join(self._ch)})"
@@ -233,6 +236,7 @@ class NightPipeline:
         """Push samples of one sensor (t: (n,) s since the epoch; acc: (n, 3) g).
         Returns the number of jerks that became final."""
         ch = self._channel(sensor)
+        sensor = ch.spec.sensor  # the id it is stored under (a source may use an alias)
         t_arr = np.asarray(t, dtype=np.float64).reshape(-1)
         acc_arr = np.asarray(acc, dtype=np.float64)
         if t_arr.size == 0:
@@ -419,7 +423,7 @@ class NightPipeline:
         self._emit(ch, tail)
         self._context(ch)
         self._counts(ch, ch.minutes.process(np.empty(0), tail, math.inf) + ch.minutes.flush())
-        self.storage.finish_sensor(self.subject, sensor, ch.spec.side)
+        self.storage.finish_sensor(self.subject, ch.spec.sensor, ch.spec.side)
 
     def finish(self) -> dict[str, NightSummary]:
         """End of the night for every sensor; records the night and returns summaries."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import signal
 import sys
@@ -25,6 +26,7 @@ from detector.errors import ConfigError
 from reports.html import write_night_report
 from storage import Storage
 from storage.forwarder import message_summary
+from storage.ids import sensor_pseudonym
 from storage.nights import NightRule
 
 from .claims import claim_span, sim_run_key
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from collector.ble.clock import HostClock
     from collector.ble.session import BleSession, SessionConfig
     from sim import SimulatedNight
-    from sim.ble_sensor import EmulatedPmdSensor, FaultPlan
+    from sim.ble_sensor import EmulatedPmdSensor, FaultPlan, SensorFaults
 
 __all__ = ["SIM_LEAD_S", "BleRun", "LiveRun", "SimRun", "build_run", "run_live"]
 
@@ -319,6 +321,17 @@ class SimRun(LiveRun):
         return self._exit_code(code)
 
 
+def _faults_after(faults: SensorFaults, start_s: float) -> SensorFaults:
+    """The faults planned after ``start_s`` (a resumed night streams from there)."""
+    return dataclasses.replace(
+        faults,
+        disconnect_at_s=tuple(t for t in faults.disconnect_at_s if t > start_s),
+        stalls=tuple(s for s in faults.stalls if s[0] > start_s),
+        drop_frames_at_s=tuple(t for t in faults.drop_frames_at_s if t > start_s),
+        clock_reset_at_s=tuple(t for t in faults.clock_reset_at_s if t > start_s),
+    )
+
+
 class BleRun(LiveRun):
     """``--device ...`` / ``--sim-ble``: one BLE session per sensor -> pipeline -> storage.
 
@@ -365,6 +378,9 @@ class BleRun(LiveRun):
         self.delivered: Counter[str] = Counter()
         self._t_end: float | None = None
         self._emulated_down = False
+        self.sensor_ids: dict[str, str] = {}  # BLE address -> the sensor tag it is stored under
+        self.resume: dict[str, ResumePoint] | None = None  # --sim-ble --resume
+        self._host_stalls: tuple[float, ...] = ()  # --faults host_stalls=N: when
 
     def execute(self) -> int:
         if self.sim and math.isinf(self.speed):
@@ -389,6 +405,7 @@ class BleRun(LiveRun):
             battery_interval_s=defaults.battery_interval_s * k,
             backoff_initial_s=defaults.backoff_initial_s * k,
             backoff_max_s=defaults.backoff_max_s * k,
+            host_stall_s=defaults.host_stall_s * k,
         )
 
     async def main(self) -> int:
@@ -403,14 +420,24 @@ class BleRun(LiveRun):
         status = StatusLine(not args.quiet and sys.stderr.isatty(), args.quiet)
         ticker: asyncio.Task[None] | None = None
         ender: asyncio.Task[None] | None = None
+        staller: asyncio.Task[None] | None = None
         try:
             storage.check_influx_target(raw=self.store_raw)
+            self.sensor_ids = {
+                d.address: sensor_pseudonym(self.data_dir, d.address)
+                if self.settings.pseudonymise_sensors
+                else d.address
+                for d in self.devices
+            }
+            ids = self.sensor_ids
             backends: dict[str, Any] = {}
             t0: float | None = None
             if self.sim:
                 from sim.ble_backend import BumbleClientBackend, BumbleScannerBackend
 
-                t0 = await self._start_emulated()
+                t0 = await self._start_emulated(storage if args.resume else None)
+                if t0 is None:  # --resume, and nothing left to resume
+                    return await self._finish_storage(storage, status, None)
                 assert self._t_end is not None and self.faults is not None
                 key = sim_run_key(
                     "sim-ble",
@@ -421,7 +448,7 @@ class BleRun(LiveRun):
                     config=DetectorConfig(),
                     extra=f"faults={self.faults.describe()}",
                 )
-                self._claim(storage, [d.address for d in self.devices], t0, self._t_end, key)
+                self._claim(storage, [ids[d.address] for d in self.devices], t0, self._t_end, key)
                 backends = {
                     "client_backend": BumbleClientBackend,
                     "scanner_backend": BumbleScannerBackend,
@@ -445,7 +472,7 @@ class BleRun(LiveRun):
                     flush=True,
                 )
             storage.start_forwarders()
-            specs = [SensorSpec(d.address, d.side, float(self.rate)) for d in self.devices]
+            specs = [SensorSpec(ids[d.address], d.side, float(self.rate)) for d in self.devices]
             pipeline = NightPipeline(
                 args.subject,
                 specs,
@@ -453,6 +480,8 @@ class BleRun(LiveRun):
                 store_raw=self.store_raw,
                 night_start_s=t0,
                 not_worn_warn_s=60.0 * float(getattr(args, "not_worn_warn_min", 30.0)),
+                aliases={a: s for a, s in ids.items() if a != s},
+                resume=self.resume,
             )
             self.pipeline = pipeline
             self.sessions = [
@@ -465,6 +494,7 @@ class BleRun(LiveRun):
                 for d in self.devices
             ]
             ender = asyncio.create_task(self._end_of_recording())
+            staller = asyncio.create_task(self._stall_host()) if self._host_stalls else None
             ticker = asyncio.create_task(status.run(pipeline, storage))
             source = session_source(self.sessions, self.stop)
             await consume(pipeline, source, on_item=self._observer(status))
@@ -475,7 +505,7 @@ class BleRun(LiveRun):
             code = await self._finish_storage(storage, status, ticker)
             ticker = None
         finally:
-            for task in (ender, ticker):
+            for task in (ender, ticker, staller):
                 if task is not None:
                     task.cancel()
             status.close()
@@ -486,8 +516,10 @@ class BleRun(LiveRun):
         self._summary(pipeline, summaries, start, extra=self._link_lines)
         return self._exit_code(code)
 
-    async def _start_emulated(self) -> float:
-        """Simulate the night, start its emulated sensors; returns the night's start."""
+    async def _start_emulated(self, resume_from: Storage | None = None) -> float | None:
+        """Simulate the night, start its emulated sensors; returns the night's start.  With
+        ``resume_from`` (``--resume``), the sensors stream from the detector warm-up before
+        where the stored record stops (None: it is complete)."""
         from sim import NightConfig, simulate_night
         from sim.ble_sensor import SimClock, start_night_sensors
 
@@ -504,15 +536,40 @@ class BleRun(LiveRun):
         )
         self.night = night = simulate_night(cfg)
         self._t_end = t_end = t0 + cfg.duration_s
+        stream_from = t0
+        if resume_from is not None:
+            ids = [self.sensor_ids.get(d.address, d.address) for d in self.devices]
+            self.resume = resume_points(resume_from.store, self.settings.subject, ids, t0, t_end)
+            live_from = min(p.outputs_from_s for p in self.resume.values())
+            if live_from >= t_end - 1.0:
+                print(
+                    "jerkmon: this night is stored completely: nothing to resume", file=sys.stderr
+                )
+                return None
+            stream_from = max(t0, live_from - warmup_s(DetectorConfig()))
+            print(
+                f"jerkmon: resuming at {_clock(live_from)}, where the stored record of the "
+                f"night stops; the sensors stream from {_clock(stream_from)} (detector "
+                "warm-up; samples are held back until the clock mapping has settled)",
+                file=sys.stderr,
+                flush=True,
+            )
         # The emulated sensors are on the wrists SIM_LEAD_S before the first sample.
         clock = SimClock(
-            origin_s=t0 - SIM_LEAD_S, speed=1.0 if math.isinf(self.speed) else self.speed
+            origin_s=stream_from - SIM_LEAD_S, speed=1.0 if math.isinf(self.speed) else self.speed
         )
         self.clock = clock
         faults = {
-            rec.side: self.faults.schedule(t0, t_end, seed=cfg.seed * 16 + i)
+            rec.side: _faults_after(
+                self.faults.schedule(t0, t_end, seed=cfg.seed * 16 + i), stream_from
+            )
             for i, rec in enumerate(night.sensors)
         }
+        self._host_stalls = tuple(
+            t
+            for t in self.faults.host_stall_times(t0, t_end, seed=cfg.seed * 16 + 15)
+            if t > stream_from
+        )
         speed_text = (
             "max speed (virtual clock)" if math.isinf(self.speed) else f"{self.speed:g}x real time"
         )
@@ -524,14 +581,31 @@ class BleRun(LiveRun):
             file=sys.stderr,
             flush=True,
         )
+        keep = {rec.side: rec.t >= stream_from for rec in night.sensors}
         self.emulated = await start_night_sensors(
-            {rec.side: (rec.t, rec.acc) for rec in night.sensors},
+            {rec.side: (rec.t[keep[rec.side]], rec.acc[keep[rec.side]]) for rec in night.sensors},
             clock,
             sample_rate_hz=self.rate,
             faults=faults,
             seed=cfg.seed,
         )
         return t0
+
+    async def _stall_host(self) -> None:
+        """The host stops at the planned times (``--faults host_stalls=N``), the whole
+        process as SIGSTOP or a suspend stops it: on the virtual clock the time jumps while
+        nothing runs; at a finite speed the loop is blocked for the scaled time."""
+        from sim.ble_sensor import SimClock, VirtualTimeEventLoop
+
+        clock = self.clock
+        assert isinstance(clock, SimClock) and self.faults is not None
+        for t in self._host_stalls:
+            await clock.sleep_until(t)
+            loop = asyncio.get_running_loop()
+            if isinstance(loop, VirtualTimeEventLoop):
+                loop.stall(self.faults.host_stall_s / clock.speed)
+            else:
+                time.sleep(self.faults.host_stall_s / clock.speed)
 
     async def _stop_emulated(self) -> None:
         if self._emulated_down:
@@ -602,7 +676,8 @@ class BleRun(LiveRun):
         return observe
 
     def _link_lines(self, spec: SensorSpec) -> list[str]:
-        session = next((s for s in self.sessions if s.config.address == spec.sensor), None)
+        ids = self.sensor_ids
+        session = next((s for s in self.sessions if ids.get(s.config.address) == spec.sensor), None)
         if session is None:
             return []
         st = session.stats
@@ -614,10 +689,10 @@ class BleRun(LiveRun):
             f"battery {battery}"
         ]
         sensor = self.emulated.get(spec.side)
-        if sensor is not None and sensor.address == spec.sensor:
+        if sensor is not None and ids.get(sensor.address) == spec.sensor:
             sent = len(sensor.log.sent_indices())
             lines.append(
                 f"emulated sensor sent {sent} samples while connected; "
-                f"{self.delivered[spec.sensor]} delivered"
+                f"{self.delivered[sensor.address]} delivered"
             )
         return lines

@@ -15,6 +15,7 @@ from typing import Literal
 
 from detector.errors import ConfigError
 from storage import InfluxConfig, StorageOptions
+from storage.ids import check_id
 
 __all__ = [
     "Device",
@@ -144,6 +145,8 @@ class LiveSettings:
         drain_timeout_s: how long to wait at the end for InfluxDB to take the spool, s.
         report: report file (None: ``reports/`` in the data directory).
         quiet: no status line, no link messages.
+        pseudonymise_sensors: tag BLE sensors by a keyed hash of their address
+            (:func:`storage.ids.sensor_pseudonym`) instead of the address.
     """
 
     source: SourceKind
@@ -166,8 +169,10 @@ class LiveSettings:
     drain_timeout_s: float = 60.0
     report: Path | None = None
     quiet: bool = False
+    pseudonymise_sensors: bool = False
 
     def __post_init__(self) -> None:
+        check_id("subject id", self.subject)
         if self.source not in ("sim", "sim-ble", "ble"):
             raise ConfigError(f"unknown source {self.source!r}")
         if not self.speed > 0:
@@ -178,7 +183,7 @@ class LiveSettings:
             raise ConfigError(f"--hours must be > 0, got {self.hours}")
         if self.sensors not in (1, 2):
             raise ConfigError(f"1 or 2 simulated sensors, got {self.sensors}")
-        if self.resume and (self.source != "sim" or self.start_s is None):
+        if self.resume and (self.source == "ble" or self.start_s is None):
             raise ConfigError("resume is for a simulated night with a known start")
 
     @property
