@@ -52,6 +52,8 @@ class MovementContext:
         size_ratio: the burst's peak envelope / the movement's 99th percentile envelope.
         counts: the burst is a jerk that interrupts the movement (only meaningful when
             ``state`` is not ``"rest"``).
+        step_corr: height of the envelope's autocorrelation at the step rhythm (-1..1; 0
+            when not judged).
     """
 
     state: ActivityState
@@ -59,6 +61,7 @@ class MovementContext:
     cadence_hz: float
     size_ratio: float
     counts: bool
+    step_corr: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +136,7 @@ def movement_context(
     if r_fast >= max(0.6, r_step):
         # A fast steady rhythm (tremor, scratching: the envelope repeats at 1-2 x its
         # 3-8 Hz): the detector's rhythmic rules judge it, not this one.
-        return MovementContext("rest", frac, 0.0, ratio, True)
+        return MovementContext("rest", frac, 0.0, ratio, True, r_step)
     cadence = 0.0
     if r_step >= params.walk_min_corr:
         cadence = step_hz if step_hz >= params.step_hz_lo else 2.0 * step_hz  # stride
@@ -146,7 +149,7 @@ def movement_context(
         if np.count_nonzero(kept) >= 0.5 * kept.size:
             ref = float(np.percentile(around[kept], 99.0))
             ratio = max(ratio, peak_env_g / max(ref, 1e-6))
-    return MovementContext(state, frac, cadence, ratio, ratio >= params.jerk_ratio)
+    return MovementContext(state, frac, cadence, ratio, ratio >= params.jerk_ratio, r_step)
 
 
 #: s; a burst this short is jerk-sized; its envelope rings on for _TAIL_S after it.

@@ -745,7 +745,10 @@ class JerkDetector:
             others=np.array(rec, dtype=np.float64).reshape(len(rec), 2),
         )
         self._feat.update(
-            active=mctx.active_fraction, cadence=mctx.cadence_hz, size=mctx.size_ratio
+            active=mctx.active_fraction,
+            cadence=mctx.cadence_hz,
+            size=mctx.size_ratio,
+            step_corr=mctx.step_corr,
         )
         if mctx.state != "rest" and not mctx.counts:
             self._reject(mctx.state)
