@@ -124,8 +124,16 @@ class EpisodeDetector:
         if done:
             starts = np.concatenate(([0], np.flatnonzero(np.diff(win[:done])) + 1, [done]))
             mag = np.sqrt(np.einsum("ij,ij->i", bp[:done], bp[:done]))
-            p90, med, peak = _window_stats(mag, starts)
-            for j, (a, b) in enumerate(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)):
+            p90, med, peak = _window_stats(mag, starts, self._p.min_peak_g, self.trace is None)
+            # Most windows are far below the gate (the limb is still): with no episode
+            # running, such a window changes nothing but the last window seen.
+            quiet = (p90 < self._p.min_peak_g).tolist() if self.trace is None else None
+            bounds = starts.tolist()
+            for j in range(len(bounds) - 1):
+                a, b = bounds[j], bounds[j + 1]
+                if quiet is not None and quiet[j] and self._run is None:
+                    self._last_win = int(win[a])
+                    continue
                 self._window(int(win[a]), bp[a:b], (p90[j], med[j], peak[j]), mag[a:b])
         self._pt, self._pbp = t[done:].copy(), bp[done:].copy()
 
@@ -134,7 +142,7 @@ class EpisodeDetector:
         if self._pt.size:
             bp = self._pbp
             mag = np.sqrt(np.einsum("ij,ij->i", bp, bp))
-            p90, med, peak = _window_stats(mag, np.array([0, mag.size]))
+            p90, med, peak = _window_stats(mag, np.array([0, mag.size]), 0.0, False)
             self._window(
                 math.floor(self._pt[0] / self._p.window_s), bp, (p90[0], med[0], peak[0]), mag
             )
@@ -242,19 +250,36 @@ class EpisodeDetector:
 
 
 def _window_stats(
-    mag: FloatArray, starts: npt.NDArray[np.int64]
+    mag: FloatArray, starts: npt.NDArray[np.int64], gate_g: float, gated: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """90th percentile, median and maximum of ``mag`` (n,) in each window
     ``mag[starts[j]:starts[j + 1]]``: one vectorised call per distinct window length (a
-    regular stream has one or two), not three NumPy reductions per 2 s window."""
+    regular stream has one or two), not three NumPy reductions per 2 s window.  With
+    ``gated``, the median and maximum are computed only where the 90th percentile reaches
+    ``gate_g`` (elsewhere they are NaN, and the percentile -inf where a count shows it
+    below the gate: such a window is not judged further)."""
     lens = np.diff(starts)
-    p90, med, peak = (np.zeros(lens.size) for _ in range(3))
-    for length in np.unique(lens).tolist():
-        if length == 0:
-            continue
-        idx = np.flatnonzero(lens == length)
+    p90 = np.zeros(lens.size)
+    med, peak = np.full(lens.size, np.nan), np.full(lens.size, np.nan)
+    todo = lens > 0
+    if gated and lens.size:
+        # The 90th percentile lies at or below the sorted sample just above rank
+        # 0.9 (n - 1): fewer samples reaching the gate than lie above that rank means it
+        # is below the gate, found by one count per window instead of a partition.
+        above = np.add.reduceat((mag >= gate_g).astype(np.int64), starts[:-1])
+        rank = np.minimum(np.floor(0.9 * (lens - 1)).astype(np.int64) + 1, lens - 1)
+        below = todo & (above < lens - rank)
+        p90[below] = -np.inf
+        todo &= ~below
+    for length in np.unique(lens[todo]).tolist():
+        idx = np.flatnonzero(todo & (lens == length))
         rows = mag[starts[idx][:, None] + np.arange(length)]
         p90[idx] = np.percentile(rows, 90.0, axis=1)
+        if gated:
+            sel = p90[idx] >= gate_g
+            idx, rows = idx[sel], rows[sel]
+            if not idx.size:
+                continue
         med[idx] = np.median(rows, axis=1)
         peak[idx] = rows.max(axis=1)
     return p90, med, peak
