@@ -171,9 +171,7 @@ def _between_brief_bursts(
     lo = np.searchsorted(t, o[:, 0] - 0.1, "left")
     hi = np.searchsorted(t, o[:, 1] + _TAIL_S, "right")
     # Interval cover by a difference array: no loop per burst.
-    d = np.zeros(t.size + 1, dtype=np.int64)
-    np.add.at(d, lo, 1)
-    np.add.at(d, hi, -1)
+    d = np.bincount(lo, minlength=t.size + 1) - np.bincount(hi, minlength=t.size + 1)
     covered: npt.NDArray[np.bool_] = np.cumsum(d[:-1]) > 0
     return ~covered
 
