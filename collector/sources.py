@@ -27,16 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-
-from detector.errors import ConfigError
 
 if TYPE_CHECKING:
     pass
@@ -265,37 +261,3 @@ async def session_source(sessions: Sequence[Session], stop: asyncio.Event) -> As
             task.cancel()  # ended early (an error): merge() has stopped the sessions
         with contextlib.suppress(asyncio.CancelledError):
             await task  # a stop in progress is left to finish
-
-
-# ------------------------------------------------------------------------------- parsing
-def parse_speed(text: str) -> float:
-    """``--speed``: a factor over real time (1 = real time) or ``max`` (as fast as possible,
-    returned as ``inf``)."""
-    if text.strip().lower() == "max":
-        return math.inf
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise ConfigError(f"--speed must be a number or 'max', got {text!r}") from exc
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"--speed must be a positive number or 'max', got {text!r}")
-    return value
-
-
-def parse_start(text: str) -> float:
-    """``--start``: unix seconds (``1718400000``) or ISO 8601 (``2024-06-14T22:30``, local time
-    unless it carries an offset); returns s since the epoch."""
-    s = text.strip()
-    try:
-        value = float(s)
-    except ValueError:
-        try:
-            stamp = dt.datetime.fromisoformat(s)
-        except ValueError:
-            raise ConfigError(
-                f"--start must be unix seconds or an ISO time like 2024-06-14T22:30, got {text!r}"
-            ) from None
-        value = stamp.timestamp()  # naive = local time, as a bedside user means it
-    if not (math.isfinite(value) and 0 < value < 1e11):
-        raise ConfigError(f"--start must be a time after 1970, got {text!r}")
-    return value
