@@ -253,6 +253,10 @@ class DetectorConfig:
             raise ConfigError("DetectorConfig.episode_min_half_corr must be within -1..1")
         if self.episode_window_s <= 0 or self.nonwear_window_s < 60:
             raise ConfigError("DetectorConfig needs episode_window_s > 0, nonwear_window_s >= 60")
+        if not (self.idle_min_s > 0 and self.nonwear_sd_g > 0 and self.nonwear_range_g > 0):
+            raise ConfigError(
+                "DetectorConfig needs idle_min_s, nonwear_sd_g and nonwear_range_g > 0"
+            )
         if self.max_event_s > self.max_burst_s:
             raise ConfigError("DetectorConfig needs max_event_s <= max_burst_s")
 

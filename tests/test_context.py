@@ -74,6 +74,46 @@ def test_wear_is_chunk_invariant() -> None:
     assert whole.wear.periods()[0].start >= 1800.0 - 60.0
 
 
+def _idle_reference(t: np.ndarray, acc: np.ndarray, min_s: float, bridge_s: float) -> list:
+    """Runs of identical adjacent samples lasting ``min_s`` or more, one sample at a time."""
+    runs: list[tuple[float, float]] = []
+    a = 0
+    for i in range(1, t.size + 1):
+        if i < t.size and (acc[i] == acc[i - 1]).all() and t[i] - t[i - 1] <= bridge_s:
+            continue
+        if t[i - 1] - t[a] >= min_s:
+            if runs and t[a] <= runs[-1][1] + bridge_s:
+                runs[-1] = (runs[-1][0], float(t[i - 1]))
+            else:
+                runs.append((float(t[a]), float(t[i - 1])))
+        a = i
+    return runs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_idle_runs_match_a_sample_by_sample_reference_whatever_the_chunking(seed: int) -> None:
+    fs = 25.0
+    rng = np.random.default_rng(seed)
+    t, acc = synth.rest(1200, fs, seed=seed)  # 20 min: too short for a still window
+    t = t + 0.2 * np.cumsum(rng.random(t.size) < 1e-4)  # a few short gaps
+    for slot in range(12):  # an idle stretch of 5-95 s in every 100 s, and not in chunks
+        i0 = int((100 * slot + rng.uniform(0, 5)) * fs)
+        acc[i0 : i0 + int(rng.uniform(5, 95) * fs)] = acc[i0]
+    expected = _idle_reference(t, acc, 60.0, 3.5 / fs)
+    assert expected  # the case is worth checking
+    for chunked in (False, True):
+        det = JerkDetector(fs)
+        i = 0
+        while i < t.size:
+            k = int(rng.integers(1, 3000)) if chunked else t.size
+            det.process(t[i : i + k], acc[i : i + k])
+            i += k
+        det.flush()
+        got = [(p.start, p.end) for p in det.wear.periods()]
+        assert all(p.reason == "idle" for p in det.wear.periods())
+        assert got == expected
+
+
 @pytest.mark.parametrize("rate", [50.0, 100.0])
 def test_simulated_night_with_all_confounders(rate: float) -> None:
     night = simulate_night(
