@@ -108,11 +108,20 @@ def movement_context(
     need = int(0.5 * w * rate_hz)
     if before.size < need and after.size < need:
         return _REST  # too little signal to judge: leave it to the other rules
-    keep = _between_brief_bursts(t, t_first, others)
     # A side cut short by a gap or the end of the recording counts as not moving, so the
     # other must be clearly moving (the last step before the gap).
-    f_before = _active_fraction(before, keep[a0:a1], params.env_g) if before.size >= need else 0.0
-    f_after = _active_fraction(after, keep[b0:b1], params.env_g) if after.size >= need else 0.0
+    use_before, use_after = before.size >= need, after.size >= need
+    if (not use_before or not (before > params.env_g).any()) and (
+        not use_after or not (after > params.env_g).any()
+    ):
+        # Still on both sides (most bursts of a night): no fraction to refine, and the
+        # other bursts' cover is needed only if the movement is judged below.
+        f_before = f_after = 0.0
+        keep = None
+    else:
+        keep = _between_brief_bursts(t, t_first, others)
+        f_before = _active_fraction(before, keep[a0:a1], params.env_g) if use_before else 0.0
+        f_after = _active_fraction(after, keep[b0:b1], params.env_g) if use_after else 0.0
     # Inside movement: moving on both sides, or clearly on one side (the first or last
     # step of a walk, the first stroke of a bout).
     frac = max(min(f_before, f_after), max(f_before, f_after) - params.min_fraction)
@@ -123,6 +132,8 @@ def movement_context(
         frac = max(frac, params.min_fraction)
     if frac < params.min_fraction:
         return MovementContext("rest", frac, 0.0, 0.0, True)
+    if keep is None:
+        keep = _between_brief_bursts(t, t_first, others)
     around = np.concatenate((before, after))
     ref = float(np.percentile(around, 99.0))
     ratio = peak_env_g / max(ref, 1e-6)

@@ -316,9 +316,12 @@ class JerkDetector:
                 f"time does not increase across chunks: {t_arr[0]!r} after {self._last_t!r}"
             )
         with np.errstate(invalid="ignore"):
-            in_range = np.abs(acc_arr) <= MAX_ABS_ACC_G  # False for NaN too
-        if not in_range.all():  # (the per-row reduction only when needed: it is slow)
-            ok = in_range.all(axis=1)
+            # Two reductions decide the common case (NaN propagates into min and max, so
+            # it fails the test too); the per-row mask only when something is off.
+            clean = bool(acc_arr.min() >= -MAX_ABS_ACC_G and acc_arr.max() <= MAX_ABS_ACC_G)
+        if not clean:
+            with np.errstate(invalid="ignore"):
+                ok = (np.abs(acc_arr) <= MAX_ABS_ACC_G).all(axis=1)  # False for NaN too
             t_arr, acc_arr = t_arr[ok], acc_arr[ok]
             if t_arr.size == 0:
                 return []
@@ -705,14 +708,14 @@ class JerkDetector:
             self._reject("gap_edge")
             return
         # The numbers (compiled, see detector/_features.pyx); the rules below judge them.
-        rec = self._recent
+        rec = np.array(self._recent, dtype=np.float64).reshape(len(self._recent), 2)
         stage, f = _k.burst_features(
             self._bt,
             self._bacc,
             self._benv,
             self._bfloor,
             self._bfill.view(np.uint8),
-            np.array(rec, dtype=np.float64).reshape(len(rec), 2),
+            rec,
             tf,
             tl,
             b.peak_env,
@@ -742,7 +745,7 @@ class JerkDetector:
             b.peak_env,
             rate,
             self._activity,
-            others=np.array(rec, dtype=np.float64).reshape(len(rec), 2),
+            others=rec,
         )
         self._feat.update(
             active=mctx.active_fraction,
