@@ -16,7 +16,8 @@ burst, hence chunk-invariant like the rest of the detector.
   limb; a resting or sleeping wrist stays at sensor noise, a few mg) for at least
   ``activity_min_fraction`` of the window on both sides of the burst, or for that much more
   than it on one side (the first or last step of a walk), or throughout the second before
-  the burst (the knock that ends a reach: setting a glass down).
+  the burst (the knock that ends a reach: setting a glass down), counted outside the other
+  brief bursts and their ringing: the previous jerks of a series are not a reach.
 * **Walking**: active, and the envelope's autocorrelation over the whole window peaks at a
   step period (1 / ``step_hz_hi`` .. 1 / ``step_hz_lo``) or a stride period (twice that)
   above ``walk_min_corr``.  A stronger fast rhythm (the envelope repeating at 3-16 Hz:
@@ -127,9 +128,17 @@ def movement_context(
     frac = max(min(f_before, f_after), max(f_before, f_after) - params.min_fraction)
     # Or the limb was moving throughout the second before: the transient ends a reach
     # (the knock of setting something down).
-    lead = env[np.searchsorted(t, t_first - 1.0) : np.searchsorted(t, t_first - 0.05)]
+    # The previous jerks of a series (brief bursts and their ringing) are not a reach: only
+    # the lead outside them counts, and only when they leave most of it.
+    l0, l1 = np.searchsorted(t, (t_first - 1.0, t_first - 0.05))
+    lead = env[l0:l1]
     if lead.size and float(np.count_nonzero(lead > params.env_g)) / lead.size >= 0.9:
-        frac = max(frac, params.min_fraction)
+        if keep is None:
+            keep = _between_brief_bursts(t, t_first, others)
+        kept = keep[l0:l1]
+        k = int(np.count_nonzero(kept))
+        if k >= 0.5 * lead.size and np.count_nonzero((lead > params.env_g) & kept) >= 0.9 * k:
+            frac = max(frac, params.min_fraction)
     if frac < params.min_fraction:
         return MovementContext("rest", frac, 0.0, 0.0, True)
     if keep is None:

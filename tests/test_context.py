@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from detector import EpisodeDetector, JerkDetector, JerkEvent, summarize
+from detector.activity import ActivityParams, movement_context
 from detector.sleepwindow import main_sleep_window
 from reports.evaluation import score_episodes, state_at
 from sim import NightConfig, simulate_night
@@ -210,3 +211,32 @@ def test_main_sleep_window_needs_a_long_rest_block() -> None:
     assert w is not None
     assert abs(w.onset - 2 * 3600) < 600 and abs(w.wake - 8 * 3600) < 600
     assert main_sleep_window(start, z, ep, not_worn=[(0.0, 10 * 3600.0)]) is None
+
+
+def _env(rate: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(0.0, 12.0, 1.0 / rate)
+    return t, 0.005 + 0.002 * np.sin(2 * np.pi * 0.3 * t)  # a resting wrist
+
+
+def _burst(t: np.ndarray, env: np.ndarray, t0: float, peak_g: float = 0.3) -> tuple[float, float]:
+    """A jerk-sized burst at ``t0`` (80 ms) and its ringing (0.4 s above the activity level)."""
+    env[(t >= t0) & (t < t0 + 0.08)] = peak_g
+    ring = (t >= t0 + 0.08) & (t < t0 + 0.48)
+    env[ring] = np.maximum(env[ring], 0.03)
+    return t0, t0 + 0.07
+
+
+def test_jerks_of_a_series_are_not_the_reach_before_a_knock() -> None:
+    # Three jerks 0.45 s apart, then a fourth: the second before it is all ringing of the
+    # others, which is not voluntary movement, so the fourth is judged at rest.
+    t, env = _env()
+    others = np.array([_burst(t, env, s) for s in (5.0, 5.45, 5.9, 6.35)])
+    ctx = movement_context(t, env, 6.35, 6.42, 0.3, 100.0, ActivityParams(), others)
+    assert ctx.state == "rest" and ctx.counts
+    # A knock at the end of a smooth reach (the limb moving throughout the second before)
+    # is still judged inside the movement.
+    t, env = _env()
+    env[(t >= 5.2) & (t < 6.35)] = 0.06
+    knock = np.array([_burst(t, env, 6.35)])
+    ctx = movement_context(t, env, 6.35, 6.42, 0.3, 100.0, ActivityParams(), knock)
+    assert ctx.state != "rest"
