@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from collector import csvio
 from collector.csvio import SampleReader
+from detector.errors import InputError
 from jerkmon.cli import main
 
 N = 1500
@@ -111,6 +113,47 @@ def test_dialects_read_to_the_same_samples(tmp_path: Path, name: str) -> None:
     np.testing.assert_allclose(acc, ACC, atol=2e-5 if "mg" not in name else 1e-5)
     notes = " | ".join(r.notes)
     assert time_note in notes and unit_note in notes
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_small_read_blocks_give_the_same_samples_and_lines(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files are read by size and cut at the last newline of each read: with blocks of a few
+    # rows every cut lands somewhere else, and the samples and their line numbers must not
+    # depend on it (CRLF, a BOM and a missing final newline included).
+    content = DIALECTS[name][0]
+    path = tmp_path / f"{name}.csv"
+    path.write_text(content, encoding="utf-8") if isinstance(content, str) else None
+    whole = list(SampleReader(path))
+    for rows in (7, 64):
+        monkeypatch.setattr(csvio, "_CHUNK_ROWS", rows)
+        parts = list(SampleReader(path))
+        assert len(parts) > 1
+        np.testing.assert_array_equal(
+            np.concatenate([c.t for c in parts]), np.concatenate([c.t for c in whole])
+        )
+        np.testing.assert_array_equal(
+            np.concatenate([c.acc for c in parts]), np.concatenate([c.acc for c in whole])
+        )
+        lines = np.cumsum([0] + [c.t.size for c in parts[:-1]]) + whole[0].first_line
+        assert [c.first_line for c in parts] == lines.tolist()
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_bad_row_deep_in_the_file_is_named_by_its_line(
+    tmp_path: Path, newline: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csvio, "_CHUNK_ROWS", 50)
+    rows = [f"{T[i]:.2f},{ACC[i, 0]:.5f},{ACC[i, 1]:.5f},{ACC[i, 2]:.5f}" for i in range(N)]
+    rows[1233] = f"{T[1233]:.2f},0.1,oops,1.0"  # line 1235 of the file (header is line 1)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(newline.join(["t,ax,ay,az", *rows]).encode())  # no final newline
+    with pytest.raises(InputError, match=r"line 1235: column 'ay' is not a number: 'oops'"):
+        list(SampleReader(path))
+    rows[1233] = f"{T[1233]:.2f},0.1,0.2,1.0"
+    path.write_bytes(newline.join(["t,ax,ay,az", *rows]).encode())
+    assert sum(c.t.size for c in SampleReader(path)) == N
 
 
 def test_forced_units_and_time_unit(tmp_path: Path) -> None:
