@@ -30,6 +30,7 @@ Pure and streaming: samples are buffered only until their window completes.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -37,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from detector.windows import window_runs
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -119,22 +122,34 @@ class EpisodeDetector:
         if self._pt.size:
             t = np.concatenate((self._pt, t))
             bp = np.concatenate((self._pbp, bp))
-        win = np.floor(t / self._p.window_s).astype(np.int64)
-        done = int(np.searchsorted(win, win[-1], "left"))
+        runs, win = window_runs(t, self._p.window_s)
+        done = int(runs[-1])  # the last window may still grow
         if done:
-            starts = np.concatenate(([0], np.flatnonzero(np.diff(win[:done])) + 1, [done]))
+            starts = np.append(runs[:-1], done)
             mag = np.sqrt(np.einsum("ij,ij->i", bp[:done], bp[:done]))
             p90, med, peak = _window_stats(mag, starts, self._p.min_peak_g, self.trace is None)
+            bounds, wins = starts.tolist(), win.tolist()
             # Most windows are far below the gate (the limb is still): with no episode
-            # running, such a window changes nothing but the last window seen.
-            quiet = (p90 < self._p.min_peak_g).tolist() if self.trace is None else None
-            bounds = starts.tolist()
-            for j in range(len(bounds) - 1):
+            # running, such a window changes nothing but the last window seen, so the loop
+            # jumps from one loud window to the next while none runs.
+            m = len(bounds) - 1
+            loud = (
+                np.flatnonzero(~(p90 < self._p.min_peak_g)).tolist()
+                if self.trace is None
+                else list(range(m))
+            )
+            j = 0
+            while j < m:
+                if self._run is None:
+                    i = bisect.bisect_left(loud, j)
+                    k = loud[i] if i < len(loud) else m
+                    if k > j:
+                        self._last_win = wins[k - 1]
+                        j = k
+                        continue
                 a, b = bounds[j], bounds[j + 1]
-                if quiet is not None and quiet[j] and self._run is None:
-                    self._last_win = int(win[a])
-                    continue
-                self._window(int(win[a]), bp[a:b], (p90[j], med[j], peak[j]), mag[a:b])
+                self._window(wins[j], bp[a:b], (p90[j], med[j], peak[j]), mag[a:b])
+                j += 1
         self._pt, self._pbp = t[done:].copy(), bp[done:].copy()
 
     def finish(self) -> None:

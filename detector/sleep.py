@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector.config import DetectorConfig
+from detector.windows import window_runs
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -108,9 +109,9 @@ class SleepEstimator:
             acc = np.concatenate((self._pacc, acc))
             env = np.concatenate((self._penv, env))
             moving = np.concatenate((self._pmove, moving))
-        ep = np.floor(t / self._cfg.epoch_s).astype(np.int64)
-        done = int(np.searchsorted(ep, ep[-1], "left"))  # the last epoch may still grow
-        self._close_epochs(ep[:done], acc[:done], env[:done], moving[:done])
+        starts, ep = window_runs(t, self._cfg.epoch_s)
+        done = int(starts[-1])  # the last epoch may still grow
+        self._close_epochs(starts[:-1], ep[:-1], acc[:done], env[:done], moving[:done])
         self._pt, self._pacc = t[done:].copy(), acc[done:].copy()
         self._penv, self._pmove = env[done:].copy(), moving[done:].copy()
 
@@ -118,8 +119,8 @@ class SleepEstimator:
         """End of stream (every burst reported): close the partial epoch and the bout."""
         self._analysed_until = math.inf
         if self._pt.size:
-            ep = np.floor(self._pt / self._cfg.epoch_s).astype(np.int64)
-            self._close_epochs(ep, self._pacc, self._penv, self._pmove)
+            starts, ep = window_runs(self._pt, self._cfg.epoch_s)
+            self._close_epochs(starts, ep, self._pacc, self._penv, self._pmove)
             self._pt = np.empty(0)
             self._pacc = np.empty((0, 3))
             self._penv = np.empty(0)
@@ -128,14 +129,20 @@ class SleepEstimator:
 
     # ----------------------------------------------------------------- epochs
     def _close_epochs(
-        self, ep: npt.NDArray[np.int64], acc: FloatArray, env: FloatArray, move: BoolArray
+        self,
+        starts: npt.NDArray[np.int64],
+        ep: npt.NDArray[np.int64],
+        acc: FloatArray,
+        env: FloatArray,
+        move: BoolArray,
     ) -> None:
         """Per-epoch orientation (mean of the samples outside bursts, so a jerk does not tilt
-        it), quiet envelope and seconds of movement; then the rest/bout logic per epoch."""
-        if ep.size == 0:
+        it), quiet envelope and seconds of movement; then the rest/bout logic per epoch.
+        ``starts`` (m,): first sample of each epoch in ``acc`` (n, 3) etc.; ``ep`` (m,): the
+        epochs' indices."""
+        if starts.size == 0 or acc.shape[0] == 0:
             return
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(ep)) + 1))
-        counts = np.diff(np.concatenate((starts, [ep.size])))
+        counts = np.diff(np.concatenate((starts, [acc.shape[0]])))
         quiet = ~move
         n_quiet = np.add.reduceat(quiet.astype(np.int64), starts)
         sum_quiet = np.add.reduceat(acc * quiet[:, None], starts, axis=0)
@@ -146,7 +153,7 @@ class SleepEstimator:
         env_mean = np.where(use_all, 0.0, env_quiet) / np.maximum(n_quiet, 1)
         move_s = (counts - n_quiet) / self._rate_hz
         self._queue.extend(
-            zip(ep[starts].tolist(), counts.tolist(), g.tolist(), env_mean.tolist(), strict=True)
+            zip(ep.tolist(), counts.tolist(), g.tolist(), env_mean.tolist(), strict=True)
         )
         del move_s
         self._drain()

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detector.windows import window_runs
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -87,13 +89,7 @@ class WearEstimator:
         if t.size == 0:
             return
         self._idle_runs(t, acc)
-        # Minute boundaries by binary search on t / minute_s (floor(x) >= k iff x >= k: the
-        # same minutes as flooring every sample, without visiting every sample).
-        x = t / self._p.minute_s
-        k0, k1 = math.floor(x[0]), math.floor(x[-1])
-        pos = np.searchsorted(x, np.arange(k0 + 1, k1 + 1, dtype=np.float64), "left")
-        starts = np.unique(np.concatenate(([0], pos)))  # minutes without samples drop out
-        m = np.floor(x[starts]).astype(np.int64)
+        starts, m = window_runs(t, self._p.minute_s)
         n = np.diff(np.concatenate((starts, [t.size]))).astype(np.float64)
         s1 = np.add.reduceat(acc, starts, axis=0)
         s2 = np.add.reduceat(acc * acc, starts, axis=0)
@@ -108,7 +104,7 @@ class WearEstimator:
                 old[0:7] += row[0:7]
                 old[7:10] = np.minimum(old[7:10], row[7:10])
                 old[10:13] = np.maximum(old[10:13], row[10:13])
-        last = k1
+        last = int(m[-1])
         if self._last_minute is not None and last > self._last_minute:
             self._evaluate(last - 1)
         self._last_minute = last

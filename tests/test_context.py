@@ -8,6 +8,7 @@ import pytest
 from detector import EpisodeDetector, JerkDetector, JerkEvent, summarize
 from detector.activity import ActivityParams, movement_context
 from detector.sleepwindow import main_sleep_window
+from detector.windows import window_runs
 from reports.evaluation import score_episodes, state_at
 from sim import NightConfig, simulate_night
 from sim.config import EXTRAS
@@ -240,3 +241,19 @@ def test_jerks_of_a_series_are_not_the_reach_before_a_knock() -> None:
     knock = np.array([_burst(t, env, 6.35)])
     ctx = movement_context(t, env, 6.35, 6.42, 0.3, 100.0, ActivityParams(), knock)
     assert ctx.state != "rest"
+
+
+@pytest.mark.parametrize("length_s", [2.0, 5.0, 60.0, 0.1])
+def test_window_runs_are_those_of_flooring_every_sample(length_s: float) -> None:
+    rng = np.random.default_rng(int(length_s * 10))
+    for _ in range(50):
+        n = int(rng.integers(1, 3000))
+        dt = rng.choice([0.01, 0.04, 1 / 3, 7.0, 1e4], size=n, p=[0.6, 0.2, 0.1, 0.09, 0.01])
+        t = float(rng.uniform(-1e5, 1e9)) + np.cumsum(dt)
+        t[rng.random(n) < 0.05] = 0.0  # exact boundaries: multiples of the length
+        t = np.unique(np.round(t / length_s) * length_s if rng.random() < 0.3 else t)
+        w = np.floor(t / length_s)
+        want = np.concatenate(([0], np.flatnonzero(np.diff(w)) + 1))
+        starts, index = window_runs(t, length_s)
+        assert starts.tolist() == want.tolist()
+        assert index.tolist() == w[want].astype(np.int64).tolist()
