@@ -35,8 +35,10 @@ def test_not_worn_warning_and_episodes_reach_the_store(tmp_path: Path) -> None:
         for i in range(0, t.size, 500):
             pipeline.feed("S1", t[i : i + 500], acc[i : i + 500])
             warned |= pipeline.not_worn("S1")
-        pipeline.finish()
+        (summary,) = pipeline.finish().values()
         assert warned and not pipeline.not_worn("S1")
+        # The night's summary (what `jerkmon run` prints) has the episode and the table.
+        assert summary.episodes == 1 and summary.main_sleep_onset is not None
         states = [s.status for s in storage.store.statuses("p1", T0, T0 + 1e5)]
         off = [s for s in states if s.state == "not_worn"]
         assert len(off) == 1 and off[0].detail is not None and "not worn" in off[0].detail
@@ -53,3 +55,18 @@ def test_not_worn_warning_and_episodes_reach_the_store(tmp_path: Path) -> None:
         (nd,) = load_nights(storage.store, "p1")
         assert len(nd.episodes) == 1
         assert "Convulsive episodes" in _context_html(nd, None)
+
+
+def test_night_summary_counts_idle_mode_as_not_worn(tmp_path: Path) -> None:
+    fs = 50.0
+    t, acc = synth.rest(1200, fs, seed=3)
+    i0, i1 = round(400 * fs), round(700 * fs)
+    acc[i0:i1] = acc[i0]  # the device repeats one sample for 5 min (idle mode)
+    spec = SensorSpec("S1", "left", fs)
+    with Storage(tmp_path, None) as storage:
+        pipeline = NightPipeline("p1", [spec], storage)
+        for i in range(0, t.size, 1000):
+            pipeline.feed("S1", T0 + t[i : i + 1000], acc[i : i + 1000])
+        (summary,) = pipeline.finish().values()
+    assert abs(summary.not_worn_hours - 300 / 3600) < 1 / 3600
+    assert abs(summary.covered_hours - 900 / 3600) < 2 / 3600  # signal less not worn
