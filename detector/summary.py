@@ -61,10 +61,8 @@ class NightSummary:
             onset = "not detected"
         elif time_label is not None:
             onset = time_label
-        elif self.sleep_onset > 1e8:  # a Unix time (live pipeline): show the local clock
-            onset = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.sleep_onset))
         else:
-            onset = f"t = {self.sleep_onset:.0f} s"
+            onset = _when(self.sleep_onset)
         return [
             f"jerks            {self.jerks}  ({rate})",
             f"hypnic jerks     {self.hypnic}",
@@ -78,13 +76,21 @@ class NightSummary:
             + (f"  {self.by_state}" if self.by_state else ""),
             "main sleep       "
             + (
-                f"t = {self.main_sleep_onset:.0f} s to {self.final_wake:.0f} s"
+                f"{_when(self.main_sleep_onset)} to {_when(self.final_wake)}"
                 if self.main_sleep_onset is not None and self.final_wake is not None
                 else "not found"
             ),
             f"episodes         {self.episodes}"
             + ("  (convulsive movement: see the events)" if self.episodes else ""),
         ]
+
+
+def _when(t_s: float) -> str:
+    """A time for the summary: the local clock for a Unix time (live pipeline, files with
+    absolute times), else seconds from the start of the recording."""
+    if t_s > 1e8:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t_s))
+    return f"t = {t_s:.0f} s"
 
 
 def summarize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,8 @@ def test_not_worn_warning_and_episodes_reach_the_store(tmp_path: Path) -> None:
         assert warned and not pipeline.not_worn("S1")
         # The night's summary (what `jerkmon run` prints) has the episode and the table.
         assert summary.episodes == 1 and summary.main_sleep_onset is not None
+        clock = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(summary.main_sleep_onset))
+        assert any(ln.startswith("main sleep") and clock in ln for ln in summary.lines())
         states = [s.status for s in storage.store.statuses("p1", T0, T0 + 1e5)]
         off = [s for s in states if s.state == "not_worn"]
         assert len(off) == 1 and off[0].detail is not None and "not worn" in off[0].detail
