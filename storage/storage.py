@@ -694,8 +694,9 @@ class Storage:
                 return self.space_state
             self._raw_since_check = 0
             reserve, warn = self.options.free_reserve_bytes, self.options.free_warn_bytes
-            if free < reserve:
-                self._give_up_raw(need_free=reserve)
+            # Other threads (SQLite, the events spool) write meanwhile: give up until the
+            # reserve is free as measured after the last deletion, or nothing is left.
+            while free < reserve and self._give_up_raw(need_free=reserve):
                 free = self._free()
             state = "short" if free < reserve else "low" if free < warn else "ok"
             before, self.space_state, self.free_bytes = self.space_state, state, free
