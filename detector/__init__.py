@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from detector.events import JerkEvent, JerkKind, JerkState, MinuteCount
     from detector.sleep import SleepEstimator, SleepPeriod
     from detector.sleepwindow import SleepWindow, main_sleep_window
-    from detector.summary import NightSummary, summarize
+    from detector.summary import NightSummary, summarize, summarize_detector
     from detector.wear import NotWorn, WearEstimator
 
 # Names are imported on first use (PEP 562), so that importing one light module of this
@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     "main_sleep_window": "detector.sleepwindow",
     "NightSummary": "detector.summary",
     "summarize": "detector.summary",
+    "summarize_detector": "detector.summary",
     "NotWorn": "detector.wear",
     "WearEstimator": "detector.wear",
 }
@@ -90,4 +91,5 @@ __all__ = [
     "main_sleep_window",
     "pair_episodes",
     "summarize",
+    "summarize_detector",
 ]

@@ -109,40 +109,38 @@ def movement_context(
     need = int(0.5 * w * rate_hz)
     if before.size < need and after.size < need:
         return _REST  # too little signal to judge: leave it to the other rules
+    # The other brief bursts' cover, computed only when a side or the lead moves (most
+    # bursts of a night have still surroundings).
+    cover: list[npt.NDArray[np.bool_]] = []
+
+    def keep() -> npt.NDArray[np.bool_]:
+        if not cover:
+            cover.append(_between_brief_bursts(t, t_first, others))
+        return cover[0]
+
     # A side cut short by a gap or the end of the recording counts as not moving, so the
     # other must be clearly moving (the last step before the gap).
-    use_before, use_after = before.size >= need, after.size >= need
-    if (not use_before or not (before > params.env_g).any()) and (
-        not use_after or not (after > params.env_g).any()
-    ):
-        # Still on both sides (most bursts of a night): no fraction to refine, and the
-        # other bursts' cover is needed only if the movement is judged below.
-        f_before = f_after = 0.0
-        keep = None
-    else:
-        keep = _between_brief_bursts(t, t_first, others)
-        f_before = _active_fraction(before, keep[a0:a1], params.env_g) if use_before else 0.0
-        f_after = _active_fraction(after, keep[b0:b1], params.env_g) if use_after else 0.0
+    f_before = f_after = 0.0
+    if before.size >= need and (before > params.env_g).any():
+        f_before = _active_fraction(before, keep()[a0:a1], params.env_g)
+    if after.size >= need and (after > params.env_g).any():
+        f_after = _active_fraction(after, keep()[b0:b1], params.env_g)
     # Inside movement: moving on both sides, or clearly on one side (the first or last
     # step of a walk, the first stroke of a bout).
     frac = max(min(f_before, f_after), max(f_before, f_after) - params.min_fraction)
     # Or the limb was moving throughout the second before: the transient ends a reach
-    # (the knock of setting something down).
-    # The previous jerks of a series (brief bursts and their ringing) are not a reach: only
-    # the lead outside them counts, and only when they leave most of it.
+    # (the knock of setting something down).  The previous jerks of a series (brief bursts
+    # and their ringing) are not a reach: only the lead outside them counts, and only when
+    # they leave most of it.
     l0, l1 = np.searchsorted(t, (t_first - 1.0, t_first - 0.05))
     lead = env[l0:l1]
     if lead.size and float(np.count_nonzero(lead > params.env_g)) / lead.size >= 0.9:
-        if keep is None:
-            keep = _between_brief_bursts(t, t_first, others)
-        kept = keep[l0:l1]
+        kept = keep()[l0:l1]
         k = int(np.count_nonzero(kept))
         if k >= 0.5 * lead.size and np.count_nonzero((lead > params.env_g) & kept) >= 0.9 * k:
             frac = max(frac, params.min_fraction)
     if frac < params.min_fraction:
         return MovementContext("rest", frac, 0.0, 0.0, True)
-    if keep is None:
-        keep = _between_brief_bursts(t, t_first, others)
     around = np.concatenate((before, after))
     ref = float(np.percentile(around, 99.0))
     ratio = peak_env_g / max(ref, 1e-6)
@@ -165,7 +163,7 @@ def movement_context(
         # Off any step rhythm, the other brief bursts nearby may be jerks of the same
         # series (JME clusters while sitting up or holding something): the movement's size
         # is judged without them, as long as they leave most of it.
-        kept = np.concatenate((keep[a0:a1], keep[b0:b1]))
+        kept = np.concatenate((keep()[a0:a1], keep()[b0:b1]))
         if np.count_nonzero(kept) >= 0.5 * kept.size:
             ref = float(np.percentile(around[kept], 99.0))
             ratio = max(ratio, peak_env_g / max(ref, 1e-6))

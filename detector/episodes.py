@@ -122,25 +122,19 @@ class EpisodeDetector:
         if self._pt.size:
             t = np.concatenate((self._pt, t))
             bp = np.concatenate((self._pbp, bp))
-        runs, win = window_runs(t, self._p.window_s)
-        done = int(runs[-1])  # the last window may still grow
+        starts, win = window_runs(t, self._p.window_s)
+        done = int(starts[-1])  # the last window may still grow
         if done:
-            starts = np.append(runs[:-1], done)
             mag = np.sqrt(np.einsum("ij,ij->i", bp[:done], bp[:done]))
             p90, med, peak = _window_stats(mag, starts, self._p.min_peak_g, self.trace is None)
             bounds, wins = starts.tolist(), win.tolist()
             # Most windows are far below the gate (the limb is still): with no episode
-            # running, such a window changes nothing but the last window seen, so the loop
-            # jumps from one loud window to the next while none runs.
-            m = len(bounds) - 1
-            loud = (
-                np.flatnonzero(~(p90 < self._p.min_peak_g)).tolist()
-                if self.trace is None
-                else list(range(m))
-            )
-            j = 0
+            # running (and no trace asked for), such a window changes nothing but the last
+            # window seen, so the loop jumps from one loud window to the next.
+            loud = np.flatnonzero(~(p90 < self._p.min_peak_g)).tolist()
+            m, j = len(bounds) - 1, 0
             while j < m:
-                if self._run is None:
+                if self._run is None and self.trace is None:
                     i = bisect.bisect_left(loud, j)
                     k = loud[i] if i < len(loud) else m
                     if k > j:

@@ -140,7 +140,7 @@ class SleepEstimator:
         it), quiet envelope and seconds of movement; then the rest/bout logic per epoch.
         ``starts`` (m,): first sample of each epoch in ``acc`` (n, 3) etc.; ``ep`` (m,): the
         epochs' indices."""
-        if starts.size == 0 or acc.shape[0] == 0:
+        if starts.size == 0:
             return
         counts = np.diff(np.concatenate((starts, [acc.shape[0]])))
         quiet = ~move
@@ -151,11 +151,9 @@ class SleepEstimator:
         use_all = n_quiet == 0
         g = np.where(use_all[:, None], sum_all, sum_quiet)
         env_mean = np.where(use_all, 0.0, env_quiet) / np.maximum(n_quiet, 1)
-        move_s = (counts - n_quiet) / self._rate_hz
         self._queue.extend(
             zip(ep.tolist(), counts.tolist(), g.tolist(), env_mean.tolist(), strict=True)
         )
-        del move_s
         self._drain()
 
     # ----------------------------------------------------------------- movement

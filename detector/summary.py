@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.events import JerkEvent
 from detector.sleep import SleepPeriod
+
+if TYPE_CHECKING:
+    from detector.core import JerkDetector
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,5 +137,33 @@ def summarize(
         by_state=dict(sorted(states.items())),
         main_sleep_onset=window[0] if window else None,
         final_wake=window[1] if window else None,
+        episodes=episodes,
+    )
+
+
+def summarize_detector(
+    det: JerkDetector,
+    events: Sequence[JerkEvent],
+    t_first: float | None,
+    t_last: float | None,
+    covered_s: float,
+    episodes: int,
+) -> NightSummary:
+    """The summary of what ``det`` saw between its first and last sample (``t_first`` ..
+    ``t_last`` s, None before any): its sleep periods, not-worn time and main sleep window
+    with ``events``, ``covered_s`` of signal and ``episodes`` convulsive episodes.  The one
+    summary ``detect`` and the live run print."""
+    span = not_worn_s = 0.0
+    if t_first is not None and t_last is not None:
+        span = t_last - t_first
+        not_worn_s = det.wear.not_worn_s(t_first, t_last + 1.0 / det.rate_hz)
+    window = det.main_sleep_window()
+    return summarize(
+        events,
+        det.sleep_periods(),
+        span,
+        covered_s,
+        not_worn_s=min(not_worn_s, covered_s),
+        window=(window.onset, window.wake) if window else None,
         episodes=episodes,
     )

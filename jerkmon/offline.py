@@ -38,7 +38,7 @@ from detector import (
     NotWorn,
     SleepPeriod,
     SleepWindow,
-    summarize,
+    summarize_detector,
 )
 from detector.bilateral import BilateralMatcher
 from detector.errors import ConfigError, InputError, JerkmonError
@@ -178,17 +178,11 @@ class _Pass:
         self.minutes += agg.flush()
         periods = det.sleep_periods()
         episodes = det.pop_episodes()
-        window = det.main_sleep_window()
-        not_worn_s = det.wear.not_worn_s(self.t_first, self.t_last + 1.0 / det.rate_hz)
-        summary = summarize(
-            self.events,
-            periods,
-            self.t_last - self.t_first,
-            self.covered_s,
-            not_worn_s=min(not_worn_s, self.covered_s),
-            window=(window.onset, window.wake) if window else None,
-            episodes=len(episodes),
+        summary = summarize_detector(
+            det, self.events, self.t_first, self.t_last, self.covered_s, len(episodes)
         )
+        onset, wake = summary.main_sleep_onset, summary.final_wake
+        window = SleepWindow(onset, wake) if onset is not None and wake is not None else None
         return DetectionResult(
             rate_hz=det.rate_hz,
             events=self.events,

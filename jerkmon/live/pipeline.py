@@ -34,7 +34,7 @@ from detector import (
     MinuteCount,
     NightSummary,
     SleepPeriod,
-    summarize,
+    summarize_detector,
 )
 from detector.bilateral import BilateralMatcher
 from detector.errors import ConfigError, InputError, StoreDamagedError
@@ -463,22 +463,8 @@ class NightPipeline:
         """Per-sensor night summaries so far (since the resume point, after a restart)."""
         out: dict[str, NightSummary] = {}
         for sensor, ch in self._ch.items():
-            det = ch.detector
-            span = (ch.t_last - ch.t_first) if ch.t_first is not None and ch.t_last else 0.0
-            not_worn_s = (
-                det.wear.not_worn_s(ch.t_first, ch.t_last + 1.0 / det.rate_hz)
-                if ch.t_first is not None and ch.t_last is not None
-                else 0.0
-            )
-            window = det.main_sleep_window()
-            out[sensor] = summarize(
-                ch.events,
-                det.sleep_periods(),
-                span,
-                ch.covered_s,
-                not_worn_s=min(not_worn_s, ch.covered_s),
-                window=(window.onset, window.wake) if window else None,
-                episodes=len(ch.episodes),
+            out[sensor] = summarize_detector(
+                ch.detector, ch.events, ch.t_first, ch.t_last, ch.covered_s, len(ch.episodes)
             )
         return out
 
