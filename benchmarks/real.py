@@ -23,8 +23,9 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from collector.csvio import SampleReader
 from jerkmon.offline import detect_csv
+from tests.shared_data import SHARED_DATA
 
-_DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adl-dev"
+_DEFAULT = SHARED_DATA / "adl-dev"
 
 
 def main() -> None:

@@ -16,8 +16,7 @@ import pytest
 from detector import DetectorConfig
 from jerkmon.batch import COHORT_COLUMNS, ENV_SCHEDULER, run_batch
 from jerkmon.cli import main
-
-DEVICES = Path(__file__).resolve().parents[2] / "shared" / "data" / "devices"
+from tests.shared_data import DEVICES
 
 
 @pytest.fixture(scope="module")

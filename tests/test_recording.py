@@ -21,8 +21,8 @@ from collector.recording import (
 )
 from detector.errors import InputError
 from jerkmon.cli import main
+from tests.shared_data import DEVICES
 
-DEVICES = Path(__file__).resolve().parents[2] / "shared" / "data" / "devices"
 CWA_BIN = [
     "ggirread_ax3_testfile.cwa",
     "ggirread_ax6_testfile.cwa",
@@ -50,7 +50,9 @@ def _skdh(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_the_real_files_are_there() -> None:
-    assert DEVICES.is_dir(), f"{DEVICES} missing: CI provides ../shared/data"
+    assert DEVICES.is_dir(), (
+        f"{DEVICES} missing: CI provides ../shared/data (or set JERKMON_SHARED_DATA)"
+    )
     for name in [*CWA_BIN, GT3X.name]:
         assert (DEVICES / name).is_file()
 
