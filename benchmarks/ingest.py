@@ -22,9 +22,10 @@ jerk it reports
   wall time from the moment the pipeline published the jerk provisionally (the packet that
   let the detector decide it had just been fed) until its ``jerk_event`` point answered a
   query; the detector's decision lag, sample time from the jerk's last sample (onset +
-  duration) to that packet (the rules look 6 s past a burst; 2 s more for a rather smooth
-  jerk a movement could still cancel); and their sum, from the jerk's last sample to the
-  point in InfluxDB as it is at speed 1;
+  duration) to that packet (the live detectors preview each burst 0.5 s after its last
+  supra-threshold sample, again at 1 s; the final verdict, 6 s later, withdraws the
+  candidates it rejects: counted and printed); and their sum, from the jerk's last sample
+  to the point in InfluxDB as it is at speed 1 (goal p99 <= 2 s);
 * settled point: delivery delay from the final emission, and the detector hold (onset to
   final emission, sample time): a few s while a series may continue (series gap 10 s), up
   to minutes while a sleep onset could still make it hypnic.
@@ -150,18 +151,28 @@ async def _live(url: str, db: str, work: Path, args: argparse.Namespace) -> int:
     emitted: dict[tuple[str, int], tuple[float, float]] = {}  # key -> (wall, hold in sample s)
 
     published: dict[tuple[str, int], tuple[float, float]] = {}  # key -> (wall, lag sample s)
+    withdrawn: set[tuple[str, int]] = set()  # candidates the final verdict rejected
 
     def on_event(sensor: str, ev: JerkEvent, bilateral: bool) -> None:
         now_sample = pipeline.span()[1]
         emitted[(sensor, seconds_to_ns(ev.onset))] = (time.monotonic(), now_sample - ev.onset)
 
     def on_provisional(sensor: str, ev: JerkEvent) -> None:
+        # The first publication counts (a later one updates the same point's values).
         now_sample = pipeline.span()[1]
         lag = now_sample - (ev.onset + ev.duration)
-        published[(sensor, seconds_to_ns(ev.onset))] = (time.monotonic(), lag)
+        published.setdefault((sensor, seconds_to_ns(ev.onset)), (time.monotonic(), lag))
+
+    def on_withdrawn(sensor: str, ev: JerkEvent) -> None:
+        withdrawn.add((sensor, seconds_to_ns(ev.onset)))
 
     pipeline = NightPipeline(
-        subject, specs, storage, on_event=on_event, on_provisional=on_provisional
+        subject,
+        specs,
+        storage,
+        on_event=on_event,
+        on_provisional=on_provisional,
+        on_withdrawn=on_withdrawn,
     )
     poller = _Poller(url, db, subject)
     poller.start()
@@ -185,17 +196,19 @@ async def _live(url: str, db: str, work: Path, args: argparse.Namespace) -> int:
         status = storage.status()
         storage.close()
     # First seen = the provisional point (it is written first; the settled one replaces it).
-    pub_ms = [1000.0 * (poller.seen[k] - w) for k, (w, _) in published.items() if k in poller.seen]
-    lags = [lag for _, lag in published.values()]
-    total = [lag + (poller.seen[k] - w) for k, (w, lag) in published.items() if k in poller.seen]
+    jerks = {k: v for k, v in published.items() if k in emitted}  # candidates that count
+    pub_ms = [1000.0 * (poller.seen[k] - w) for k, (w, _) in jerks.items() if k in poller.seen]
+    lags = [lag for _, lag in jerks.values()]
+    total = [lag + (poller.seen[k] - w) for k, (w, lag) in jerks.items() if k in poller.seen]
     delays = [poller.settled[k] - w for k, (w, _) in emitted.items() if k in poller.settled]
     holds = [h for _, h in emitted.values()]
     missing = len(emitted) - len(delays)
-    unsettled = len(set(published) ^ set(emitted))
+    unsettled = len((set(published) - withdrawn) ^ set(emitted))
     ms = [1000.0 * d for d in delays]
     print(
-        f"   {len(emitted)} jerks emitted, {len(published)} published provisionally "
-        f"({unsettled} in one list only; {pipeline.samples:,} samples, "
+        f"   {len(emitted)} jerks emitted, {len(published)} published provisionally, "
+        f"{len(withdrawn)} of them withdrawn ({unsettled} in one list only; "
+        f"{pipeline.samples:,} samples, "
         f"{pipeline.samples / (args.live_minutes * 60):,.0f}/s), {missing} never queryable"
     )
     print(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.schema import COUNTED
+
 from .definitions import LIVE_UID
 from .grafana_macros import QueryContext, TimeRange, render_query
 from .influxql import InfluxQLClient
@@ -38,7 +40,10 @@ CONTEXT_WINDOW_S = 600
 
 def alert_query() -> str:
     """Query A of the rule (raw InfluxQL, one series per subject)."""
-    return 'SELECT count("duration_s") FROM "jerk_event" WHERE $timeFilter GROUP BY "subject"'
+    return (
+        f'SELECT count("duration_s") FROM "jerk_event" WHERE {COUNTED} AND $timeFilter '
+        'GROUP BY "subject"'
+    )
 
 
 def episode_alert_query() -> str:

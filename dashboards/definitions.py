@@ -12,6 +12,8 @@ Measurements: see :mod:`storage.schema`, plus ``sensor_night`` from
 
 from __future__ import annotations
 
+from storage.schema import COUNTED
+
 from .model import DashboardBuilder, DashboardOptions, Json
 
 __all__ = [
@@ -253,7 +255,7 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} '
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
                 'AND "bilateral" = true AND $timeFilter',
             )
         ],
@@ -268,7 +270,7 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count(distinct("series")) FROM "jerk_event" WHERE {WHERE} '
+                f'SELECT count(distinct("series")) FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
                 'AND "series" > 0 AND $timeFilter GROUP BY "sensor"',
                 alias="$tag_sensor",
             )
@@ -333,13 +335,13 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT "peak_acc_g" AS "bilateral" FROM "jerk_event" WHERE {WHERE} '
+                f'SELECT "peak_acc_g" AS "bilateral" FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
                 'AND "bilateral" = true AND $timeFilter GROUP BY "sensor"',
                 alias="$tag_sensor bilateral (g)",
             ),
             b.target(
                 "B",
-                f'SELECT "peak_acc_g" AS "in series" FROM "jerk_event" WHERE {WHERE} '
+                f'SELECT "peak_acc_g" AS "in series" FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
                 'AND "series" > 0 AND $timeFilter GROUP BY "sensor"',
                 alias="$tag_sensor in a series (g)",
             ),
@@ -359,8 +361,8 @@ def night_dashboard(opts: DashboardOptions) -> Json:
             b.target(
                 "A",
                 'SELECT "kind", "peak_acc_g", "peak_jerk_g_per_s", "duration_s", "confidence", '
-                f'"series", "bilateral", "clipped", "provisional" FROM "jerk_event" WHERE {WHERE} '
-                'AND $timeFilter GROUP BY "sensor"',
+                '"series", "bilateral", "clipped", "provisional" FROM "jerk_event" '
+                f'WHERE {WHERE} AND {COUNTED} AND $timeFilter GROUP BY "sensor"',
                 fmt="table",
             )
         ],
@@ -717,8 +719,8 @@ def live_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND $timeFilter '
-                'GROUP BY "subject"',
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                'AND $timeFilter GROUP BY "subject"',
                 alias="$tag_subject",
             )
         ],
@@ -736,8 +738,8 @@ def live_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND $timeFilter '
-                'GROUP BY "subject"',
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                'AND $timeFilter GROUP BY "subject"',
                 alias="$tag_subject",
             )
         ],

@@ -101,6 +101,8 @@ class _Burst:
     last: int  # absolute sample index of t_last (for the merge gap)
     seg: int  # segment id
     peak_env: float  # g
+    previewed: int = 0  # times the live preview has judged it
+    candidate: JerkEvent | None = None  # what the preview published, if anything
 
 
 @dataclass(slots=True)
@@ -115,6 +117,18 @@ class _Pending:
     features: dict[str, float]
     cancelled: bool = False
     published: bool = False  # handed out by pop_provisional()
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """What the rules say about one burst: ``reason`` (``"jerk"`` or why not), its
+    features, and for a jerk the event, whether it is rather smooth and its lobe end (s)."""
+
+    reason: str
+    feat: dict[str, float]
+    event: JerkEvent | None = None
+    rather_smooth: bool = False
+    t_end: float = math.nan
 
 
 @dataclass(slots=True)
@@ -157,16 +171,29 @@ class JerkDetector:
             the filters assume this rate.  Below ``config.analysis_rate_hz`` the stream is
             interpolated first; ``work_hz`` is the rate everything then runs at.
         config: :class:`DetectorConfig`; defaults are physiological, not tuned to a dataset.
-        provisional: also hand out each jerk as soon as it is certain to count, before its
-            kind is final (:meth:`pop_provisional`; the live run publishes them at once).
+        provisional: also hand out jerks before their kind is final (:meth:`pop_provisional`,
+            :meth:`pop_withdrawn`; the live run publishes them at once).
+        preview_s: with ``provisional``, judge each burst this long (s) after it ends from
+            the signal seen so far, and hand out a jerk at once as a candidate (withdrawn
+            if the final verdict, which needs ``settle_window_s`` more, disagrees); None:
+            hand out only jerks certain to count, seconds later, never withdrawn.
 
     Feed with :meth:`process` in chunks of any size, end with :meth:`flush`.  Pure: no I/O,
     no wall clock; all state lives in the instance.
     """
 
     def __init__(
-        self, rate_hz: float, config: DetectorConfig | None = None, *, provisional: bool = False
+        self,
+        rate_hz: float,
+        config: DetectorConfig | None = None,
+        *,
+        provisional: bool = False,
+        preview_s: float | None = None,
     ) -> None:
+        if preview_s is not None and not (
+            isinstance(preview_s, int | float) and math.isfinite(preview_s) and preview_s > 0
+        ):
+            raise ConfigError(f"preview_s must be a positive number (s) or None, got {preview_s!r}")
         if not (isinstance(rate_hz, int | float) and math.isfinite(rate_hz) and rate_hz > 0):
             raise ConfigError(f"rate_hz must be a positive number, got {rate_hz!r}")
         if rate_hz < 10:
@@ -262,6 +289,11 @@ class JerkDetector:
         self._pending: deque[_Pending] = deque()
         self._want_provisional = provisional
         self._provisional: list[JerkEvent] = []  # decided jerks awaiting pop_provisional()
+        self._withdrawn: list[JerkEvent] = []  # candidates awaiting pop_withdrawn()
+        self._preview_s = preview_s if provisional else None
+        # Live points by onset: how many candidates and accepted jerks stand on each (two
+        # bursts can find the same lobe); a point is withdrawn only when none is left.
+        self._claims: dict[float, int] = {}
         self.rejected: dict[str, int] = {}
         # Set to a list to record (t_first, t_last, reason) of every analysed burst: the
         # answer to "why was this not counted?".  Off by default (it grows all night).
@@ -419,6 +451,14 @@ class JerkDetector:
         ``state`` may be ``unknown``.  Order: analysis order (close to onset order).
         """
         out, self._provisional = self._provisional, []
+        return out
+
+    def pop_withdrawn(self) -> list[JerkEvent]:
+        """Candidates handed out by :meth:`pop_provisional` (with ``preview_s``) that turned
+        out not to count, since the last call: the live run overwrites their points.  Pop
+        after :meth:`pop_provisional` (a candidate can be handed out and withdrawn in one
+        chunk).  Empty without ``preview_s``."""
+        out, self._withdrawn = self._withdrawn, []
         return out
 
     def pop_episodes(self) -> list[EpisodeEvent]:
@@ -613,6 +653,8 @@ class JerkDetector:
                 break
             self._closed.popleft()
             self._analyse(b)
+        if self._preview_s is not None and not final:
+            self._preview(last_t)
         # Completeness: every jerk with onset before this time has been analysed.  An onset
         # precedes its burst's first supra-threshold sample by well under _ONSET_LEAD_S.
         firsts = [b.t_first for b in self._closed]
@@ -628,6 +670,37 @@ class JerkDetector:
             self._complete_until = min(analysed, pending) - _ONSET_LEAD_S
         self._trim()
 
+    def _preview(self, last_t: float) -> None:
+        """Judge the bursts that ended ``preview_s`` ago on what has arrived and publish
+        the jerks among them as candidates; a burst not judged a jerk then is judged once
+        more at twice ``preview_s`` (its lobe end and posture after may not have been
+        seen: the post-burst window reaches 0.7 s)."""
+        assert self._preview_s is not None
+        for b in self._closed:
+            if b.previewed >= 2 or b.candidate is not None:
+                continue
+            if last_t < b.t_last + self._preview_s * (1 + b.previewed):
+                continue  # (a later, shorter wait may be due)
+            b.previewed += 1
+            v = self._judge(b)
+            if v.event is not None:
+                b.candidate = self._provisional_event(v.event)
+                self._claim(b.candidate)
+                self._provisional.append(b.candidate)
+
+    def _claim(self, ev: JerkEvent) -> None:
+        self._claims[ev.onset] = self._claims.get(ev.onset, 0) + 1
+
+    def _withdraw(self, ev: JerkEvent) -> None:
+        """A candidate does not count (any more): withdraw its point unless another jerk
+        stands on the same onset."""
+        left = self._claims.get(ev.onset, 0) - 1
+        if left > 0:
+            self._claims[ev.onset] = left
+        else:
+            self._claims.pop(ev.onset, None)
+            self._withdrawn.append(ev)
+
     def _commit(self, analysed: float) -> None:
         """Pass on pending jerks, in order, once every burst that could overturn them (one
         starting within ``post_context_s`` after) has been analysed (before ``analysed``)."""
@@ -640,6 +713,7 @@ class JerkDetector:
             ):
                 p.published = True
                 if self._want_provisional:
+                    self._claim(p.event)
                     self._provisional.append(self._provisional_event(p.event))
         while self._pending:
             p = self._pending[0]
@@ -648,6 +722,8 @@ class JerkDetector:
             self._pending.popleft()
             if p.cancelled:
                 self.rejected["restless"] = self.rejected.get("restless", 0) + 1
+                if p.published and self._want_provisional:
+                    self._withdraw(p.event)
             else:
                 self._add_jerk(p.event)
             self._record(p.t_first, p.t_last, "restless" if p.cancelled else "jerk", p.features)
@@ -694,19 +770,41 @@ class JerkDetector:
         return _is_train(np.diff(starts), self.config.min_train_interval_s)
 
     def _analyse(self, b: _Burst) -> None:
+        v = self._judge(b)
+        self._cur = (b.t_first, b.t_last)
+        self._feat = v.feat
+        cand = b.candidate
+        if v.event is None:
+            if cand is not None:
+                self._withdraw(cand)
+            self._reject(v.reason)
+            return
+        self._last_jerk_end = v.t_end
+        self.sleep.note_burst(b.t_first, b.t_last, jerk=True)
+        p = _Pending(v.event, b.t_first, b.t_last, v.rather_smooth, dict(v.feat))
+        if cand is not None:
+            if cand.onset == v.event.onset:
+                # Its point stands (the provisional event carries the measured values).
+                p.published = True
+                if _measured(cand) != _measured(v.event):
+                    self._provisional.append(self._provisional_event(v.event))  # same point
+            else:
+                self._withdraw(cand)  # the point moves: published anew from _commit
+        self._pending.append(p)
+
+    def _judge(self, b: _Burst) -> _Verdict:
+        """The rules' verdict on burst ``b`` from the signal buffered so far (no state
+        changes: the final analysis and the live preview share it)."""
         cfg = self.config
         rate = self.work_hz
         tf, tl = b.t_first, b.t_last
-        self._cur = (tf, tl)
-        self._feat = {}
+        feat: dict[str, float] = {}
         if tl - tf > cfg.max_burst_s:
-            self._reject("long_movement")
-            return
+            return _Verdict("long_movement", feat)
         t_seg_lo = self._seg_t0[b.seg]
         t_seg_hi = self._seg_t1.get(b.seg, math.inf)
         if tf - t_seg_lo < cfg.min_pre_s or t_seg_hi - tl < cfg.min_post_s:
-            self._reject("gap_edge")
-            return
+            return _Verdict("gap_edge", feat)
         # The numbers (compiled, see detector/_features.pyx); the rules below judge them.
         rec = np.array(self._recent, dtype=np.float64).reshape(len(self._recent), 2)
         stage, f = _k.burst_features(
@@ -729,8 +827,7 @@ class JerkDetector:
 
         # One beat of a convulsive episode (detector.episodes) is not a jerk of its own.
         if self.episodes.covers(tf, tl):
-            self._reject("episode")
-            return
+            return _Verdict("episode", feat)
         # Inside walking or other voluntary activity, the movement's own transients are not
         # jerks; one far larger than them still is (detector.activity).  The look-back and
         # look-ahead windows (>= 6 s) cover the activity window either side.
@@ -747,15 +844,14 @@ class JerkDetector:
             self._activity,
             others=rec,
         )
-        self._feat.update(
+        feat.update(
             active=mctx.active_fraction,
             cadence=mctx.cadence_hz,
             size=mctx.size_ratio,
             step_corr=mctx.step_corr,
         )
         if mctx.state != "rest" and not mctx.counts:
-            self._reject(mctx.state)
-            return
+            return _Verdict(mctx.state, feat)
         state: JerkState = "unknown" if mctx.state == "rest" else mctx.state
 
         # Neighbouring bursts (rhythmic strokes, tremor beats).  Only bursts of comparable
@@ -763,74 +859,62 @@ class JerkDetector:
         # not a rhythm.  (Peaks are taken inside the window so that the count does not depend
         # on whether a later burst has ended yet.)
         if f[_k.F_NEIGHBOURS] > cfg.max_neighbours and not self._slow_train(tf, tl):
-            self._reject("rhythmic")
-            return
+            return _Verdict("rhythmic", feat)
 
         # Quiet context before and after, relative to the noise floor.
         # Other brief bursts (jerks of the same series) are not "busy" surroundings: they are
         # left out; longer movements and sub-threshold rhythmic activity stay in.
         pre_ratio, post_ratio = f[_k.F_PRE_RATIO], f[_k.F_POST_RATIO]
         if max(pre_ratio, post_ratio) > cfg.max_context_ratio:
-            self._reject("busy_context")
-            return
+            return _Verdict("busy_context", feat)
 
         # Baseline posture just before the burst; noise level there.
         if stage == _k.S_BASE_SHORT:
-            self._reject("gap_edge")
-            return
+            return _Verdict("gap_edge", feat)
         # The raw deviation may keep growing after the band-passed burst ended (a slow
         # movement): it is followed past it, but not into the next burst.  The jerk's own
         # lobe is the first big one: ringing and a small posture shift after it can add up
         # to a larger deviation later in the window.
         peak = f[_k.F_PEAK]
-        self._feat.update(peak=peak, sigma1=f[_k.F_SIGMA1])
+        feat.update(peak=peak, sigma1=f[_k.F_SIGMA1])
         if f[_k.F_PEAK_REFINED] < cfg.min_peak_acc_g:
-            self._reject("small")
-            return
+            return _Verdict("small", feat)
         if stage == _k.S_NO_LOBE:  # the rising edge's levels: lvl_hi >= 0.95 x peak
-            self._reject("small")
-            return
+            return _Verdict("small", feat)
         # Onset: walk back from the peak along the lobe, hopping over a dip to an earlier
         # phase of a biphasic jerk, then extrapolate the rising edge's tangent.
         if stage == _k.S_NO_ONSET:
-            self._reject("no_onset")
-            return
+            return _Verdict("no_onset", feat)
         onset = f[_k.F_ONSET]
 
         # A jerk starts abruptly from rest; a voluntary movement creeps in: the limb had
         # already drifted from where it was a second earlier when the steep part began.
         drift = f[_k.F_DRIFT]
-        self._feat.update(drift=drift / peak)
+        feat.update(drift=drift / peak)
         if drift > cfg.max_pre_onset_drift * peak:
-            self._reject("gradual_start")
-            return
+            return _Verdict("gradual_start", feat)
 
         # End of the peak's lobe: back near the posture before, or settled in a new one.
         t_end = f[_k.F_T_END]
         duration = max(t_end - onset, 1.0 / rate)
         t_peak = f[_k.F_T_PEAK]
-        self._feat.update(onset=onset, lobe=t_end - onset, rise=t_peak - onset)
+        feat.update(onset=onset, lobe=t_end - onset, rise=t_peak - onset)
         # Filled (interpolated) signal may carry the filters but never a jerk: its onset must
         # have been seen, and most of its lobe.
         if f[_k.F_FILLED_BAD]:
-            self._reject("gap_edge")
-            return
+            return _Verdict("gap_edge", feat)
         if t_end - onset > cfg.max_lobe_s:
-            self._reject("wide_lobe")
-            return
+            return _Verdict("wide_lobe", feat)
         if t_peak - onset > cfg.max_rise_s:
-            self._reject("slow_rise")
-            return
+            return _Verdict("slow_rise", feat)
         # Envelope above 20 % of its peak: lobe plus ringing.
         if f[_k.F_T_STRONG_END] - onset > cfg.max_event_s:
-            self._reject("long_event")
-            return
+            return _Verdict("long_event", feat)
 
         # A single-sample spike is not a limb movement (where the rate can show that).
         # (Only one sample clearly up: at >= 80 Hz a limb cannot move that briefly.)
         if f[_k.F_SPIKE_COUNT] < 2 and self.rate_hz >= 80.0:
-            self._reject("spike")
-            return
+            return _Verdict("spike", feat)
 
         # Posture after the burst.  A jerk is a twitch: the limb ends up close to where it
         # was; the bigger the jerk, the further it may be thrown.  Voluntary movements and
@@ -843,41 +927,36 @@ class JerkDetector:
             cfg.min_orientation_change_deg + cfg.orientation_change_deg_per_g * peak,
         )
         if tilt_deg > max_tilt:
-            self._reject("posture_change")
-            return
+            return _Verdict("posture_change", feat)
         # A transient within seconds of a large posture change (turning over, repositioning)
         # is the limb landing or settling after that movement: jerks start from a settled limb.
         settle_deg = f[_k.F_SETTLE]
-        self._feat.update(settle=settle_deg)
+        feat.update(settle=settle_deg)
         if settle_deg > cfg.max_settle_deg:
-            self._reject("settling")
-            return
+            return _Verdict("settling", feat)
 
         # Impulsiveness: a myoclonic burst is brief, so the limb's response carries energy
         # above ``impulse_hz`` (a sharp edge, limb ringing); a small, smooth, slow excursion
         # is a voluntary fidget.
         hf = f[_k.F_HF]
 
-        self._feat.update(tilt=tilt_deg, hf=hf)
+        feat.update(tilt=tilt_deg, hf=hf)
         # The rules below judge transients that are not clearly impulsive, and small ones.
         rather_smooth = hf < cfg.ambiguous_impulse_ratio
         small = peak < cfg.smooth_max_peak_g
         if hf < cfg.min_impulse_ratio and small:
-            self._reject("smooth")
-            return
+            return _Verdict("smooth", feat)
         # A rather smooth transient followed within seconds by a large posture change is the
         # push that starts a turn (the mirror of settling); a jerk that wakes the sleeper
         # before a turn is impulsive and is not checked.
         if rather_smooth:
             turn_deg = f[_k.F_TURN]
-            self._feat.update(turn=turn_deg)
+            feat.update(turn=turn_deg)
             if turn_deg > cfg.max_settle_deg:
-                self._reject("turn_start")
-                return
+                return _Verdict("turn_start", feat)
         # Rather smooth and small: it must at least end like a twitch, back where it was.
         if hf < cfg.return_impulse_ratio and small and tilt_deg > cfg.return_max_tilt_deg:
-            self._reject("no_return")
-            return
+            return _Verdict("no_return", feat)
         # A small, rather smooth transient is ambiguous; if the limb was moving in the two
         # seconds before it (a posture step between 0.5 s windows above both
         # ``max_pre_step_deg`` and 3 x the typical step of the last seconds, so that
@@ -885,16 +964,14 @@ class JerkDetector:
         # before (a series) explains such a step: then it is not checked.
         if rather_smooth and small and self._last_jerk_end < tf - 3.0 and f[_k.F_N_STEPS] >= 4:
             near_deg, typical_deg = f[_k.F_PRE_STEP], f[_k.F_PRE_STEP_TYP]
-            self._feat.update(pre_step=near_deg, pre_step_typ=typical_deg)
+            feat.update(pre_step=near_deg, pre_step_typ=typical_deg)
             if near_deg > max(cfg.max_pre_step_deg, 3.0 * typical_deg):
-                self._reject("moving_before")
-                return
+                return _Verdict("moving_before", feat)
 
         # Saturation.
         clip_n = int(f[_k.F_CLIP_N])
         if clip_n / rate > cfg.max_clip_s:
-            self._reject("clipping")
-            return
+            return _Verdict("clipping", feat)
 
         peak_jerk = f[_k.F_PEAK_JERK]
         snr = b.peak_env / thr
@@ -912,19 +989,16 @@ class JerkDetector:
             state=state,
         )
         if onset <= self._last_jerk_end:
-            self._reject("duplicate")  # a later burst of the same movement found the same lobe
-            return
+            # a later burst of the same movement found the same lobe
+            return _Verdict("duplicate", feat)
         # Restless movement: shape alone cannot tell a rather smooth transient from a
         # voluntary sub-movement, but its surroundings can.  Jerks arise from rest; a movement
         # burst within the context windows (2 s) before or after makes it part of a bout of
         # restlessness.  (The busy-context check leaves brief bursts out because jerks come
         # in series; a burst rejected as movement is no jerk.)
         if rather_smooth and self._last_move_end >= tf - cfg.pre_context_s:
-            self._reject("restless")
-            return
-        self._last_jerk_end = t_end
-        self.sleep.note_burst(tf, tl, jerk=True)
-        self._pending.append(_Pending(event, tf, tl, rather_smooth, dict(self._feat)))
+            return _Verdict("restless", feat)
+        return _Verdict("jerk", feat, event, rather_smooth, t_end)
 
     # ================================================================== holding
     def _add_jerk(self, ev: JerkEvent) -> None:
@@ -1001,9 +1075,25 @@ class JerkDetector:
         horizon = float(self._bt[0]) - keep_s
         while self._recent and self._recent[0][1] < horizon:
             self._recent.popleft()
+        # Every burst that could publish or withdraw a point this old has been judged.
+        for onset in [o for o in self._claims if o < horizon]:
+            del self._claims[onset]
         for seg in [s for s in self._seg_t1 if self._seg_t1[s] < horizon]:
             del self._seg_t1[seg]
             self._seg_t0.pop(seg, None)
+
+
+def _measured(ev: JerkEvent) -> tuple[float, float, float, float, float, bool, str]:
+    """What a jerk's point carries besides its kind and series."""
+    return (
+        ev.onset,
+        ev.duration,
+        ev.peak_jerk_g_per_s,
+        ev.peak_acc_g,
+        ev.confidence,
+        ev.clipped,
+        ev.state,
+    )
 
 
 def _with(ev: JerkEvent, kind: str, series: int | None, state: JerkState) -> JerkEvent:

@@ -61,12 +61,14 @@ DEFAULT_PLAN: tuple[NightSpec, ...] = (
 @dataclass(frozen=True)
 class DemoNight:
     """A night as written: its spec, the night record, the pipeline's own events per
-    sensor and the bilateral flags (onset -> flag) per sensor."""
+    sensor, and how many live candidates were withdrawn (written, then overwritten as no
+    jerk)."""
 
     spec: NightSpec
     night: Night
     sensors: tuple[SensorSpec, ...]
     events: dict[str, list[JerkEvent]]
+    withdrawn: int = 0
 
     @property
     def all_events(self) -> list[JerkEvent]:
@@ -131,7 +133,13 @@ def write_demo_nights(
             record = storage.store.nights(spec.subject)
             night = next(n for n in record if abs(n.start_s - pipeline.span()[0]) < 1e-3)
             out.append(
-                DemoNight(spec, night, specs, {s.sensor: pipeline.events(s.sensor) for s in specs})
+                DemoNight(
+                    spec,
+                    night,
+                    specs,
+                    {s.sensor: pipeline.events(s.sensor) for s in specs},
+                    pipeline.withdrawn_count,
+                )
             )
         publish_nights(storage, sorted({s.subject for s in plan}))
         if influx is not None and not storage.flush(timeout_s=flush_timeout_s):

@@ -28,6 +28,7 @@ from storage.schema import (
     JERK_EVENT,
     NIGHT,
     SENSOR_STATUS,
+    WITHDRAWN,
     night_point,
     opt_s,
     periods_from_json,
@@ -135,8 +136,9 @@ class InfluxReader:
                 bilateral=bool(r["bilateral"]),
             )
             for r in rows
-            # A point still provisional is a jerk whose run stopped before it settled.
-            if not r.get("provisional")
+            # A point still provisional is a jerk whose run stopped before it settled; a
+            # withdrawn one was a live candidate that is no jerk.
+            if not r.get("provisional") and r.get("kind") != WITHDRAWN
         ]
         return sorted(out, key=lambda e: (e.event.onset, e.sensor))
 

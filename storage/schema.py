@@ -4,18 +4,21 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
 
 ``jerk_event`` — one point per detected jerk, time = onset (ns).
     tags ``subject``, ``sensor``, ``side``; fields ``kind`` (string, ``myoclonic``/
-    ``hypnic``), ``provisional`` (bool), ``duration_s`` (float, s), ``peak_jerk_g_per_s``
-    (float, g/s), ``peak_acc_g`` (float, g), ``series`` (int, cluster id, 0 = lone jerk),
-    ``confidence`` (float 0..1), ``bilateral`` (bool, the other wrist jerked at the same
-    time), ``clipped`` (bool), ``state`` (string: ``asleep``, ``awake``, ``walking``,
-    ``activity``; absent = unknown).
+    ``hypnic``, or ``withdrawn``: not a jerk, see below), ``provisional`` (bool),
+    ``duration_s`` (float, s), ``peak_jerk_g_per_s`` (float, g/s), ``peak_acc_g`` (float, g),
+    ``series`` (int, cluster id, 0 = lone jerk), ``confidence`` (float 0..1), ``bilateral``
+    (bool, the other wrist jerked at the same time), ``clipped`` (bool), ``state`` (string:
+    ``asleep``, ``awake``, ``walking``, ``activity``; absent = unknown).
     The live run writes each jerk twice: at once with ``provisional=true`` (kind a guess,
     series 0, bilateral false) and again when its kind, series and state are final, with
     ``provisional=false``.  Both have the same measurement, tag set and time, so the settled
     point replaces the provisional one: a query counts every jerk once.  That is why
     ``kind`` is a field, not a tag (a tag that changed would make a second series): filter
-    with ``WHERE "kind" = 'hypnic'``; it cannot be grouped by.  A provisional point is never
-    retracted: the detector publishes only jerks certain to count.
+    with ``WHERE "kind" = 'hypnic'``; it cannot be grouped by.  The provisional point is a
+    candidate, written about a second after the jerk from what the detector has seen then;
+    the few that the final verdict (seconds later) rejects are overwritten with
+    ``kind="withdrawn"``, ``provisional=false``: every query that counts or lists jerks
+    filters with :data:`COUNTED` (``"kind" != 'withdrawn'``).
 ``jerk_count`` — one point per subject/sensor/minute, time = minute start.
     tags ``subject``, ``sensor``, ``side``; int fields ``count``, ``hypnic``, ``myoclonic``,
     float ``covered_s`` (s of valid signal in the minute, 0..60), ``worn_s`` (of which the
@@ -95,6 +98,10 @@ __all__ = [
 ]
 
 JERK_EVENT = "jerk_event"
+#: ``jerk_event`` ``kind`` of a live candidate that turned out not to be a jerk.
+WITHDRAWN = "withdrawn"
+#: InfluxQL condition on ``jerk_event`` that keeps the points that are jerks.
+COUNTED = f"\"kind\" != '{WITHDRAWN}'"
 JERK_COUNT = "jerk_count"
 JERK_EPISODE = "jerk_episode"
 SENSOR_STATUS = "sensor_status"
@@ -157,6 +164,13 @@ def event_line(
     }
     if event.state != "unknown":
         fields["state"] = event.state
+    return encode_line(JERK_EVENT, _tags(subject, sensor, side), fields, seconds_to_ns(event.onset))
+
+
+def withdrawn_line(subject: str, sensor: str, side: str, event: JerkEvent) -> str:
+    """The ``jerk_event`` line that overwrites the candidate point of ``event`` (same tags
+    and time) when the detector's final verdict is that it is no jerk."""
+    fields: dict[str, object] = {"kind": WITHDRAWN, "provisional": False}
     return encode_line(JERK_EVENT, _tags(subject, sensor, side), fields, seconds_to_ns(event.onset))
 
 

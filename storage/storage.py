@@ -57,6 +57,7 @@ from .schema import (
     imu_payload,
     night_point,
     status_line,
+    withdrawn_line,
 )
 from .spool import GivenUp, SpoolStream
 
@@ -272,6 +273,17 @@ class Storage:
         Returns the number published."""
         self._check_open()
         lines = [event_line(subject, sensor, side, e, False, provisional=True) for e in events]
+        self.spools["events"].append_lines(lines)
+        return len(lines)
+
+    def add_withdrawn(
+        self, subject: str, sensor: str, side: str, events: Sequence[JerkEvent]
+    ) -> int:
+        """Withdraw provisional points (:meth:`add_provisional`) of candidates that turned
+        out not to be jerks: each is overwritten with ``kind="withdrawn"``, which the
+        dashboards and readers leave out.  Spool only, like the provisional points."""
+        self._check_open()
+        lines = [withdrawn_line(subject, sensor, side, e) for e in events]
         self.spools["events"].append_lines(lines)
         return len(lines)
 

@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ from dashboards.runner import DashboardRun, run_dashboard
 from dashboards.validate import validate_dashboard
 from jerkmon.cli import main
 from jerkmon.demo import DemoNight, write_demo_nights
-from storage import InfluxConfig
+from storage import InfluxConfig, Storage
 from storage.influxd import LocalInfluxd
 
 OPTS = DashboardOptions()
@@ -61,14 +62,29 @@ def _start(n: DemoNight) -> float:
     return n.night.start_s
 
 
+def _withdrawn_candidates(data_dir: Path, influx: InfluxConfig, nights: list[DemoNight]) -> None:
+    """Live candidates that the final verdict rejected, as a live run writes them: a
+    provisional point, then its withdrawal.  One beside every third jerk of every night (in
+    its cluster windows too), so every panel, the report reader and the alert must leave
+    them out for the numbers below to hold."""
+    with Storage(data_dir, influx) as storage:
+        for n in nights:
+            for sensor, events in n.events.items():
+                side = next(s.side for s in n.sensors if s.sensor == sensor)
+                fake = [replace(e, onset=e.onset + 0.37, series=None) for e in events[::3]]
+                storage.add_provisional(n.spec.subject, sensor, side, fake)
+                storage.add_withdrawn(n.spec.subject, sensor, side, fake)
+        assert storage.flush(60.0)
+
+
 @pytest.fixture(scope="module")
 def world(influxd: LocalInfluxd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     influxd.start()
     root = tmp_path_factory.mktemp("dash")
     db = "jm_dashboards"
-    nights = write_demo_nights(
-        root / "data", InfluxConfig(url=influxd.url, db=db, api="v1", create=True)
-    )
+    influx = InfluxConfig(url=influxd.url, db=db, api="v1", create=True)
+    nights = write_demo_nights(root / "data", influx)
+    _withdrawn_candidates(root / "withdrawn", influx, nights)
     first = min(n.night.start_s for n in nights if n.spec.subject == "s1")
     change_s = float(int(first + 1.5 * 86400))
     mp = pytest.MonkeyPatch()

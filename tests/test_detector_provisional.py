@@ -1,15 +1,18 @@
-"""Provisional jerks (``JerkDetector(provisional=True)``, ``pop_provisional``): each final jerk
-is handed out once before, with the same onset and measurements; nothing handed out is ever
-dropped later (a 'restless' verdict comes first); final events do not change."""
+"""Provisional jerks (``JerkDetector(provisional=True)``, ``pop_provisional``): without a
+preview each final jerk is handed out once before, with the same onset and measurements, and
+nothing handed out is ever dropped later (a 'restless' verdict comes first); with
+``preview_s`` candidates come out about a second after the jerk and the few the final
+verdict rejects are withdrawn (``pop_withdrawn``).  Final events never change."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from detector import DetectorConfig, JerkDetector, JerkEvent
+from detector import ConfigError, DetectorConfig, JerkDetector, JerkEvent
 from sim import NightConfig, simulate_night
 
 
@@ -89,3 +92,65 @@ def test_provisional_jerks_are_chunk_invariant_and_off_by_default(
     off.process(t, acc)
     off.flush()
     assert off.pop_provisional() == []
+
+
+def _live(
+    det: JerkDetector, t: np.ndarray, acc: np.ndarray, step: int
+) -> tuple[list[JerkEvent], dict[float, JerkEvent], list[tuple[float, JerkEvent]], int]:
+    """Feed packets as the live run does: final events, the points standing at the end
+    (onset -> provisional event), (sample time, event) of each first publication, and how
+    many were withdrawn."""
+    finals: list[JerkEvent] = []
+    live: dict[float, JerkEvent] = {}
+    first: list[tuple[float, JerkEvent]] = []
+    withdrawn = 0
+
+    def pop(now: float) -> None:
+        nonlocal withdrawn
+        for e in det.pop_provisional():
+            if e.onset not in live:
+                first.append((now, e))
+            live[e.onset] = e
+        for e in det.pop_withdrawn():
+            assert e.onset in live  # only a standing point is withdrawn
+            del live[e.onset]
+            withdrawn += 1
+
+    for i in range(0, t.size, step):
+        finals += det.process(t[i : i + step], acc[i : i + step])
+        pop(float(t[min(i + step, t.size) - 1]))
+    finals += det.flush()
+    pop(float(t[-1]))
+    return finals, live, first, withdrawn
+
+
+@pytest.mark.parametrize("rate", [100.0, 25.0])
+def test_preview_publishes_candidates_within_a_second_and_withdraws_the_rest(
+    busy_night: tuple[np.ndarray, np.ndarray, float], rate: float
+) -> None:
+    t, acc, _ = busy_night
+    if rate != 100.0:
+        t, acc = t[::4], acc[::4]
+    plain = JerkDetector(rate)
+    want = plain.process(t, acc) + plain.flush()
+    det = JerkDetector(rate, provisional=True, preview_s=0.5)
+    finals, live, first, withdrawn = _live(det, t, acc, max(1, int(rate / 4)))
+    assert finals == want and len(finals) > 100  # the final events do not change
+    # Exactly the final jerks stand at the end, each once, with its measured values.
+    assert sorted(live) == [e.onset for e in finals]
+    for f in finals:
+        assert _measured(live[f.onset]) == _measured(f)
+    # Most jerks are out about a second after their last sample (the preview at 0.5 s after
+    # the burst's last supra-threshold sample, its ringing, one 0.25 s packet); few are
+    # candidates the final verdict rejects.
+    delays = np.array([now - (e.onset + e.duration) for now, e in first if e.onset in live])
+    assert np.median(delays) <= (1.2 if rate >= 50 else 1.5)  # 25 Hz: interpolation lag
+    assert np.percentile(delays, 98) <= (2.0 if rate >= 50 else 2.25)
+    assert 0 < withdrawn <= 0.05 * len(finals)
+    assert len(first) == len(finals) + withdrawn
+
+
+def test_preview_needs_a_positive_time() -> None:
+    for bad in (0.0, -1.0, math.nan, "1"):
+        with pytest.raises(ConfigError, match="preview_s"):
+            JerkDetector(100.0, provisional=True, preview_s=bad)  # type: ignore[arg-type]

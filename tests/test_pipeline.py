@@ -252,9 +252,11 @@ def test_a_resume_point_suppresses_what_was_stored_and_renumbers_series(
     spec = [SPECS[0]]
 
     published: dict[Path, list[float]] = {}
+    gone: dict[Path, list[float]] = {}
 
     def run(data: Path, resume: dict[str, ResumePoint] | None) -> list[JerkEvent]:
         onsets = published.setdefault(data, [])
+        withdrawn = gone.setdefault(data, [])
         with Storage(data, None) as storage:
             pipeline = NightPipeline(
                 "s1",
@@ -262,11 +264,13 @@ def test_a_resume_point_suppresses_what_was_stored_and_renumbers_series(
                 storage,
                 resume=resume,
                 on_provisional=lambda _, e: onsets.append(e.onset),
+                on_withdrawn=lambda _, e: withdrawn.append(e.onset),
             )
             for i in range(0, len(rec.t), 500):
                 pipeline.feed("sim-left", rec.t[i : i + 500], rec.acc[i : i + 500])
             pipeline.finish()
             assert pipeline.provisional_count == len(onsets)
+            assert pipeline.withdrawn_count == len(withdrawn)
             return [e.event for e in storage.store.events("s1", 0, 2e9)]
 
     ref = run(tmp_path / "a", None)
@@ -276,13 +280,17 @@ def test_a_resume_point_suppresses_what_was_stored_and_renumbers_series(
     got = run(tmp_path / "b", {"sim-left": point})
     assert [e.onset for e in got] == [e.onset for e in ref[3:]]
     assert [e.series for e in got] == [e.series and e.series + 10 for e in ref[3:]]
-    # Every stored jerk was published provisionally once before, nothing else (the resumed
-    # run publishes none of what the earlier run stored).
+    # Every stored jerk was published provisionally before; what else was published (a
+    # candidate the final verdict rejected) was withdrawn; the resumed run publishes none
+    # of what the earlier run stored.
     for path, events in ((tmp_path / "a", ref), (tmp_path / "b", got)):
+        standing = set(published[path])
+        assert set(gone[path]) <= standing
         # (the store keeps times in whole µs, as InfluxDB does)
-        assert sorted(map(seconds_to_ns, published[path])) == [
+        assert sorted(map(seconds_to_ns, standing - set(gone[path]))) == [
             seconds_to_ns(e.onset) for e in events
         ]
+    assert min(published[tmp_path / "b"]) > ref[2].onset  # nothing the earlier run stored
 
 
 def test_merge_interleaves_sources_and_passes_errors_on() -> None:

@@ -17,6 +17,7 @@ from jerkmon.cli import main
 from storage import InfluxConfig, Point, SensorStatus, Storage, StorageOptions
 from storage.influx import HttpClient, InfluxLink, probe_v2_write
 from storage.influxd import LocalInfluxd
+from storage.schema import COUNTED
 from tests.influx_server import count_points, influx_query, rows
 
 FAST = StorageOptions(
@@ -346,7 +347,8 @@ def test_settled_point_replaces_provisional_one(
     running_influxd: LocalInfluxd, db_name: str, tmp_path: Path
 ) -> None:
     """A live jerk is written provisional, then settled with another kind, series and
-    bilateral flag: InfluxDB, the report reader and the local store hold it once."""
+    bilateral flag: InfluxDB, the report reader and the local store hold it once; a
+    withdrawn candidate is left out by the readers and by queries filtering with COUNTED."""
     from storage.influxread import InfluxReader
 
     cfg = InfluxConfig(url=running_influxd.url, db=db_name, create=True)
@@ -371,8 +373,17 @@ def test_settled_point_replaces_provisional_one(
         storage.add_provisional("s1", "w", "left", [fourth])
         storage.add_events("s1", "w", "left", [replace(fourth, kind="hypnic")], [False])
         assert storage.flush(10.0)
+        # ... and a live candidate that the final verdict rejected.
+        fifth = JerkEvent(t0 + 40.0, 0.1, 30.0, 0.6, "myoclonic", None, 0.6)
+        storage.add_provisional("s1", "w", "left", [fifth])
+        assert storage.add_withdrawn("s1", "w", "left", [fifth]) == 1
+        assert storage.flush(10.0)
         local = storage.store.events("s1", t0, t0 + 60)
-    got = rows(influx_query(cfg.url, "SELECT * FROM jerk_event ORDER BY time", db_name))
+    every = rows(influx_query(cfg.url, "SELECT * FROM jerk_event ORDER BY time", db_name))
+    assert [(r["kind"], r["provisional"]) for r in every[4:]] == [("withdrawn", False)]
+    got = rows(
+        influx_query(cfg.url, f"SELECT * FROM jerk_event WHERE {COUNTED} ORDER BY time", db_name)
+    )
     assert [(r["kind"], r["provisional"], r["series"], r["bilateral"]) for r in got] == [
         ("hypnic", False, 0, True),
         ("myoclonic", False, 4, False),
@@ -381,6 +392,10 @@ def test_settled_point_replaces_provisional_one(
     ]
     assert got[0]["state"] == "asleep" and got[1]["state"] == "awake"
     doc = influx_query(cfg.url, "SELECT count(duration_s) FROM jerk_event", db_name)
+    assert rows(doc)[0]["count"] == 5  # the withdrawn point keeps its candidate's fields
+    doc = influx_query(
+        cfg.url, f"SELECT count(duration_s) FROM jerk_event WHERE {COUNTED}", db_name
+    )
     assert rows(doc)[0]["count"] == 4
     doc = influx_query(
         cfg.url, "SELECT count(duration_s) FROM jerk_event WHERE \"kind\" = 'hypnic'", db_name

@@ -46,6 +46,9 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Battery level below which a reading is stored with state ``low_battery``.
 LOW_BATTERY_PCT = 15
+#: s after a burst ends at which the live detectors first judge it (again at twice this when
+#: it was not a jerk then): a jerk reaches InfluxDB about a second after its last sample.
+PREVIEW_S = 0.5
 
 EventListener = Callable[[str, JerkEvent, bool], None]
 
@@ -137,6 +140,9 @@ class NightPipeline:
         on_event: called with (sensor, event, bilateral) when an event is stored.
         on_provisional: called with (sensor, event) when a jerk is published before its
             kind is final (provisional ``jerk_event`` point, replaced when it settles).
+            The detectors judge each burst :data:`PREVIEW_S` after it ends and publish the
+            jerks among them at once as candidates; the few the final verdict rejects are
+            withdrawn (``kind=withdrawn``; ``on_withdrawn`` is called with them).
         aliases: the id a source gives a sensor -> its id in ``sensors`` (e.g. a BLE
             address -> its pseudonym), for sources that know the sensors by another id.
         not_worn_warn_s: a ``not_worn`` status point (and the status line) warns once a
@@ -158,6 +164,7 @@ class NightPipeline:
         night_start_s: float | None = None,
         on_event: EventListener | None = None,
         on_provisional: Callable[[str, JerkEvent], None] | None = None,
+        on_withdrawn: Callable[[str, JerkEvent], None] | None = None,
         not_worn_warn_s: float = 1800.0,
         aliases: Mapping[str, str] | None = None,
     ) -> None:
@@ -175,11 +182,13 @@ class NightPipeline:
         self.night_start_s = night_start_s
         self.on_event = on_event
         self.on_provisional = on_provisional
-        self.provisional_count = 0
+        self.on_withdrawn = on_withdrawn
+        self.provisional_count = 0  # provisional points written (an update counts again)
+        self.withdrawn_count = 0
         self.not_worn_warn_s = float(not_worn_warn_s)
         self._ch: dict[str, _Channel] = {}
         for s in sensors:
-            det = JerkDetector(s.rate_hz, self.config, provisional=True)
+            det = JerkDetector(s.rate_hz, self.config, provisional=True, preview_s=PREVIEW_S)
             ch = _Channel(s, det, MinuteAggregator(s.rate_hz), self.config.bridge_s(s.rate_hz))
             point = (resume or {}).get(s.sensor)
             if point is not None:
@@ -375,21 +384,30 @@ class NightPipeline:
             self.storage.add_counts(self.subject, ch.spec.sensor, ch.spec.side, keep)
 
     def _publish(self, ch: _Channel) -> None:
-        """Publish the jerks the detector is sure of before their kind is final (the live
-        view sees a jerk seconds after it, not minutes); the final event replaces each."""
-        new = [
-            e
-            for e in ch.detector.pop_provisional()
+        """Publish the detector's candidate jerks before their kind is final (the live view
+        sees a jerk about a second after it, not minutes; the final event replaces each),
+        then withdraw the candidates that did not count, in that order."""
+
+        def fresh(events: list[JerkEvent]) -> list[JerkEvent]:
             # what the earlier run stored already, as in _emit
-            if e.onset >= ch.outputs_from and e.onset > ch.duplicate_until
-        ]
-        if not new:
-            return
-        self.storage.add_provisional(self.subject, ch.spec.sensor, ch.spec.side, new)
-        self.provisional_count += len(new)
-        if self.on_provisional is not None:
-            for e in new:
-                self.on_provisional(ch.spec.sensor, e)
+            lo, dup = ch.outputs_from, ch.duplicate_until
+            return [e for e in events if e.onset >= lo and e.onset > dup]
+
+        new = fresh(ch.detector.pop_provisional())
+        gone = fresh(ch.detector.pop_withdrawn())
+        sensor, side = ch.spec.sensor, ch.spec.side
+        if new:
+            self.storage.add_provisional(self.subject, sensor, side, new)
+            self.provisional_count += len(new)
+            if self.on_provisional is not None:
+                for e in new:
+                    self.on_provisional(sensor, e)
+        if gone:
+            self.storage.add_withdrawn(self.subject, sensor, side, gone)
+            self.withdrawn_count += len(gone)
+            if self.on_withdrawn is not None:
+                for e in gone:
+                    self.on_withdrawn(sensor, e)
 
     def _emit(self, ch: _Channel, new: Sequence[JerkEvent]) -> int:
         final = self._bilateral.process(
