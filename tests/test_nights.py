@@ -23,7 +23,7 @@ from storage import LocalStore
 from storage.influxd import LocalInfluxd
 from storage.influxread import InfluxReader
 from storage.nights import NightRule, merge_nights
-from storage.schema import Night
+from storage.schema import COUNTED, JERK_EVENT, Night
 from tests.influx_server import influx_query, rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,9 +87,10 @@ def _local_counts(data: Path, subject: str = SUBJECT) -> tuple[int, int, list[Ni
 
 
 def _influx_count(url: str, db: str, measurement: str, field: str) -> int:
-    doc = influx_query(
-        url, f'SELECT count("{field}") FROM "{measurement}" WHERE subject = \'{SUBJECT}\'', db
-    )
+    """Points of ``measurement`` with ``field``; of ``jerk_event``, the jerks (a live run's
+    withdrawn candidates keep their fields under ``kind = 'withdrawn'``)."""
+    where = f"subject = '{SUBJECT}'" + (f" AND {COUNTED}" if measurement == JERK_EVENT else "")
+    doc = influx_query(url, f'SELECT count("{field}") FROM "{measurement}" WHERE {where}', db)
     got = rows(doc)
     return int(got[0]["count"]) if got else 0
 

@@ -37,6 +37,7 @@ from reports.evaluation import Score, match_onsets, score
 from sim import SimulatedNight
 from storage import LocalStore, Storage, StoredEvent
 from storage.influxd import LocalInfluxd
+from storage.schema import COUNTED
 from tests.influx_server import influx_query, rows
 from tests.runproc import RunProcess
 
@@ -347,7 +348,7 @@ def test_influxdb_has_every_sample_gap_and_flag(ble_night: BleNight) -> None:
         )
     )
     assert {r["sensor"]: r["count"] for r in gaps} == {n.address(s): 21 for s in ("left", "right")}
-    events = rows(influx_query(n.url, f"SELECT * FROM jerk_event {where}", n.db))
+    events = rows(influx_query(n.url, f"SELECT * FROM jerk_event {where} AND {COUNTED}", n.db))
     with contextlib.closing(n.store()) as store:
         local = store.events(SUBJECT, START, START + 1e5)
     assert len(events) == len(local)
