@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from detector import _features as _k
 from detector.activity import movement_context
@@ -43,6 +42,7 @@ from detector.config import DetectorConfig
 from detector.episodes import EpisodeDetector, EpisodeEvent
 from detector.errors import ConfigError, InputError
 from detector.events import JerkEvent, JerkKind, JerkState
+from detector.filters import butter_sos, sosfilt_zi
 from detector.interp import StreamInterpolator
 from detector.sleep import SleepEstimator, SleepPeriod, subtract_periods
 from detector.sleepwindow import SleepWindow, main_sleep_window
@@ -210,22 +210,16 @@ class JerkDetector:
         up = max(1, round(cfg.analysis_rate_hz / self.rate_hz))
         self.work_hz = self.rate_hz * up
         self._interp = StreamInterpolator(up) if up > 1 else None
-        self._sos = signal.butter(
-            cfg.filter_order,
-            [cfg.band_low_hz, high],
-            btype="bandpass",
-            fs=self.work_hz,
-            output="sos",
+        # Designed as scipy.signal.butter(..., output="sos") / sosfilt_zi would, without
+        # importing SciPy (detector/filters.py).
+        self._sos = butter_sos(
+            cfg.filter_order, [cfg.band_low_hz, high], "bandpass", fs=self.work_hz
         )
-        self._zi_unit = signal.sosfilt_zi(self._sos)  # (sections, 2)
-        self._sos_hf = signal.butter(
-            2,
-            min(cfg.impulse_hz, 0.4 * self.rate_hz),
-            btype="highpass",
-            fs=self.work_hz,
-            output="sos",
+        self._zi_unit = sosfilt_zi(self._sos)  # (sections, 2)
+        self._sos_hf = butter_sos(
+            2, min(cfg.impulse_hz, 0.4 * self.rate_hz), "highpass", fs=self.work_hz
         )
-        self._zi_hf = signal.sosfilt_zi(self._sos_hf)
+        self._zi_hf = sosfilt_zi(self._sos_hf)
         self._bridge_s = cfg.bridge_s(self.rate_hz)
         block_n = max(1, round(cfg.noise_block_s * self.work_hz))
         self._noise = _NoiseFloor(

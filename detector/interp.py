@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
+
+from detector.filters import firwin_kaiser
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -38,7 +39,7 @@ class StreamInterpolator:
         self.factor = factor
         self.half_len = half_len
         d, n = half_len, factor
-        h = signal.firwin(2 * d * n + 1, 1.0 / n, window=("kaiser", beta)) * n
+        h = firwin_kaiser(2 * d * n + 1, 1.0 / n, beta) * n  # = scipy.signal.firwin's
         # Phase p > 0: y[i + p/n] = sum_j taps[p - 1][j + d] * x[i - j], j = -d .. d - 1.
         j = np.arange(-d, d)
         # Each phase is normalised to unit DC gain, so a still limb stays exactly still

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import median_filter
+
+from detector.filters import median_filter_nearest
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -75,9 +76,9 @@ def main_sleep_window(
     have = ~np.isnan(z)
     z = _ffill(z)
     win = max(1, round(300.0 / epoch_s))
-    zm = median_filter(z, size=win, mode="nearest")
+    zm = median_filter_nearest(z, win)  # = scipy.ndimage.median_filter(mode="nearest")
     dz = np.abs(np.diff(zm, prepend=zm[0]))
-    x = median_filter(dz, size=win, mode="nearest")
+    x = median_filter_nearest(dz, win)
     t = (k0[0] + np.arange(n)) * epoch_s
     ok = have.copy()
     for a, b in not_worn:

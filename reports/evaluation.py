@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from detector.errors import InputError
 
@@ -78,6 +77,10 @@ def match_onsets(
     Args:
         detected: (n,) s.  true: (m,) s.  Both in the same time base.
     """
+    # Imported here: ``jerkmon detect`` imports this module (for ``jerkmon evaluate``) and
+    # should not pay for SciPy.
+    from scipy.optimize import linear_sum_assignment
+
     det_order = np.argsort(detected, kind="stable")
     tru_order = np.argsort(true, kind="stable")
     d, u = detected[det_order], true[tru_order]
