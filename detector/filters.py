@@ -4,7 +4,8 @@ Importing ``scipy.signal`` costs about half a second, more than the rest of the 
 imports together, for three small designs made once per detector.  This module reproduces
 exactly what the detector asked SciPy for, operation for operation after SciPy 1.17's
 ``scipy.signal`` / ``scipy.ndimage`` (the reference; tests/test_filters.py checks the results
-against it, to the bit, for every design the detector makes):
+against it, to the bit, for every design the detector makes; the median filter may return
+the other signed zero where -0.0 and +0.0 tie):
 
 * :func:`butter_sos`: a digital Butterworth low-, high- or band-pass in second-order sections,
   as ``scipy.signal.butter(N, Wn, btype, fs=fs, output="sos")``: analog prototype
@@ -474,6 +475,7 @@ def median_filter_nearest(x: FloatArray, size: int) -> FloatArray:
     Window of output i: ``x[i - size // 2 .. i - size // 2 + size - 1]`` (centred; for an
     even size one more sample before than after), its element of rank ``size // 2`` (for an
     even size the upper of the two middle values, not their mean).  ``x`` must hold no NaN.
+    The values are SciPy's; only where -0.0 and +0.0 tie may the other zero come out.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
