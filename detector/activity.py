@@ -75,6 +75,8 @@ class ActivityParams:
     step_hz_lo: float = 1.4
     step_hz_hi: float = 2.5
     walk_min_corr: float = 0.3
+    walk_min_fraction: float = 0.5
+    walk_sure_corr: float = 0.6
     jerk_ratio: float = 3.0
 
 
@@ -158,6 +160,11 @@ def movement_context(
     cadence = 0.0
     if r_step >= params.walk_min_corr:
         cadence = step_hz if step_hz >= params.step_hz_lo else 2.0 * step_hz  # stride
+        if frac < params.walk_min_fraction and r_step < params.walk_sure_corr:
+            # Transients at a step rhythm with the limb at rest between them: a jerk train
+            # (cortical trains repeat at 1-3 Hz), not a walk, whose arm swing and trunk
+            # bounce keep the wrist moving between heel strikes.
+            return MovementContext("rest", frac, 0.0, ratio, True, r_step)
     state: ActivityState = "walking" if cadence > 0.0 else "activity"
     if state == "activity":
         # Off any step rhythm, the other brief bursts nearby may be jerks of the same

@@ -38,6 +38,9 @@ class DetectorConfig:
         max_pre_onset_drift: a jerk starts abruptly from rest.  If, just before the onset,
             the limb had already moved from where it was a second earlier by more than this
             fraction of the peak deviation, the movement crept in: voluntary, not a jerk.
+        series_relax_s: within this time after a jerk of the same series ends, the limb's
+            movement before the next onset is that jerk's, not a voluntary one: the drift
+            rule does not apply (series 0.3-3 s apart, JME clusters, cortical trains).
         min_pre_s / min_post_s: quiet signal needed inside the segment before / after a
             burst, so nothing fires on a gap edge.
         pre_context_s / post_context_s: windows whose median envelope, relative to the
@@ -111,6 +114,11 @@ class DetectorConfig:
             ``activity_min_fraction`` of ``activity_window_s`` on both sides.
         step_hz_lo / step_hz_hi, walk_min_corr: walking = such movement whose envelope
             repeats at a step (or stride) period, autocorrelation above ``walk_min_corr``.
+        walk_min_fraction: and moving for at least this share of the window (arm swing
+            and trunk bounce between the heel strikes); transients at a step rhythm with
+            the limb at rest between them are a jerk train, unless the rhythm is as
+            regular as a gait (autocorrelation >= ``walk_sure_corr``: a walk with little
+            arm swing, e.g. a hand on the wall).
         activity_jerk_ratio: inside movement a burst still counts when its peak envelope is
             this many times the movement's 95th percentile around it.
 
@@ -142,6 +150,7 @@ class DetectorConfig:
     max_lobe_s: float = 0.8
     max_rise_s: float = 0.3
     max_pre_onset_drift: float = 0.25
+    series_relax_s: float = 1.5
     min_pre_s: float = 0.45
     min_post_s: float = 0.5
     pre_context_s: float = 2.0
@@ -192,6 +201,8 @@ class DetectorConfig:
     step_hz_lo: float = 1.4
     step_hz_hi: float = 2.5
     walk_min_corr: float = 0.3
+    walk_min_fraction: float = 0.5
+    walk_sure_corr: float = 0.6
     activity_jerk_ratio: float = 3.0
 
     nonwear_window_s: float = 3600.0
@@ -268,6 +279,8 @@ class DetectorConfig:
             step_hz_lo=self.step_hz_lo,
             step_hz_hi=self.step_hz_hi,
             walk_min_corr=self.walk_min_corr,
+            walk_min_fraction=self.walk_min_fraction,
+            walk_sure_corr=self.walk_sure_corr,
             jerk_ratio=self.activity_jerk_ratio,
         )
 

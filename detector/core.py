@@ -279,6 +279,7 @@ class JerkDetector:
         self._chain_pending: list[_Held] = []
         self._complete_until = -math.inf
         self._last_jerk_end = -math.inf
+        self._last_sharp_jerk_end = -math.inf  # of the last clearly impulsive one
         self._last_move_end = -math.inf  # t_last of the latest burst rejected as movement
         self._pending: deque[_Pending] = deque()
         self._want_provisional = provisional
@@ -774,6 +775,8 @@ class JerkDetector:
             self._reject(v.reason)
             return
         self._last_jerk_end = v.t_end
+        if not v.rather_smooth:
+            self._last_sharp_jerk_end = v.t_end
         self.sleep.note_burst(b.t_first, b.t_last, jerk=True)
         p = _Pending(v.event, b.t_first, b.t_last, v.rather_smooth, dict(v.feat))
         if cand is not None:
@@ -885,7 +888,10 @@ class JerkDetector:
         # already drifted from where it was a second earlier when the steep part began.
         drift = f[_k.F_DRIFT]
         feat.update(drift=drift / peak)
-        if drift > cfg.max_pre_onset_drift * peak:
+        # Unless a clearly impulsive jerk (a series' previous one) ended just before: the
+        # limb moved with it.  (A rather smooth one may be a fidget's start.)
+        after_jerk = self._last_sharp_jerk_end >= tf - cfg.series_relax_s
+        if drift > cfg.max_pre_onset_drift * peak and not after_jerk:
             return _Verdict("gradual_start", feat)
 
         # End of the peak's lobe: back near the posture before, or settled in a new one.

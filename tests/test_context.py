@@ -257,3 +257,47 @@ def test_window_runs_are_those_of_flooring_every_sample(length_s: float) -> None
         starts, index = window_runs(t, length_s)
         assert starts.tolist() == want.tolist()
         assert index.tolist() == w[want].astype(np.int64).tolist()
+
+
+def _transients(
+    rng: np.random.Generator, period_s: float, spread: float, peaks_g: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brief transients (60 ms, then 0.2 s of decaying ringing) ``period_s`` apart with
+    ``spread`` relative variation of the period and peaks log-uniform in ``peaks_g``;
+    returns t, env and their (first, last) supra-threshold times."""
+    t, env = _env()
+    starts = 0.3 + np.cumsum(period_s * (1.0 + spread * rng.standard_normal(40)))
+    starts = starts[starts < 11.5]
+    peaks = np.exp(rng.uniform(np.log(peaks_g[0]), np.log(peaks_g[1]), starts.size))
+    for s, a in zip(starts, peaks, strict=True):
+        lobe = (t >= s) & (t < s + 0.06)
+        env[lobe] = np.maximum(env[lobe], a)
+        ring = (t >= s + 0.06) & (t < s + 0.26)
+        env[ring] = np.maximum(env[ring], a * np.exp(-(t[ring] - s - 0.06) / 0.05))
+    return t, env, np.column_stack((starts, starts + 0.05))
+
+
+def test_a_jerk_train_at_a_step_rhythm_is_not_walking() -> None:
+    rng = np.random.default_rng(3)
+    # An aperiodic train near 2 Hz (cortical trains: 1-3 Hz), the limb at rest between
+    # the jerks: judged at rest, so the jerks count ...
+    t, env, bursts = _transients(rng, 0.55, 0.2, (0.1, 1.0))
+    k = len(bursts) // 2
+    ctx = movement_context(t, env, *bursts[k], float(env.max()), 100.0, ActivityParams(), bursts)
+    assert ctx.state == "rest" and ctx.counts
+    # ... where the rule that walking keeps the wrist moving is off, it was walking.
+    off = ActivityParams(walk_min_fraction=0.0)
+    assert movement_context(t, env, *bursts[k], float(env.max()), 100.0, off, bursts).state == (
+        "walking"
+    )
+    # Heel strikes as regular as a gait stay walking, even with no arm swing between them
+    # (a hand on the wall) ...
+    t, env, bursts = _transients(rng, 0.6, 0.03, (0.4, 0.5))
+    k = len(bursts) // 2
+    ctx = movement_context(t, env, *bursts[k], 0.5, 100.0, ActivityParams(), bursts)
+    assert ctx.state == "walking" and not ctx.counts
+    # ... and so do irregular ones with the arm swing and trunk bounce between them.
+    t, env, bursts = _transients(rng, 0.55, 0.1, (0.2, 0.4))
+    env += 0.05 * np.abs(np.sin(np.pi * 1.8 * t))
+    ctx = movement_context(t, env, *bursts[k], 0.45, 100.0, ActivityParams(), bursts)
+    assert ctx.state != "rest" and not ctx.counts
