@@ -159,12 +159,12 @@ def movement_context(
         return MovementContext("rest", frac, 0.0, ratio, True, r_step)
     cadence = 0.0
     if r_step >= params.walk_min_corr:
-        cadence = step_hz if step_hz >= params.step_hz_lo else 2.0 * step_hz  # stride
         if frac < params.walk_min_fraction and r_step < params.walk_sure_corr:
             # Transients at a step rhythm with the limb at rest between them: a jerk train
             # (cortical trains repeat at 1-3 Hz), not a walk, whose arm swing and trunk
             # bounce keep the wrist moving between heel strikes.
             return MovementContext("rest", frac, 0.0, ratio, True, r_step)
+        cadence = step_hz if step_hz >= params.step_hz_lo else 2.0 * step_hz  # stride
     state: ActivityState = "walking" if cadence > 0.0 else "activity"
     if state == "activity":
         # Off any step rhythm, the other brief bursts nearby may be jerks of the same

@@ -890,8 +890,10 @@ class JerkDetector:
         feat.update(drift=drift / peak)
         # Unless a clearly impulsive jerk (a series' previous one) ended just before: the
         # limb moved with it.  (A rather smooth one may be a fidget's start.)
-        after_jerk = self._last_sharp_jerk_end >= tf - cfg.series_relax_s
-        if drift > cfg.max_pre_onset_drift * peak and not after_jerk:
+        if (
+            drift > cfg.max_pre_onset_drift * peak
+            and self._last_sharp_jerk_end < tf - cfg.series_relax_s
+        ):
             return _Verdict("gradual_start", feat)
 
         # End of the peak's lobe: back near the posture before, or settled in a new one.
