@@ -530,12 +530,13 @@ cdef Py_ssize_t _features(
     cdef Py_ssize_t nrec = rec.shape[0], n
     cdef double floor_, thr, rate, win0, win1, fr, er, mx, ref, w_end, d0, d1, d2, mmax
     cdef double peak, lvl_lo, lvl_hi, t_lo, t_hi, slope_span, onset, t_end, lim, t_strong_end
-    cdef double tilt, settle, turn, pj, dt, a0, a1, bad, sigma1
+    cdef double tilt, settle, turn, pj, dt, a0, a1, bad, sigma1, prev_end
+    cdef Py_ssize_t tr
     cdef double base[3]
     cdef double post[3]
     cdef double tmp3[3]
     cdef Py_ssize_t hop_n
-    cdef bint any_filled
+    cdef bint any_filled, hit
     cdef const double[::1] t
     cdef const double[::1] tw
     cdef const double[:, ::1] acc
@@ -619,9 +620,24 @@ cdef Py_ssize_t _features(
         free(scratch)
         return CS_BASE_SHORT
     _median3(acc, a, b, base, scratch)
+    # Noise level: leave out the lobes of earlier brief bursts (the previous jerk of a
+    # series 0.3-0.6 s before is not noise); from the floor if nothing else is left.
+    cnt = 0
     for q in range(a, b):
-        scratch[q - a] = _sq(acc[q, 0] - base[0], acc[q, 1] - base[1], acc[q, 2] - base[2])
-    sigma1 = max(sqrt(_pairwise_sum(scratch, b - a) / (b - a) / 3.0), 1e-4)
+        hit = False
+        for r in range(nrec):
+            fr = rec[r, 0]
+            er = rec[r, 1]
+            if fr < tf and er - fr <= prm[CP_MAX_BURST] and fr - 0.05 <= t[q] <= er + 0.15:
+                hit = True
+                break
+        if not hit:
+            scratch[cnt] = _sq(acc[q, 0] - base[0], acc[q, 1] - base[1], acc[q, 2] - base[2])
+            cnt += 1
+    if cnt >= 3:
+        sigma1 = max(sqrt(_pairwise_sum(scratch, cnt) / cnt / 3.0), 1e-4)
+    else:
+        sigma1 = max(floor_ / 1.6, 1e-4)
     f[CF_SIGMA1] = sigma1
 
     # Deviation from the baseline, up to the next burst.
@@ -629,7 +645,12 @@ cdef Py_ssize_t _features(
     for r in range(nrec):
         if tl < rec[r, 0] < w_end:
             w_end = rec[r, 0] - 0.1
-    wa = _left(t, tf - 0.35)
+    # Not back into an earlier brief burst (a series' previous jerk): from where it ended.
+    prev_end = tf - 0.35
+    for r in range(nrec):
+        if rec[r, 1] < tf and rec[r, 1] - rec[r, 0] <= prm[CP_MAX_BURST]:
+            prev_end = max(prev_end, rec[r, 1])
+    wa = _left(t, prev_end)
     wb = _right(t, w_end)
     nw = wb - wa
     tw = t[wa:wb]
@@ -668,6 +689,21 @@ cdef Py_ssize_t _features(
         if last < 0:
             break
         i = last
+    if i == 0 and prev_end > tf - 0.35:
+        # Rising from the previous jerk's tail: the levels count from the trough between.
+        tr = 0
+        for q in range(1, p):
+            if mag[q] < mag[tr]:
+                tr = q
+        if mag[tr] < 0.5 * peak:
+            lvl_lo = mag[tr] + max(0.15 * (peak - mag[tr]), 3.0 * sigma1)
+            lvl_hi = mag[tr] + max(0.35 * (peak - mag[tr]), 4.5 * sigma1)
+            if lvl_hi < 0.95 * peak:
+                i = p
+                while i > tr + 1 and mag[i - 1] >= lvl_lo:
+                    i -= 1
+                if mag[i - 1] >= lvl_lo:
+                    i = 0
     if i == 0:
         free(scratch); free(mag); free(back)
         return CS_NO_ONSET

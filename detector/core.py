@@ -103,6 +103,7 @@ class _Burst:
     peak_env: float  # g
     previewed: int = 0  # times the live preview has judged it
     candidate: JerkEvent | None = None  # what the preview published, if anything
+    in_train: bool = False  # split from a train of transients (see _split_train)
 
 
 @dataclass(slots=True)
@@ -512,6 +513,20 @@ class JerkDetector:
         # Runs closer than the merge gap are lobes of one transient (the magnitude of a
         # ringing limb dips at every zero crossing).
         runs = np.split(idx, np.flatnonzero(np.diff(idx) > self._merge_n) + 1)
+        # A lower run that starts too soon after the one before to be a transient of its
+        # own (< 70 % of the train interval) is that one's ringing, a later, weaker lobe.
+        # (The magnitude of a limb ringing along one axis falls to zero twice a period.)
+        merged = [runs[0]]
+        for r in runs[1:]:
+            prev = merged[-1]
+            if (
+                r[0] - prev[0] < 0.7 * cfg.min_train_interval_s * self.work_hz
+                and env[r[0] : r[-1] + 1].max() < env[prev[0] : prev[-1] + 1].max()
+            ):
+                merged[-1] = np.concatenate((prev, r))
+            else:
+                merged.append(r)
+        runs = merged
         if len(runs) < 2:
             return [ob]
         t = self._bt[i0:i1]
@@ -548,6 +563,7 @@ class JerkDetector:
                     self._base + b,
                     ob.seg,
                     float(self._benv[a : b + 1].max()),
+                    in_train=True,
                 )
             )
         return out
@@ -855,7 +871,12 @@ class JerkDetector:
         # size count: the tail of a big jerk's ringing can cross the threshold again and is
         # not a rhythm.  (Peaks are taken inside the window so that the count does not depend
         # on whether a later burst has ended yet.)
-        if f[_k.F_NEIGHBOURS] > cfg.max_neighbours and not self._slow_train(tf, tl):
+        # (A transient split from a train was timed as one by its own rising edge.)
+        if (
+            f[_k.F_NEIGHBOURS] > cfg.max_neighbours
+            and not b.in_train
+            and not self._slow_train(tf, tl)
+        ):
             return _Verdict("rhythmic", feat)
 
         # Quiet context before and after, relative to the noise floor.

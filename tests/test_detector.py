@@ -302,3 +302,18 @@ def test_peak_between_samples_is_refined() -> None:
     assert y[p] < 0.9
     assert y[p] < _refined_peak(y, p) <= 1.0
     assert _refined_peak(y, 0) == y[0]  # no neighbour on one side: the sample itself
+
+
+@pytest.mark.parametrize("fs", [25.0, 50.0, 100.0])
+def test_each_jerk_of_a_rapid_cluster_counts(fs: float) -> None:
+    # A JME cluster: jerks 0.35-0.5 s apart, each ringing on until the next begins, so
+    # each rises from the tail of the one before (neither its noise nor its onset).
+    t, acc = synth.rest(120, fs, seed=4)
+    onsets = [60.0, 60.4, 60.75, 61.2, 61.6]
+    for k, onset in enumerate(onsets):
+        synth.add_jerk(acc, fs, onset, 0.6 + 0.1 * k, 0.06, seed=10 + k, ringing=0.6)
+    events = run(t, acc, fs)
+    found = [e.onset for e in events]
+    assert len(found) == len(onsets), found
+    assert np.max(np.abs(np.array(found) - onsets)) < 0.05
+    assert len({e.series for e in events}) == 1 and events[0].series is not None
