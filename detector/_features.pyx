@@ -650,9 +650,12 @@ cdef Py_ssize_t _features(
     for r in range(nrec):
         if rec[r, 1] < tf and rec[r, 1] - rec[r, 0] <= prm[CP_MAX_BURST]:
             prev_end = max(prev_end, rec[r, 1])
-    wa = _left(t, prev_end)
+    wa = _left(t, min(prev_end, tf - 0.05))
     wb = _right(t, w_end)
     nw = wb - wa
+    if nw < 3:  # (the next burst follows at once: no lobe of its own to measure)
+        free(scratch)
+        return CS_NO_LOBE
     tw = t[wa:wb]
     mag = <double*> malloc((nw + 1) * sizeof(double))
     back = <double*> malloc((nw + 1) * sizeof(double))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -317,3 +319,21 @@ def test_each_jerk_of_a_rapid_cluster_counts(fs: float) -> None:
     assert len(found) == len(onsets), found
     assert np.max(np.abs(np.array(found) - onsets)) < 0.05
     assert len({e.series for e in events}) == 1 and events[0].series is not None
+
+
+def test_a_burst_squeezed_between_two_others_has_no_lobe_to_measure() -> None:
+    # The previous burst ends just before this brief one, the next starts just after: the
+    # window its lobe is measured in is empty (this read outside the buffer once).
+    from detector import _features as k
+
+    det = JerkDetector(100.0)
+    t, acc = synth.rest(20, 100.0, seed=5)
+    env = np.full(t.size, 0.01)
+    rec = np.array([[9.70, 9.99], [10.0, 10.02], [10.05, 10.2]])
+    for a, b in rec:
+        env[(t >= a) & (t <= b)] = 0.5
+    stage, _ = k.burst_features(
+        t, acc, env, np.full(t.size, 0.01), np.zeros(t.size, dtype=np.uint8), rec,
+        10.0, 10.02, 0.5, 0.0, math.inf, det._kparams, det._sos_hf, det._zi_hf,
+    )  # fmt: skip
+    assert stage == k.S_NO_LOBE
