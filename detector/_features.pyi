@@ -72,3 +72,23 @@ def burst_features(
 def noise_floors(
     env: _F, partial: _F, meds: _F, floor_: float, bn: int, h: int
 ) -> tuple[_F, _F, _F, float]: ...
+def minute_stats(acc: _F, starts: npt.NDArray[np.int64]) -> _F: ...
+def repeats(t: _F, acc: _F, bridge_s: float) -> npt.NDArray[np.bool_]: ...
+def still_windows(
+    table: _F,
+    present: npt.NDArray[np.uint8],
+    first: int,
+    start: int,
+    until: int,
+    win_n: int,
+    min_n: float,
+    sd_g: float,
+    range_g: float,
+    min_axes: int,
+) -> list[tuple[int, int]]: ...
+def epoch_sums(
+    acc: _F, env: _F, move: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], n: int
+) -> tuple[npt.NDArray[np.int64], _F, _F]: ...
+def gate_counts(
+    bp: _F, starts: npt.NDArray[np.int64], n: int, gate: float
+) -> tuple[_F, npt.NDArray[np.int64]]: ...

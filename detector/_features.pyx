@@ -164,69 +164,111 @@ cdef inline double _sq(double x0, double x1, double x2) noexcept nogil:
     return (x0 * x0 + x2 * x2) + x1 * x1
 
 
-cdef void _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    """Partially order ``v[:n]`` so that ``v[k]`` is the k-th smallest: quickselect with a
-    median-of-three pivot, insertion sort once the range is short."""
-    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, mid
-    cdef double pivot, tmp
-    while hi - lo > 16:
-        mid = (lo + hi) >> 1
-        if v[mid] < v[lo]:
-            tmp = v[mid]; v[mid] = v[lo]; v[lo] = tmp
-        if v[hi] < v[lo]:
-            tmp = v[hi]; v[hi] = v[lo]; v[lo] = tmp
-        if v[hi] < v[mid]:
-            tmp = v[hi]; v[hi] = v[mid]; v[mid] = tmp
-        pivot = v[mid]
-        i = lo
-        j = hi
-        while i <= j:
-            while v[i] < pivot:
-                i += 1
-            while v[j] > pivot:
-                j -= 1
-            if i <= j:
-                tmp = v[i]; v[i] = v[j]; v[j] = tmp
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
+cdef double _kth(const double* src, Py_ssize_t s, Py_ssize_t n, Py_ssize_t k,
+                 double* w) noexcept nogil:
+    """The k-th smallest (0-based) of ``src[0], src[s], .. src[(n - 1) s]`` (NaN-free,
+    0 <= k < n; ``src`` is not modified; ``w``: scratch of 2 n doubles).  Quickselect whose
+    partition writes each element to both ends of the other buffer and advances one end:
+    no data-dependent branch per element (~2x faster than swapping in place, where about
+    every other comparison is mispredicted), insertion sort once the range is short."""
+    cdef const double* a = src
+    cdef double* x_buf
+    cdef double* y_buf
+    cdef double* cur = NULL
+    cdef double x0, x1, x2, p, x
+    cdef Py_ssize_t nl, ng, i, j, eq, m, lt
+    while n > 16:
+        x0 = a[0]
+        x1 = a[(n >> 1) * s]
+        x2 = a[(n - 1) * s]
+        if x0 < x1:
+            p = x1 if x1 < x2 else (x2 if x0 < x2 else x0)
         else:
-            return
-    for i in range(lo + 1, hi + 1):
-        tmp = v[i]
+            p = x0 if x0 < x2 else (x2 if x1 < x2 else x1)
+        # partition into the buffer not holding the data; the part above p into the other
+        x_buf = w + n if cur == w else w
+        y_buf = w if x_buf == w + n else w + n
+        nl = 0
+        ng = n
+        for i in range(n):
+            x = a[i * s]
+            lt = x < p
+            x_buf[nl] = x
+            x_buf[ng - 1] = x
+            nl += lt
+            ng -= 1 - lt
+        if k < nl:
+            n = nl
+            cur = x_buf
+        else:
+            eq = 0
+            m = 0
+            for i in range(nl, n):
+                x = x_buf[i]
+                eq += x == p
+                y_buf[m] = x
+                m += x > p
+            if k < nl + eq:
+                return p
+            k -= nl + eq
+            n = m
+            cur = y_buf
+        a = cur
+        s = 1
+    if cur == NULL:
+        for i in range(n):
+            w[i] = a[i * s]
+        cur = w
+    for i in range(1, n):
+        x = cur[i]
         j = i - 1
-        while j >= lo and v[j] > tmp:
-            v[j + 1] = v[j]
+        while j >= 0 and cur[j] > x:
+            cur[j + 1] = cur[j]
             j -= 1
-        v[j + 1] = tmp
+        cur[j + 1] = x
+    return cur[k]
+
+
+cdef double _median_s(const double* src, Py_ssize_t s, Py_ssize_t n, double* w) noexcept nogil:
+    """``np.median`` of ``src[0], src[s], .. src[(n - 1) s]`` (NaN-free, n >= 1; ``w``:
+    scratch of 2 n doubles): the middle element, or the mean of the two middle ones."""
+    cdef Py_ssize_t h = n // 2, i, below = 0
+    cdef double hi_v, lo_v = -INFINITY, x
+    hi_v = _kth(src, s, n, h, w)
+    if n % 2 == 1:
+        return hi_v
+    # the (h - 1)-th smallest: the largest element below hi_v, or hi_v itself if fewer
+    # than h lie below it
+    for i in range(n):
+        x = src[i * s]
+        if x < hi_v:
+            below += 1
+            lo_v = x if x > lo_v else lo_v
+    if below < h:
+        lo_v = hi_v
+    return (lo_v + hi_v) / 2.0
 
 
 cdef double _median_buf(double* v, Py_ssize_t n) noexcept nogil:
-    """``np.median`` of ``v[:n]`` (reorders ``v``; NaN-free; n >= 1)."""
-    cdef Py_ssize_t h = n // 2, i
-    cdef double hi_v, lo_v
-    _select(v, n, h)
-    hi_v = v[h]
-    if n % 2 == 1:
-        return hi_v
-    lo_v = v[0]
-    for i in range(1, h):
-        if v[i] > lo_v:
-            lo_v = v[i]
-    return (lo_v + hi_v) / 2.0
+    """``np.median`` of ``v[:n]`` (NaN-free; n >= 1)."""
+    cdef double stack[512]
+    cdef double* w = &stack[0]
+    cdef double out
+    if n > 256:
+        w = <double*> malloc(2 * n * sizeof(double))
+    out = _median_s(v, 1, n, w)
+    if n > 256:
+        free(w)
+    return out
 
 
 cdef void _median3(const double[:, ::1] acc, Py_ssize_t a, Py_ssize_t b, double* out,
                    double* scratch) noexcept nogil:
-    """``np.median(acc[a:b], axis=0)`` into ``out[0:3]``; ``scratch`` holds b - a values."""
-    cdef Py_ssize_t c, i
+    """``np.median(acc[a:b], axis=0)`` into ``out[0:3]``; ``scratch`` holds 2 (b - a)
+    values."""
+    cdef Py_ssize_t c
     for c in range(3):
-        for i in range(a, b):
-            scratch[i - a] = acc[i, c]
-        out[c] = _median_buf(scratch, b - a)
+        out[c] = _median_s(&acc[a, c], 3, b - a, scratch)
 
 
 cdef Py_ssize_t _left(const double[::1] t, double v) noexcept nogil:
@@ -584,7 +626,7 @@ cdef Py_ssize_t _features(
                     neighbours += 1
     f[CF_NEIGHBOURS] = neighbours
 
-    scratch = <double*> malloc((n + 1) * sizeof(double))
+    scratch = <double*> malloc((2 * n + 2) * sizeof(double))
     quiet = <unsigned char*> malloc((n + 1) * sizeof(unsigned char))
     # Quiet context before and after (other brief bursts and their tails left out).
     for q in range(n):
@@ -865,36 +907,28 @@ def noise_floors(const double[::1] env, const double[::1] partial, const double[
     cdef double[::1] out = out_arr
     cdef double[::1] allm = allm_arr
     cdef double* buf = <double*> malloc((max(bn, h) + 1) * sizeof(double))
+    cdef double* work = <double*> malloc((2 * max(bn, h) + 2) * sizeof(double))
     cdef double* floors = <double*> malloc((nm + 1) * sizeof(double))
     cdef Py_ssize_t nf = 0
     with nogil:
         for i in range(tail_n):
             allm[i] = meds[meds.shape[0] - tail_n + i]
-        # the block completed by this chunk, then the full ones
+        # the block completed by this chunk, then the full ones (upper medians)
         for i in range(np_):
             buf[i] = partial[i]
         for i in range(need):
             buf[np_ + i] = env[i]
-        _select(buf, bn, bn // 2)
-        allm[tail_n] = buf[bn // 2]
+        allm[tail_n] = _kth(buf, 1, bn, bn // 2, work)
         for j in range(full):
-            for i in range(bn):
-                buf[i] = env[need + j * bn + i]
-            _select(buf, bn, bn // 2)
-            allm[tail_n + 1 + j] = buf[bn // 2]
+            allm[tail_n + 1 + j] = _kth(&env[need + j * bn], 1, bn, bn // 2, work)
         n_early = min(nm, h - 1 - tail_n)
         for i in range(n_early):  # only while the stream is younger than h blocks
             k = tail_n + i + 1
-            for j in range(k):
-                buf[j] = allm[j]
-            floors[nf] = _median_buf(buf, k)
+            floors[nf] = _median_s(&allm[0], 1, k, work)
             nf += 1
         if na >= h:
             for i in range(na - h + 1):
-                for j in range(h):
-                    buf[j] = allm[i + j]
-                _select(buf, h, h // 2)
-                floors[nf] = buf[h // 2]
+                floors[nf] = _kth(&allm[i], 1, h, h // 2, work)
                 nf += 1
         for i in range(need):
             out[i] = floor_
@@ -905,7 +939,300 @@ def noise_floors(const double[::1] env, const double[::1] partial, const double[
             out[i] = floors[nf - 1]
     new_floor = floors[nf - 1]
     free(buf)
+    free(work)
     free(floors)
     keep = min(na, h)
     return (out_arr, np.array(env[need + full * bn:], dtype=np.float64),
             allm_arr[na - keep:].copy(), float(new_floor))
+
+
+# ---------------------------------------------------------------- wear
+cdef void _pw3(const double* a, Py_ssize_t n, double* s1, double* s2) noexcept nogil:
+    """``_pairwise_sum`` of each column of the row-major (n, 3) ``a`` into ``s1[0:3]`` and of
+    its squares into ``s2[0:3]``: the three columns' summation trees are the same, so their
+    8 accumulators each sit side by side as 24 consecutive doubles, added row block by row
+    block (a contiguous, vectorisable loop, and one pass over the data)."""
+    cdef Py_ssize_t i, k, c, n2, stop
+    cdef double r[24]
+    cdef double q[24]
+    cdef double u1[3]
+    cdef double u2[3]
+    cdef double v
+    if n < 8:
+        for c in range(3):
+            s1[c] = -0.0
+            s2[c] = -0.0
+        for i in range(n):
+            for c in range(3):
+                v = a[3 * i + c]
+                s1[c] += v
+                s2[c] += v * v
+        return
+    if n <= 128:
+        for k in range(24):
+            r[k] = a[k]
+            q[k] = a[k] * a[k]
+        i = 8
+        stop = n - (n % 8)
+        while i < stop:
+            for k in range(24):
+                r[k] += a[3 * i + k]
+                q[k] += a[3 * i + k] * a[3 * i + k]
+            i += 8
+        for c in range(3):
+            s1[c] = (((r[c] + r[3 + c]) + (r[6 + c] + r[9 + c]))
+                     + ((r[12 + c] + r[15 + c]) + (r[18 + c] + r[21 + c])))
+            s2[c] = (((q[c] + q[3 + c]) + (q[6 + c] + q[9 + c]))
+                     + ((q[12 + c] + q[15 + c]) + (q[18 + c] + q[21 + c])))
+        while i < n:
+            for c in range(3):
+                v = a[3 * i + c]
+                s1[c] += v
+                s2[c] += v * v
+            i += 1
+        return
+    n2 = n // 2
+    n2 -= n2 % 8
+    _pw3(a, n2, s1, s2)
+    _pw3(a + 3 * n2, n - n2, u1, u2)
+    for c in range(3):
+        s1[c] = s1[c] + u1[c]
+        s2[c] = s2[c] + u2[c]
+
+
+def minute_stats(const double[:, ::1] acc, const long[::1] starts):
+    """Per-window statistics of ``acc`` (n, 3) g over the windows beginning at ``starts``
+    (m,) (increasing, first 0; the last window runs to n): a (m, 13) array of rows
+    (count, sum (3), sum of squares (3), min (3), max (3)), each equal to the
+    ``np.add.reduceat`` / ``np.minimum.reduceat`` / ``np.maximum.reduceat`` of the same
+    (which add the first element to the pairwise sum of the rest)."""
+    cdef Py_ssize_t n = acc.shape[0], m = starts.shape[0], j, a, b, c, i
+    out_arr = np.empty((m, 13))
+    cdef double[:, ::1] out = out_arr
+    cdef const double* p
+    cdef double s1[3]
+    cdef double s2[3]
+    cdef double lo[3]
+    cdef double hi[3]
+    cdef double v
+    if n == 0 or m == 0:
+        return out_arr
+    with nogil:
+        for j in range(m):
+            a = starts[j]
+            b = starts[j + 1] if j + 1 < m else n
+            out[j, 0] = <double> (b - a)
+            p = &acc[a, 0]
+            for c in range(3):
+                lo[c] = p[c]
+                hi[c] = p[c]
+            if b - a > 1:
+                _pw3(p + 3, b - a - 1, s1, s2)
+                for c in range(3):
+                    out[j, 1 + c] = p[c] + s1[c]
+                    out[j, 4 + c] = p[c] * p[c] + s2[c]
+            else:
+                for c in range(3):
+                    out[j, 1 + c] = p[c]
+                    out[j, 4 + c] = p[c] * p[c]
+            for i in range(1, b - a):
+                for c in range(3):
+                    v = p[3 * i + c]
+                    lo[c] = v if v < lo[c] else lo[c]
+                    hi[c] = v if v > hi[c] else hi[c]
+            for c in range(3):
+                out[j, 7 + c] = lo[c]
+                out[j, 10 + c] = hi[c]
+    return out_arr
+
+
+def repeats(const double[::1] t, const double[:, ::1] acc, double bridge_s):
+    """(n,) bool: sample i repeats sample i - 1 exactly (all three axes) and follows it
+    within ``bridge_s`` s (``t[i] - t[i - 1] <= bridge_s``); element 0 is False."""
+    cdef Py_ssize_t n = t.shape[0], i
+    out_arr = np.zeros(n, dtype=np.bool_)
+    cdef unsigned char[::1] out = out_arr.view(np.uint8)
+    with nogil:
+        for i in range(1, n):
+            out[i] = (t[i] - t[i - 1] <= bridge_s and acc[i, 0] == acc[i - 1, 0]
+                      and acc[i, 1] == acc[i - 1, 1] and acc[i, 2] == acc[i - 1, 2])
+    return out_arr
+
+
+def still_windows(const double[:, ::1] table, const unsigned char[::1] present,
+                  Py_ssize_t first, Py_ssize_t start, Py_ssize_t until, Py_ssize_t win_n,
+                  double min_n, double sd_g, double range_g, Py_ssize_t min_axes):
+    """The still windows of ``WearEstimator._evaluate``, exactly: for each window end
+    ``start .. until`` (minute indices), the window of ``win_n`` minutes ending there (rows
+    of ``table`` (span, 13) from minute ``first``, those with ``present`` set) is still
+    when it starts at or after ``first``, holds ``min_n`` samples and, on ``min_axes``
+    axes, has an SD below ``sd_g`` and a range below ``range_g`` g.  Sums over rows are
+    sequential, as NumPy reduces axis 0 of a C-ordered array.  Returns [(w0, end + 1)]."""
+    cdef Py_ssize_t end, w0, lo, hi, r, c, n_sd, n_rng, any_present
+    cdef double n, mean, var, sd
+    cdef double s1[3]
+    cdef double s2[3]
+    cdef double mn[3]
+    cdef double mx[3]
+    out = []
+    for end in range(start, until + 1):
+        w0 = end - win_n + 1
+        lo = max(w0, first) - first
+        hi = end + 1 - first
+        if lo >= hi or w0 < first:
+            continue
+        n = 0.0
+        any_present = 0
+        for r in range(lo, hi):
+            if present[r]:
+                if not any_present:
+                    for c in range(3):
+                        s1[c] = table[r, 1 + c]; s2[c] = table[r, 4 + c]
+                        mn[c] = table[r, 7 + c]; mx[c] = table[r, 10 + c]
+                else:
+                    for c in range(3):
+                        s1[c] += table[r, 1 + c]; s2[c] += table[r, 4 + c]
+                        mn[c] = min(mn[c], table[r, 7 + c]); mx[c] = max(mx[c], table[r, 10 + c])
+                any_present = 1
+                n += table[r, 0]  # whole counts: exact in any order
+        if not any_present or n < min_n:
+            continue
+        n_sd = 0
+        n_rng = 0
+        for c in range(3):
+            mean = s1[c] / n
+            var = max(s2[c] / n - mean * mean, 0.0)
+            sd = sqrt(var * n / max(n - 1.0, 1.0))
+            n_sd += sd < sd_g
+            n_rng += mx[c] - mn[c] < range_g
+        if n_sd >= min_axes and n_rng >= min_axes:
+            out.append((w0, end + 1))
+    return out
+
+
+# ---------------------------------------------------------------- sleep epochs
+cdef void _pw4q(const double* a, const double* e, const unsigned char* mv, Py_ssize_t n,
+                double* s) noexcept nogil:
+    """``_pairwise_sum`` of ``a[:, c] * quiet`` (c = 0..2, ``a`` row-major (n, 3)) into
+    ``s[0:3]`` and of ``e * quiet`` into ``s[3]``, with quiet = 1.0 - ``mv`` (0.0 or 1.0,
+    so the products are NumPy's ``acc * ~move``, signed zeros included).  The four sums share
+    one summation tree: their accumulators sit side by side, one pass over the data."""
+    cdef Py_ssize_t i, k, c, n2, stop
+    cdef double r[32]
+    cdef double u[4]
+    cdef double w
+    if n < 8:
+        for c in range(4):
+            s[c] = -0.0
+        for i in range(n):
+            w = 1.0 - mv[i]
+            for c in range(3):
+                s[c] += a[3 * i + c] * w
+            s[3] += e[i] * w
+        return
+    if n <= 128:
+        for k in range(8):
+            w = 1.0 - mv[k]
+            for c in range(3):
+                r[4 * k + c] = a[3 * k + c] * w
+            r[4 * k + 3] = e[k] * w
+        i = 8
+        stop = n - (n % 8)
+        while i < stop:
+            for k in range(8):
+                w = 1.0 - mv[i + k]
+                for c in range(3):
+                    r[4 * k + c] += a[3 * (i + k) + c] * w
+                r[4 * k + 3] += e[i + k] * w
+            i += 8
+        for c in range(4):
+            s[c] = (((r[c] + r[4 + c]) + (r[8 + c] + r[12 + c]))
+                    + ((r[16 + c] + r[20 + c]) + (r[24 + c] + r[28 + c])))
+        while i < n:
+            w = 1.0 - mv[i]
+            for c in range(3):
+                s[c] += a[3 * i + c] * w
+            s[3] += e[i] * w
+            i += 1
+        return
+    n2 = n // 2
+    n2 -= n2 % 8
+    _pw4q(a, e, mv, n2, s)
+    _pw4q(a + 3 * n2, e + n2, mv + n2, n - n2, u)
+    for c in range(4):
+        s[c] = s[c] + u[c]
+
+
+def epoch_sums(const double[:, ::1] acc, const double[::1] env, const unsigned char[::1] move,
+               const long[::1] starts, Py_ssize_t n):
+    """Per-epoch sums of ``SleepEstimator._close_epochs`` over the first ``n`` rows of
+    ``acc`` (>= n, 3) g, ``env`` (>= n,) g and ``move`` (>= n,) (0/1: inside a burst), for
+    epochs beginning at ``starts`` (m,) (increasing, first 0, last epoch ends at n), as
+    ``np.add.reduceat`` gives them: samples (m,), quiet samples (m,), orientation sum (m, 3)
+    (of the quiet samples; of all when there are none) and mean quiet envelope (m,) g."""
+    cdef Py_ssize_t m = starts.shape[0], j, a, b, c, i, nq
+    counts_arr = np.empty(m, dtype=np.int64)
+    g_arr = np.empty((m, 3))
+    em_arr = np.empty(m)
+    cdef long[::1] counts = counts_arr
+    cdef double[:, ::1] g = g_arr
+    cdef double[::1] em = em_arr
+    cdef double s[4]
+    cdef double s2[3]
+    cdef double w
+    if m == 0:
+        return counts_arr, g_arr, em_arr
+    with nogil:
+        for j in range(m):
+            a = starts[j]
+            b = starts[j + 1] if j + 1 < m else n
+            counts[j] = b - a
+            nq = 0
+            for i in range(a, b):
+                nq += 1 - move[i]
+            if nq == 0:
+                # (the quiet sums are zeros: the orientation is the plain sum, env 0)
+                if b - a > 1:
+                    _pw3(&acc[a + 1, 0], b - a - 1, s, s2)
+                    for c in range(3):
+                        g[j, c] = acc[a, c] + s[c]
+                else:
+                    for c in range(3):
+                        g[j, c] = acc[a, c]
+                em[j] = 0.0
+                continue
+            w = 1.0 - move[a]
+            if b - a > 1:
+                _pw4q(&acc[a + 1, 0], &env[a + 1], &move[a + 1], b - a - 1, s)
+                for c in range(3):
+                    g[j, c] = acc[a, c] * w + s[c]
+                em[j] = (env[a] * w + s[3]) / nq
+            else:
+                for c in range(3):
+                    g[j, c] = acc[a, c] * w
+                em[j] = env[a] * w / nq
+    return counts_arr, g_arr, em_arr
+
+
+# ---------------------------------------------------------------- episodes
+def gate_counts(const double[:, ::1] bp, const long[::1] starts, Py_ssize_t n, double gate):
+    """|bp| of the first ``n`` rows of ``bp`` (>= n, 3) g (``sqrt(einsum("ij,ij->i"))``) and,
+    per window beginning at ``starts`` (m,) (the last ends at n), how many reach ``gate``
+    g: ((n,) g, (m,) int64)."""
+    cdef Py_ssize_t m = starts.shape[0], j, a, b, i, cnt
+    mag_arr = np.empty(n)
+    cnt_arr = np.empty(m, dtype=np.int64)
+    cdef double[::1] mag = mag_arr
+    cdef long[::1] counts = cnt_arr
+    cdef double v
+    with nogil:
+        for j in range(m):
+            a = starts[j]
+            b = starts[j + 1] if j + 1 < m else n
+            cnt = 0
+            for i in range(a, b):
+                v = sqrt(_sq(bp[i, 0], bp[i, 1], bp[i, 2]))
+                mag[i] = v
+                cnt += v >= gate
+            counts[j] = cnt
+    return mag_arr, cnt_arr

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detector import _features as _k
 from detector.windows import window_runs
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,6 +108,7 @@ class EpisodeDetector:
         self._rate = float(rate_hz)
         self._pt: FloatArray = np.empty(0)
         self._pbp: FloatArray = np.empty((0, 3))
+        self._pwin = 0  # window index of the samples in _pt
         self._run: _Run | None = None
         self._last_win: int | None = None
         self._done: list[EpisodeEvent] = []
@@ -119,32 +121,50 @@ class EpisodeDetector:
         """Add samples: t (n,) s increasing, bp (n, 3) band-passed acceleration, g."""
         if t.size == 0:
             return
-        if self._pt.size:
-            t = np.concatenate((self._pt, t))
-            bp = np.concatenate((self._pbp, bp))
         starts, win = window_runs(t, self._p.window_s)
+        if self._pt.size:
+            # The window in progress ends in this piece (or before it): only its own samples
+            # are joined, not the whole piece.
+            j = int(starts[1]) if starts.size > 1 else t.size
+            if int(win[0]) == self._pwin:
+                ht, hbp = np.concatenate((self._pt, t[:j])), np.concatenate((self._pbp, bp[:j]))
+                if j == t.size:
+                    self._pt, self._pbp = ht, hbp
+                    return
+                self._windows(np.array([0, ht.size]), [self._pwin], hbp)
+                starts, win = starts[1:], win[1:]
+            else:
+                self._windows(np.array([0, self._pt.size]), [self._pwin], self._pbp)
+        if starts.size > 1:
+            self._windows(starts, win[:-1].tolist(), bp)
         done = int(starts[-1])  # the last window may still grow
-        if done:
-            mag = np.sqrt(np.einsum("ij,ij->i", bp[:done], bp[:done]))
-            p90, med, peak = _window_stats(mag, starts, self._p.min_peak_g, self.trace is None)
-            bounds, wins = starts.tolist(), win.tolist()
-            # Most windows are far below the gate (the limb is still): with no episode
-            # running (and no trace asked for), such a window changes nothing but the last
-            # window seen, so the loop jumps from one loud window to the next.
-            loud = np.flatnonzero(~(p90 < self._p.min_peak_g)).tolist()
-            m, j = len(bounds) - 1, 0
-            while j < m:
-                if self._run is None and self.trace is None:
-                    i = bisect.bisect_left(loud, j)
-                    k = loud[i] if i < len(loud) else m
-                    if k > j:
-                        self._last_win = wins[k - 1]
-                        j = k
-                        continue
-                a, b = bounds[j], bounds[j + 1]
-                self._window(wins[j], bp[a:b], (p90[j], med[j], peak[j]), mag[a:b])
-                j += 1
         self._pt, self._pbp = t[done:].copy(), bp[done:].copy()
+        self._pwin = int(win[-1])
+
+    def _windows(self, starts: npt.NDArray[np.int64], wins: list[int], bp: FloatArray) -> None:
+        """Judge the complete windows ``bp[starts[j]:starts[j + 1]]`` (``starts`` (m + 1,),
+        ``wins`` (m,) their indices; bp (>= starts[-1], 3) g)."""
+        gate = self._p.min_peak_g
+        # |bp| and the samples reaching the gate per window, in one compiled pass.
+        mag, above = _k.gate_counts(np.ascontiguousarray(bp), starts[:-1], int(starts[-1]), gate)
+        p90, med, peak = _window_stats(mag, starts, gate, self.trace is None, above)
+        bounds = starts.tolist()
+        # Most windows are far below the gate (the limb is still): with no episode running
+        # (and no trace asked for), such a window changes nothing but the last window seen,
+        # so the loop jumps from one loud window to the next.
+        loud = np.flatnonzero(~(p90 < gate)).tolist()
+        m, j = len(bounds) - 1, 0
+        while j < m:
+            if self._run is None and self.trace is None:
+                i = bisect.bisect_left(loud, j)
+                k = loud[i] if i < len(loud) else m
+                if k > j:
+                    self._last_win = wins[k - 1]
+                    j = k
+                    continue
+            a, b = bounds[j], bounds[j + 1]
+            self._window(wins[j], bp[a:b], (p90[j], med[j], peak[j]), mag[a:b])
+            j += 1
 
     def finish(self) -> None:
         """End of stream: judge the partial window and close a running episode."""
@@ -259,14 +279,19 @@ class EpisodeDetector:
 
 
 def _window_stats(
-    mag: FloatArray, starts: npt.NDArray[np.int64], gate_g: float, gated: bool
+    mag: FloatArray,
+    starts: npt.NDArray[np.int64],
+    gate_g: float,
+    gated: bool,
+    above: npt.NDArray[np.int64] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """90th percentile, median and maximum of ``mag`` (n,) in each window
     ``mag[starts[j]:starts[j + 1]]``: one vectorised call per distinct window length (a
     regular stream has one or two), not three NumPy reductions per 2 s window.  With
     ``gated``, the median and maximum are computed only where the 90th percentile reaches
     ``gate_g`` (elsewhere they are NaN, and the percentile -inf where a count shows it
-    below the gate: such a window is not judged further)."""
+    below the gate: such a window is not judged further); ``above`` (m,): how many
+    samples of each window reach the gate, if already counted."""
     lens = np.diff(starts)
     p90 = np.zeros(lens.size)
     med, peak = np.full(lens.size, np.nan), np.full(lens.size, np.nan)
@@ -275,7 +300,8 @@ def _window_stats(
         # The 90th percentile lies at or below the sorted sample just above rank
         # 0.9 (n - 1): fewer samples reaching the gate than lie above that rank means it
         # is below the gate, found by one count per window instead of a partition.
-        above = np.add.reduceat((mag >= gate_g).astype(np.int64), starts[:-1])
+        if above is None:
+            above = np.add.reduceat((mag >= gate_g).astype(np.int64), starts[:-1])
         rank = np.minimum(np.floor(0.9 * (lens - 1)).astype(np.int64) + 1, lens - 1)
         below = todo & (above < lens - rank)
         p90[below] = -np.inf

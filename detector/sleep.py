@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detector import _features as _k
 from detector.config import DetectorConfig
 from detector.windows import window_runs
 
@@ -73,6 +74,7 @@ class SleepEstimator:
         self._pacc: FloatArray = np.empty((0, 3))
         self._penv: FloatArray = np.empty(0)
         self._pmove: BoolArray = np.empty(0, dtype=bool)
+        self._pep = 0  # epoch index of the samples in _pt
         # Last usable epoch.
         self._prev_epoch: int | None = None
         self._prev_g: tuple[float, float, float] | None = None
@@ -104,23 +106,38 @@ class SleepEstimator:
         """
         if t.size == 0:
             return
-        if self._pt.size:
-            t = np.concatenate((self._pt, t))
-            acc = np.concatenate((self._pacc, acc))
-            env = np.concatenate((self._penv, env))
-            moving = np.concatenate((self._pmove, moving))
         starts, ep = window_runs(t, self._cfg.epoch_s)
+        if self._pt.size:
+            # The epoch in progress ends in this piece (or before it): only its own samples
+            # are joined, not the whole piece.
+            j = int(starts[1]) if starts.size > 1 else t.size
+            head = np.zeros(1, dtype=np.int64)
+            if int(ep[0]) == self._pep:
+                ht = np.concatenate((self._pt, t[:j]))
+                hacc = np.concatenate((self._pacc, acc[:j]))
+                henv = np.concatenate((self._penv, env[:j]))
+                hmove = np.concatenate((self._pmove, moving[:j]))
+                if j == t.size:
+                    self._pt, self._pacc, self._penv, self._pmove = ht, hacc, henv, hmove
+                    return
+                self._close_epochs(head, ep[:1], hacc, henv, hmove, ht.size)
+                starts, ep = starts[1:], ep[1:]
+            else:
+                self._close_epochs(
+                    head, np.array([self._pep]), self._pacc, self._penv, self._pmove, self._pt.size
+                )
         done = int(starts[-1])  # the last epoch may still grow
-        self._close_epochs(starts[:-1], ep[:-1], acc[:done], env[:done], moving[:done])
+        self._close_epochs(starts[:-1], ep[:-1], acc, env, moving, done)
         self._pt, self._pacc = t[done:].copy(), acc[done:].copy()
         self._penv, self._pmove = env[done:].copy(), moving[done:].copy()
+        self._pep = int(ep[-1])
 
     def finish(self) -> None:
         """End of stream (every burst reported): close the partial epoch and the bout."""
         self._analysed_until = math.inf
         if self._pt.size:
             starts, ep = window_runs(self._pt, self._cfg.epoch_s)
-            self._close_epochs(starts, ep, self._pacc, self._penv, self._pmove)
+            self._close_epochs(starts, ep, self._pacc, self._penv, self._pmove, self._pt.size)
             self._pt = np.empty(0)
             self._pacc = np.empty((0, 3))
             self._penv = np.empty(0)
@@ -135,22 +152,23 @@ class SleepEstimator:
         acc: FloatArray,
         env: FloatArray,
         move: BoolArray,
+        n: int,
     ) -> None:
         """Per-epoch orientation (mean of the samples outside bursts, so a jerk does not tilt
         it), quiet envelope and seconds of movement; then the rest/bout logic per epoch.
-        ``starts`` (m,): first sample of each epoch in ``acc`` (n, 3) etc.; ``ep`` (m,): the
+        ``starts`` (m,): first sample of each epoch in ``acc`` (>= n, 3) g, ``env`` (>= n,)
+        g and ``move`` (>= n,); the last epoch ends at sample ``n``; ``ep`` (m,): the
         epochs' indices."""
         if starts.size == 0:
             return
-        counts = np.diff(np.concatenate((starts, [acc.shape[0]])))
-        quiet = ~move
-        n_quiet = np.add.reduceat(quiet.astype(np.int64), starts)
-        sum_quiet = np.add.reduceat(acc * quiet[:, None], starts, axis=0)
-        sum_all = np.add.reduceat(acc, starts, axis=0)
-        env_quiet = np.add.reduceat(env * quiet, starts)
-        use_all = n_quiet == 0
-        g = np.where(use_all[:, None], sum_all, sum_quiet)
-        env_mean = np.where(use_all, 0.0, env_quiet) / np.maximum(n_quiet, 1)
+        # np.add.reduceat of the quiet samples per epoch, compiled (detector/_features.pyx).
+        counts, g, env_mean = _k.epoch_sums(
+            np.ascontiguousarray(acc),
+            np.ascontiguousarray(env),
+            np.ascontiguousarray(move).view(np.uint8),
+            starts,
+            n,
+        )
         self._queue.extend(
             zip(ep.tolist(), counts.tolist(), g.tolist(), env_mean.tolist(), strict=True)
         )

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detector import _features as _k
 from detector.windows import window_runs
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,13 +91,10 @@ class WearEstimator:
             return
         self._idle_runs(t, acc)
         starts, m = window_runs(t, self._p.minute_s)
-        n = np.diff(np.concatenate((starts, [t.size]))).astype(np.float64)
-        s1 = np.add.reduceat(acc, starts, axis=0)
-        s2 = np.add.reduceat(acc * acc, starts, axis=0)
-        mn = np.minimum.reduceat(acc, starts, axis=0)
-        mx = np.maximum.reduceat(acc, starts, axis=0)
-        for i, mi in enumerate(m.tolist()):
-            row = np.concatenate(([n[i]], s1[i], s2[i], mn[i], mx[i]))
+        # The rows of np.add/minimum/maximum.reduceat, compiled in one pass without the
+        # (n, 3) temporaries (detector/_features.pyx).
+        rows = _k.minute_stats(acc, starts)
+        for mi, row in zip(m.tolist(), rows, strict=True):
             old = self._stats.get(mi)
             if old is None:
                 self._stats[mi] = row
@@ -131,22 +129,20 @@ class WearEstimator:
                 if first <= k <= until:
                     table[k - first] = row
                     present[k - first] = True
-            for end in range(start, until + 1):
-                w0 = end - self._win_n + 1
-                lo, hi = max(w0, first) - first, end + 1 - first
-                if lo < hi and present[lo:hi].any():
-                    a = table[lo:hi][present[lo:hi]]
-                    n = float(a[:, 0].sum())
-                    if n >= 0.5 * p.window_s * self._rate and w0 >= first:
-                        mean = a[:, 1:4].sum(axis=0) / n
-                        var = np.maximum(a[:, 4:7].sum(axis=0) / n - mean * mean, 0.0)
-                        sd = np.sqrt(var * n / max(n - 1.0, 1.0))
-                        rng = a[:, 10:13].max(axis=0) - a[:, 7:10].min(axis=0)
-                        if (
-                            int(np.count_nonzero(sd < p.sd_g)) >= p.min_axes
-                            and int(np.count_nonzero(rng < p.range_g)) >= p.min_axes
-                        ):
-                            self._add_still(w0, end + 1)
+            # The window ends' sums and criteria, compiled (detector/_features.pyx).
+            for m0, m1 in _k.still_windows(
+                table,
+                present.view(np.uint8),
+                first,
+                start,
+                until,
+                self._win_n,
+                0.5 * p.window_s * self._rate,
+                p.sd_g,
+                p.range_g,
+                p.min_axes,
+            ):
+                self._add_still(m0, m1)
             # Minutes older than any future window are no longer needed.
             for k in [k for k in self._stats if k <= until - self._win_n + 1]:
                 del self._stats[k]
@@ -165,13 +161,7 @@ class WearEstimator:
         only the samples that repeat their predecessor are visited, which is few on a worn
         sensor)."""
         n = t.size
-        same = np.zeros(n, dtype=bool)  # sample i equals sample i - 1 (and is adjacent)
-        if n > 1:
-            # Column by column: 5x cheaper than ``(acc[1:] == acc[:-1]).all(axis=1)``.
-            np.less_equal(np.diff(t), self._bridge_s, out=same[1:])
-            for k in range(3):
-                col = acc[:, k]
-                same[1:] &= col[1:] == col[:-1]
+        same = _k.repeats(t, acc, self._bridge_s)  # sample i equals sample i - 1, adjacent
         if self._run_val is not None and self._last_t is not None:
             same[0] = bool((acc[0] == self._run_val).all()) and (
                 t[0] - self._last_t <= self._bridge_s
