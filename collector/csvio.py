@@ -18,10 +18,14 @@ read as such, and every guess is stated in :attr:`SampleReader.notes`:
   rows (gravity: near 1 g, 1000 mg or 9.81 m/s^2); ``units`` forces it; anything else is
   refused rather than guessed.
 
-Reading is chunked (pandas' C parser on blocks of lines) so an 8 h night at 200 Hz never
-sits in memory twice, and every problem is one :class:`~detector.errors.InputError` naming
-the file, the line and what is wrong: binary or non-UTF-8 content, short rows, non-numeric
-or infinite cells, accelerations beyond 100 g, time going backwards.
+Reading is chunked (blocks of lines) so an 8 h night at 200 Hz never sits in memory twice.
+A block of plain numbers (``t,ax,ay,az`` as most tools write it) is read by a compiled,
+exact reader without the GIL (:mod:`collector._csvparse`; pandas is then never imported);
+anything else - decimal commas, ISO times, a sensor column, quotes, any bad line - goes
+through pandas' C parser, which also words every error.  Every problem is one
+:class:`~detector.errors.InputError` naming the file, the line and what is wrong: binary
+or non-UTF-8 content, short rows, non-numeric or infinite cells, accelerations beyond
+100 g, time going backwards.
 """
 
 from __future__ import annotations
@@ -33,14 +37,19 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
+from collector import _csvparse
 from detector.episodes import EpisodeEvent
 from detector.errors import InputError
 from detector.events import JerkEvent
+
+if TYPE_CHECKING:
+    # pandas (0.25 s to import) is loaded only when a file needs the general reader.
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 SAMPLE_COLUMNS = ("t", "ax", "ay", "az")
@@ -135,6 +144,7 @@ def _time_hint(name: str) -> str | None:
 
 def _num(x: float) -> str:
     """A number for a message: plain Python float text, never ``np.float64(...)``."""
+
     v = float(x)
     return repr(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
@@ -167,12 +177,16 @@ ALL_SENSORS = "*"
 
 @dataclass(frozen=True, slots=True)
 class _Block:
-    """Parsed rows of one block of lines, before units: raw time cells and acc (n, 3)."""
+    """Parsed rows of one block of lines, before units: raw time cells and acc (n, 3);
+    a plain numeric block (:mod:`collector._csvparse`) has its times in s instead
+    (``t_s``, (n,), finite; in the file's own unit while that is not known) and no
+    ``t_raw``."""
 
     first_line: int
-    t_raw: pd.Series
+    t_raw: pd.Series | None
     acc: FloatArray
     sensor: pd.Series | None
+    t_s: FloatArray | None = None
 
 
 class SampleReader:
@@ -214,6 +228,7 @@ class SampleReader:
             raise InputError(f"--units must be g, mg or m/s2, got {units!r}")
         self.notes: list[str] = []
         self.time_unit: str | None = None
+        self._forced_time: str | None = None
         with self.path.open("rb") as fb:
             head = fb.read(1 << 20)
         self.bytes_per_row = len(head) / max(1, head.count(b"\n"))
@@ -234,14 +249,20 @@ class SampleReader:
         self.notes.append(
             f"CSV: {delim}-delimited, {where}" + (", decimal comma" if lay.decimal == "," else "")
         )
+        self._forced_time = time_unit
         block = next(self._blocks(_HEAD_ROWS), None)
         if block is None:
             raise InputError(f"{self.path}: no data rows")
-        t_raw, acc = block.t_raw, block.acc
-        if block.sensor is not None and sensor not in (None, ALL_SENSORS):
-            keep = (block.sensor == sensor).to_numpy()
-            t_raw, acc = t_raw[keep], acc[keep]
-        self.time_unit = self._detect_time(t_raw, time_unit)
+        acc = block.acc
+        if block.t_s is not None:  # plain: numbers, as written
+            self.time_unit = self._numeric_time_unit(block.t_s, time_unit)
+        else:
+            t_raw = block.t_raw
+            assert t_raw is not None
+            if block.sensor is not None and sensor not in (None, ALL_SENSORS):
+                keep = (block.sensor == sensor).to_numpy()
+                t_raw, acc = t_raw[keep], acc[keep]
+            self.time_unit = self._detect_time(t_raw, time_unit)
         self.units = self._detect_units(
             acc, None if units is None else ACC_UNIT_ALIASES[units.lower()]
         )
@@ -365,7 +386,11 @@ class SampleReader:
             zone = "with a time zone" if _has_zone(str(cells.iloc[0])) else "no zone: read as UTC"
             self.notes.append(f"time: ISO 8601 datetimes ({zone}), as s since the Unix epoch")
             return "iso"
-        v = num.to_numpy(dtype=np.float64)
+        return self._numeric_time_unit(num.to_numpy(dtype=np.float64), forced)
+
+    def _numeric_time_unit(self, v: FloatArray, forced: str | None) -> str:
+        """The unit of a numeric time column from its values ``v`` (n,) (or ``forced``)."""
+        name = self.layout.names[self.layout.roles["t"]]
         hint = _time_hint(name)
         steps = np.diff(v[np.isfinite(v)])
         steps = steps[steps > 0]
@@ -427,6 +452,8 @@ class SampleReader:
 
     def _to_number(self, cells: pd.Series) -> pd.Series:
         """Text cells as numbers (NaN where not a number), with the file's decimal mark."""
+        import pandas as pd
+
         if self.layout.decimal == ",":
             cells = cells.astype(str).str.replace(",", ".", regex=False)
         return pd.to_numeric(cells, errors="coerce")
@@ -444,6 +471,7 @@ class SampleReader:
         used = sorted(lay.roles.values())
         # Read by size, cut at the last newline (whole lines, no per-line Python objects).
         size = max(256, int(rows * self.bytes_per_row))
+        plain = self._plain_spec()
         with self.path.open("rb") as fb:
             for _ in range(lay.header_line):
                 fb.readline()
@@ -459,12 +487,56 @@ class SampleReader:
                     rest = data
                     continue
                 data, rest = data[:cut], data[cut:]
-                self._decode(data, line)  # UTF-8, no NUL: or a clear error
-                self._check_fields(data, line, len(lay.names))
-                yield self._parse(data, line, need, used)
+                fast = self._plain_block(data, line, plain) if plain is not None else None
+                if fast is not None:
+                    yield fast
+                else:  # anything not plain, and every error, the general way
+                    self._decode(data, line)  # UTF-8, no NUL: or a clear error
+                    self._check_fields(data, line, len(lay.names))
+                    yield self._parse(data, line, need, used)
                 line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                 if not piece:
                     return
+
+    def _plain_spec(
+        self,
+    ) -> tuple[npt.NDArray[np.intc], npt.NDArray[np.uint8], int] | None:
+        """What :func:`collector._csvparse.parse_block` needs when this file can be plain:
+        numeric times (of a known unit, or, for the first block, of a unit still to be
+        told and not forced to ISO), a decimal point, no sensor column.  Else None."""
+        lay = self.layout
+        unit = self.time_unit if self.time_unit is not None else self._forced_time
+        if unit == "iso" or lay.decimal != "." or "sensor" in lay.roles:
+            return None
+        slot = np.full(len(lay.names), -1, dtype=np.intc)
+        nan_ok = np.zeros(len(lay.names), dtype=np.uint8)
+        for k, role in enumerate(("t", "ax", "ay", "az")):
+            slot[lay.roles[role]] = k
+            nan_ok[lay.roles[role]] = role != "t"  # an empty acceleration cell is missing
+        return slot, nan_ok, ord(lay.delimiter)
+
+    def _plain_block(
+        self,
+        data: bytes,
+        line: int,
+        spec: tuple[npt.NDArray[np.intc], npt.NDArray[np.uint8], int],
+    ) -> _Block | None:
+        """``data`` read by the compiled reader, or None when it is not plain (quotes,
+        blank or odd lines, text, non-finite times: the general reader words the error)."""
+        if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        if b'"' in data:
+            return None
+        slot, nan_ok, delim = spec
+        vals, _ = _csvparse.parse_block(data, len(slot), slot, nan_ok, delim)
+        if vals is None:
+            return None
+        t = vals[:, 0]
+        if not np.isfinite(t).all():
+            return None
+        unit = self.time_unit  # (None in the first block: numbers as written)
+        t_s = t.copy() if unit in (None, "s") else t * TIME_UNITS[unit]
+        return _Block(line, None, np.ascontiguousarray(vals[:, 1:4]), None, t_s)
 
     def _check_fields(self, data: bytes, line: int, expected: int) -> None:
         """Every line of ``data`` has ``expected`` fields (vectorised delimiter count)."""
@@ -495,6 +567,8 @@ class SampleReader:
 
     def _parse(self, data: bytes, line: int, need: int, used: list[int]) -> _Block:
         """``data`` (whole lines, already checked to be UTF-8) as a block."""
+        import pandas as pd
+
         lay = self.layout
         names = [f"c{j}" for j in range(max(need, len(lay.names)))]
         sens_col = lay.roles.get("sensor")
@@ -532,6 +606,8 @@ class SampleReader:
         return _Block(line, t_raw, acc, sens)
 
     def _numeric(self, df: pd.DataFrame, col: str) -> FloatArray:
+        import pandas as pd
+
         s = df[col]
         if s.dtype.kind not in "fi":
             num = pd.to_numeric(s, errors="coerce")
@@ -549,6 +625,8 @@ class SampleReader:
         return self.layout.names[int(col[1:])]
 
     def _time_s(self, t_raw: pd.Series) -> FloatArray:
+        import pandas as pd
+
         name = self.layout.names[self.layout.roles["t"]]
         empty = t_raw.isna().to_numpy().copy()
         if t_raw.dtype.kind not in "fi":
@@ -604,7 +682,11 @@ class SampleReader:
         seen: set[str] = set()
         rows = 0
         for b in self._blocks():
-            t = self._time_s(b.t_raw)
+            if b.t_s is not None:
+                t = b.t_s
+            else:
+                assert b.t_raw is not None
+                t = self._time_s(b.t_raw)
             acc = b.acc if self._g_per_unit == 1.0 else b.acc * self._g_per_unit
             self._check_acc(acc, b.first_line, np.arange(len(t)))
             if b.sensor is None:
@@ -617,6 +699,8 @@ class SampleReader:
                         f"{self.path}: holds several sensors ({names}); pick one with --sensor"
                     )
                 if self.sensor == ALL_SENSORS:
+                    import pandas as pd
+
                     codes, uniq = pd.factorize(b.sensor, sort=True)
                     groups = [(str(s), np.flatnonzero(codes == i)) for i, s in enumerate(uniq)]
                 elif self.sensor is None:
@@ -672,6 +756,8 @@ def _has_zone(s: str) -> bool:
 
 def _parse_iso(cells: pd.Series) -> pd.Series:
     """ISO 8601 cells as UTC timestamps (NaT where not ISO 8601; naive ones read as UTC)."""
+    import pandas as pd
+
     s = cells.astype(str).str.strip()
     ok = s.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
     out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns, UTC]")
@@ -743,6 +829,8 @@ def write_episodes_csv(events_path: str | Path, episodes: Sequence[EpisodeEvent]
 def read_event_onsets(path: str | Path, sensor: str | None = None) -> tuple[FloatArray, list[str]]:
     """Onsets (n,) s and kinds of an events CSV written by :func:`write_events_csv` (with a
     ``sensor`` column: only ``sensor``'s rows, when given)."""
+    import pandas as pd
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")

@@ -26,6 +26,7 @@ from collector.csvio import (
     write_episodes_csv,
     write_events_csv,
 )
+from collector.readahead import read_ahead
 from collector.recording import Recording, open_recording
 from detector import (
     DetectorConfig,
@@ -159,7 +160,8 @@ class _Pass:
         self.events += new
         self.minutes += self.agg.process(chunk.t, new, self.det.watermark, chunk.acc, self.det.wear)
         # Coverage and gaps count steps between finite samples only: NaN rows are missing.
-        t_ok = chunk.t[np.isfinite(chunk.acc).all(axis=1)]
+        finite = bool(np.isfinite(chunk.acc).all())  # (one flat pass: the usual case)
+        t_ok = chunk.t if finite else chunk.t[np.isfinite(chunk.acc).all(axis=1)]
         bridge = self.det.config.bridge_s(self.det.rate_hz)
         self.covered_s += _covered(t_ok, self.t_prev_ok, bridge)
         self.gaps += _gaps(t_ok, self.t_prev_ok, bridge)
@@ -215,7 +217,7 @@ def _progress_chunks(
         leave=False,
     )
     with bar:
-        for chunk in rec:
+        for chunk in read_ahead(rec):
             yield chunk
             # The bar tracks bytes (its total is known up front), estimated from rows read.
             bar.update(min(rec.progress_bytes(chunk), bar.total - bar.n))

@@ -44,8 +44,12 @@ else
     [ -z "$e" ] || [[ "$have" == *",$e,"* ]] || covered=0
   done
 fi
-if [ "$covered" -eq 0 ] || [ "$root/detector/_features.pyx" -nt "$stamp" ] ||
-   ! ls "$root"/detector/_features.*.so >/dev/null 2>&1; then
+# The compiled kernels: rebuilt when a .pyx is newer than the installation or not built.
+for pyx in "$root"/detector/_features.pyx "$root"/collector/_csvparse.pyx; do
+  so=("${pyx%.pyx}".*.so)
+  if [ "$pyx" -nt "$stamp" ] || [ ! -e "${so[0]}" ]; then covered=0; fi
+done
+if [ "$covered" -eq 0 ]; then
   log="$root/.venv/install.log"
   echo "installing jerkmon into .venv (log: .venv/install.log)" >&2
   if ! { "$root/.venv/bin/python" -m pip install --upgrade pip &&
