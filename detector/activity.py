@@ -23,6 +23,10 @@ burst, hence chunk-invariant like the rest of the detector.
   above ``walk_min_corr``.  A stronger fast rhythm (the envelope repeating at 3-16 Hz:
   tremor or scratching, whose magnitude beats at twice their frequency) is left to the
   detector's rhythmic rules; anything else active is **activity**.
+* **Far above the movement's level**: off a step rhythm and not ending a reach, a burst
+  whose peak envelope is at least ``activity_rest_ratio`` times the median envelope around
+  it counts: the limb rests between brief transients (a jerk cluster whose ringing the
+  active fraction took for movement), or the burst dwarfs what the movement does.
 * **A jerk still counts** when its peak envelope is at least ``activity_jerk_ratio`` times
   the 99th percentile of the movement's envelope around it (outside the burst, i.e. about
   the peaks of its own heel strikes and strokes): those repeat at their own size; a
@@ -78,6 +82,7 @@ class ActivityParams:
     walk_min_fraction: float = 0.5
     walk_sure_corr: float = 0.6
     jerk_ratio: float = 3.0
+    rest_ratio: float = 20.0
 
 
 _REST = MovementContext("rest", 0.0, 0.0, 0.0, True)
@@ -136,11 +141,13 @@ def movement_context(
     # they leave most of it.
     l0, l1 = np.searchsorted(t, (t_first - 1.0, t_first - 0.05))
     lead = env[l0:l1]
+    reach = False
     if lead.size and float(np.count_nonzero(lead > params.env_g)) / lead.size >= 0.9:
         kept = keep()[l0:l1]
         k = int(np.count_nonzero(kept))
         if k >= 0.5 * lead.size and np.count_nonzero((lead > params.env_g) & kept) >= 0.9 * k:
             frac = max(frac, params.min_fraction)
+            reach = True
     if frac < params.min_fraction:
         return MovementContext("rest", frac, 0.0, 0.0, True)
     around = np.concatenate((before, after))
@@ -166,6 +173,19 @@ def movement_context(
             return MovementContext("rest", frac, 0.0, ratio, True, r_step)
         cadence = step_hz if step_hz >= params.step_hz_lo else 2.0 * step_hz  # stride
     state: ActivityState = "walking" if cadence > 0.0 else "activity"
+    if (
+        state == "activity"
+        and not reach
+        and peak_env_g >= params.rest_ratio * float(np.median(around))
+    ):
+        # Most of the window lies far below this transient: the limb rests between brief
+        # transients (the jerks of a cluster and their ringing made it "active"), or the
+        # transient dwarfs the movement, the way a voluntary movement's own strokes (a few
+        # times its ongoing level) never do: it counts.  Walking keeps its own rule (a
+        # gait with little arm swing also rests between heel strikes; its regularity tells
+        # it), and so does the knock that ends a reach (the limb moving throughout the
+        # second before, which a resting limb is not).
+        return MovementContext(state, frac, cadence, ratio, True, r_step)
     if state == "activity":
         # Off any step rhythm, the other brief bursts nearby may be jerks of the same
         # series (JME clusters while sitting up or holding something): the movement's size

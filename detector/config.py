@@ -121,6 +121,10 @@ class DetectorConfig:
             arm swing, e.g. a hand on the wall).
         activity_jerk_ratio: inside movement a burst still counts when its peak envelope is
             this many times the movement's 95th percentile around it.
+        activity_rest_ratio: off any step rhythm, a burst whose peak envelope is this many
+            times the median envelope around it stands on a limb at rest between
+            transients (a jerk cluster while sitting up or holding), not inside a
+            movement, whose own strokes are a few times its ongoing level.
 
     Wear (:mod:`detector.wear`, van Hees 2011/2013):
         nonwear_window_s, nonwear_sd_g, nonwear_range_g: a window of this length with sd
@@ -204,6 +208,7 @@ class DetectorConfig:
     walk_min_fraction: float = 0.5
     walk_sure_corr: float = 0.6
     activity_jerk_ratio: float = 3.0
+    activity_rest_ratio: float = 20.0
 
     nonwear_window_s: float = 3600.0
     nonwear_sd_g: float = 0.013
@@ -282,6 +287,7 @@ class DetectorConfig:
             walk_min_fraction=self.walk_min_fraction,
             walk_sure_corr=self.walk_sure_corr,
             jerk_ratio=self.activity_jerk_ratio,
+            rest_ratio=self.activity_rest_ratio,
         )
 
     def wear_params(self) -> WearParams:

@@ -301,3 +301,35 @@ def test_a_jerk_train_at_a_step_rhythm_is_not_walking() -> None:
     env += 0.05 * np.abs(np.sin(np.pi * 1.8 * t))
     ctx = movement_context(t, env, *bursts[k], 0.45, 100.0, ActivityParams(), bursts)
     assert ctx.state != "rest" and not ctx.counts
+
+
+def test_a_dense_jerk_cluster_rests_between_its_jerks_so_each_counts() -> None:
+    # JME jerks 0.3-0.9 s apart (off any step rhythm) whose ringing keeps the band-passed
+    # magnitude above the activity level most of the time: "active", but the limb rests
+    # between the jerks, far below each of them (the median envelope is ringing level).
+    rng = np.random.default_rng(5)
+    t, env = _env()
+    starts = 0.4 + np.cumsum(rng.uniform(0.3, 0.9, 30))
+    starts = starts[starts < 11.3]
+    for s in starts:
+        lobe = (t >= s) & (t < s + 0.07)
+        env[lobe] = np.maximum(env[lobe], 0.8)
+        ring = (t >= s + 0.07) & (t < s + 0.6)
+        env[ring] = np.maximum(
+            env[ring], np.maximum(0.03, 0.8 * np.exp(-(t[ring] - s - 0.07) / 0.04))
+        )
+    bursts = np.column_stack((starts, starts + 0.06))
+    k = len(bursts) // 2
+    without = ActivityParams(rest_ratio=float("inf"))
+    ctx = movement_context(t, env, *bursts[k], 0.8, 100.0, without, bursts)
+    assert ctx.state == "activity" and not ctx.counts  # what the rule changes
+    ctx = movement_context(t, env, *bursts[k], 0.8, 100.0, ActivityParams(), bursts)
+    assert ctx.counts
+    # A voluntary movement (the limb moving throughout, strokes a few times its level)
+    # stays an activity whose strokes do not count.
+    t, env = _env()
+    env += 0.12 + 0.05 * np.abs(np.sin(2 * np.pi * 0.7 * t))
+    for s in starts:
+        env[(t >= s) & (t < s + 0.07)] = 0.6
+    ctx = movement_context(t, env, *bursts[k], 0.6, 100.0, ActivityParams(), bursts)
+    assert ctx.state == "activity" and not ctx.counts
