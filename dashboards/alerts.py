@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.schema import COUNTED
+from storage.schema import JERKS
 
 from .definitions import LIVE_UID
 from .grafana_macros import QueryContext, TimeRange, render_query
@@ -41,7 +41,7 @@ CONTEXT_WINDOW_S = 600
 def alert_query() -> str:
     """Query A of the rule (raw InfluxQL, one series per subject)."""
     return (
-        f'SELECT count("duration_s") FROM "jerk_event" WHERE {COUNTED} AND $timeFilter '
+        f'SELECT count("duration_s") FROM "jerk_event" WHERE {JERKS} AND $timeFilter '
         'GROUP BY "subject"'
     )
 

@@ -12,7 +12,7 @@ Measurements: see :mod:`storage.schema`, plus ``sensor_night`` from
 
 from __future__ import annotations
 
-from storage.schema import COUNTED
+from storage.schema import COUNTED, JERKS, NEGATIVE
 
 from .model import DashboardBuilder, DashboardOptions, Json
 
@@ -50,6 +50,10 @@ _KIND_COLORS: list[Json] = [
     {
         "matcher": {"id": "byRegexp", "options": ".*myoclonic.*"},
         "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}}],
+    },
+    {
+        "matcher": {"id": "byRegexp", "options": ".*negative.*"},
+        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "purple"}}],
     },
 ]
 _CONNECTED_MAPPING: list[Json] = [
@@ -255,7 +259,7 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {JERKS} '
                 'AND "bilateral" = true AND $timeFilter',
             )
         ],
@@ -270,11 +274,22 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count(distinct("series")) FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                f'SELECT count(distinct("series")) FROM "jerk_event" WHERE {WHERE} AND {JERKS} '
                 'AND "series" > 0 AND $timeFilter GROUP BY "sensor"',
                 alias="$tag_sensor",
             )
         ],
+        decimals=0,
+        no_value="0",
+    )
+
+    b.stat(
+        3,
+        4,
+        "Negative myoclonus (per wrist)",
+        "Lapses of tone (the held arm drops, then a corrective burst restores it), counted "
+        "per wrist and summed; not jerks, and not in the jerk counts.",
+        [b.target("A", f'SELECT sum("negative") {jc}')],
         decimals=0,
         no_value="0",
     )
@@ -284,7 +299,9 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         24,
         8,
         "Jerk timeline",
-        "Every detected jerk at its onset; height = peak acceleration (g).",
+        "Every detected jerk at its onset; height = peak acceleration (g).  Negative "
+        "myoclonus (a lapse of tone: the held arm drops, then a corrective burst) is shown "
+        "apart, at the start of the drop.",
         # ``kind`` is a field (a provisional point is replaced when its kind settles, see
         # storage.schema): one query per kind instead of GROUP BY.
         [
@@ -294,7 +311,7 @@ def night_dashboard(opts: DashboardOptions) -> Json:
                 'AND $timeFilter GROUP BY "sensor"',
                 alias=f"$tag_sensor {kind}",
             )
-            for ref, kind in (("A", "myoclonic"), ("B", "hypnic"))
+            for ref, kind in (("A", "myoclonic"), ("B", "hypnic"), ("C", "negative"))
         ],
         style="points",
         unit="accG",
@@ -335,13 +352,13 @@ def night_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT "peak_acc_g" AS "bilateral" FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                f'SELECT "peak_acc_g" AS "bilateral" FROM "jerk_event" WHERE {WHERE} AND {JERKS} '
                 'AND "bilateral" = true AND $timeFilter GROUP BY "sensor"',
                 alias="$tag_sensor bilateral (g)",
             ),
             b.target(
                 "B",
-                f'SELECT "peak_acc_g" AS "in series" FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                f'SELECT "peak_acc_g" AS "in series" FROM "jerk_event" WHERE {WHERE} AND {JERKS} '
                 'AND "series" > 0 AND $timeFilter GROUP BY "sensor"',
                 alias="$tag_sensor in a series (g)",
             ),
@@ -719,7 +736,7 @@ def live_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {JERKS} '
                 'AND $timeFilter GROUP BY "subject"',
                 alias="$tag_subject",
             )
@@ -738,7 +755,7 @@ def live_dashboard(opts: DashboardOptions) -> Json:
         [
             b.target(
                 "A",
-                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {COUNTED} '
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} AND {JERKS} '
                 'AND $timeFilter GROUP BY "subject"',
                 alias="$tag_subject",
             )
@@ -747,8 +764,26 @@ def live_dashboard(opts: DashboardOptions) -> Json:
         decimals=0,
         no_value="0",
     )
+    b.stat(
+        6,
+        5,
+        "Negative myoclonus tonight (per wrist)",
+        "Lapses of tone in the time range (last 12 h), counted per wrist and summed; not "
+        "jerks, and not in the jerk counts or the cluster alert.",
+        [
+            b.target(
+                "A",
+                f'SELECT count("duration_s") FROM "jerk_event" WHERE {WHERE} '
+                f'AND "kind" = \'{NEGATIVE}\' AND $timeFilter GROUP BY "subject"',
+                alias="$tag_subject",
+            )
+        ],
+        calc="lastNotNull",
+        decimals=0,
+        no_value="0",
+    )
     b.table(
-        12,
+        6,
         5,
         "Sensor state",
         "Last reported link state, sample rate and battery of each sensor.",

@@ -30,6 +30,7 @@ class MinuteAggregator:
         self._samples: dict[int, int] = {}
         self._hypnic: dict[int, int] = {}
         self._myoclonic: dict[int, int] = {}
+        self._negative: dict[int, int] = {}
         self._emitted_until: int | None = None  # first minute index not yet emitted
         self._wear: WearEstimator | None = None
 
@@ -63,7 +64,9 @@ class MinuteAggregator:
                 self._samples[m] = self._samples.get(m, 0) + c
         for ev in events:
             m = math.floor(ev.onset / self._minute_s)
-            bucket = self._hypnic if ev.kind == "hypnic" else self._myoclonic
+            bucket = {"hypnic": self._hypnic, "negative": self._negative}.get(
+                ev.kind, self._myoclonic
+            )
             bucket[m] = bucket.get(m, 0) + 1
         return self._emit(
             math.floor(watermark / self._minute_s) if math.isfinite(watermark) else None,
@@ -75,7 +78,7 @@ class MinuteAggregator:
         return self._emit(None, final=True)
 
     def _emit(self, limit: int | None, final: bool) -> list[MinuteCount]:
-        keys = set(self._samples) | set(self._hypnic) | set(self._myoclonic)
+        keys = set(self._samples) | set(self._hypnic) | set(self._myoclonic) | set(self._negative)
         if not keys:
             return []
         if not final:
@@ -94,6 +97,7 @@ class MinuteAggregator:
                 break
             h = self._hypnic.pop(m, 0)
             y = self._myoclonic.pop(m, 0)
+            neg = self._negative.pop(m, 0)
             n = self._samples.pop(m, 0)
             covered = min(self._minute_s, n / self._rate_hz)
             worn: float | None = None
@@ -108,6 +112,7 @@ class MinuteAggregator:
                     myoclonic=y,
                     covered_s=covered,
                     worn_s=worn,
+                    negative=neg,
                 )
             )
         return out

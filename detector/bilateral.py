@@ -45,7 +45,10 @@ class BilateralMatcher:
                 if other == sensor:
                     continue
                 for oe in evs:
-                    if abs(oe.onset - ev.onset) <= self.window_s:
+                    # A jerk pairs with a jerk, a lapse of tone with a lapse.
+                    if abs(oe.onset - ev.onset) <= self.window_s and (oe.kind == "negative") == (
+                        ev.kind == "negative"
+                    ):
                         self._paired.add((sensor, ev.onset))
                         self._paired.add((other, oe.onset))
         out: list[tuple[str, JerkEvent, bool]] = []

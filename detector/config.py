@@ -9,6 +9,7 @@ from typing import Any
 from detector.activity import ActivityParams
 from detector.episodes import EpisodeParams
 from detector.errors import ConfigError
+from detector.negative import NegativeParams
 from detector.wear import WearParams
 
 _SIGNED = frozenset({"episode_min_half_corr"})  # correlations may be negative
@@ -137,6 +138,16 @@ class DetectorConfig:
 
     Main sleep window (:mod:`detector.sleepwindow`, van Hees 2018 HDCZA):
         spt_min_block_s, spt_max_gap_s: rest blocks at least this long, gaps shorter merged.
+
+    Negative myoclonus (:mod:`detector.negative`):
+        negative_min_lapse_s, negative_min_dip_g, negative_max_dip_g,
+        negative_max_perp_ratio, negative_min_impulse_ratio, negative_max_tilt_deg: a
+            burst whose first departure is a fall along gravity lasting at least
+            ``negative_min_lapse_s``, dipping by ``negative_min_dip_g`` ..
+            ``negative_max_dip_g``, at most ``negative_max_perp_ratio`` x the dip across
+            gravity, stopped by a corrective burst of at least ``negative_min_impulse_ratio``
+            x its impulse and ending within ``negative_max_tilt_deg`` of the posture before,
+            is a lapse of tone (kind ``negative``; ``myoclonic`` when asleep).
     """
 
     band_low_hz: float = 1.0
@@ -210,6 +221,12 @@ class DetectorConfig:
     activity_jerk_ratio: float = 3.0
     activity_rest_ratio: float = 20.0
 
+    negative_min_lapse_s: float = 0.055
+    negative_min_dip_g: float = 0.03
+    negative_max_dip_g: float = 1.1
+    negative_max_perp_ratio: float = 0.84
+    negative_min_impulse_ratio: float = 1.3
+    negative_max_tilt_deg: float = 30.0
     nonwear_window_s: float = 3600.0
     nonwear_sd_g: float = 0.013
     nonwear_range_g: float = 0.050
@@ -288,6 +305,16 @@ class DetectorConfig:
             walk_sure_corr=self.walk_sure_corr,
             jerk_ratio=self.activity_jerk_ratio,
             rest_ratio=self.activity_rest_ratio,
+        )
+
+    def negative_params(self) -> NegativeParams:
+        return NegativeParams(
+            min_lapse_s=self.negative_min_lapse_s,
+            min_dip_g=self.negative_min_dip_g,
+            max_dip_g=self.negative_max_dip_g,
+            max_perp_ratio=self.negative_max_perp_ratio,
+            min_impulse_ratio=self.negative_min_impulse_ratio,
+            max_tilt_deg=self.negative_max_tilt_deg,
         )
 
     def wear_params(self) -> WearParams:

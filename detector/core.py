@@ -44,6 +44,7 @@ from detector.errors import ConfigError, InputError
 from detector.events import JerkEvent, JerkKind, JerkState
 from detector.filters import butter_sos, sosfilt_zi
 from detector.interp import StreamInterpolator
+from detector.negative import negative_lapse
 from detector.sleep import SleepEstimator, SleepPeriod, subtract_periods
 from detector.sleepwindow import SleepWindow, main_sleep_window
 from detector.wear import WearEstimator
@@ -51,6 +52,7 @@ from detector.wear import WearEstimator
 FloatArray = npt.NDArray[np.float64]
 
 _RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
+_NEG_PRE_S = 1.2  # a lapse is judged against the posture up to 1.2 s before its burst
 _BLOCK_N = 8192  # samples per internal processing block
 #: g; a sample with a larger value is corrupt (wearable accelerometers saturate at 8-400 g).
 MAX_ABS_ACC_G = 1000.0
@@ -118,6 +120,7 @@ class _Pending:
     features: dict[str, float]
     cancelled: bool = False
     published: bool = False  # handed out by pop_provisional()
+    fallback: JerkEvent | None = None  # see _Verdict
 
 
 @dataclass(slots=True)
@@ -130,6 +133,7 @@ class _Verdict:
     event: JerkEvent | None = None
     rather_smooth: bool = False
     t_end: float = math.nan
+    fallback: JerkEvent | None = None  # a negative's reading as a positive jerk, if any
 
 
 @dataclass(slots=True)
@@ -137,6 +141,7 @@ class _Held:
     event: JerkEvent
     series: int | None
     series_final: bool
+    fallback: JerkEvent | None = None  # see _Verdict
 
 
 class _NoiseFloor:
@@ -234,6 +239,7 @@ class JerkDetector:
         self.wear = WearEstimator(self.rate_hz, cfg.wear_params())
         self.episodes = EpisodeDetector(self.work_hz, cfg.episode_params())
         self._activity = cfg.activity_params()
+        self._negative = cfg.negative_params()
         prm = np.empty(_k.N_PARAMS)
         prm[_k.P_NEIGHBOUR_WINDOW] = cfg.neighbour_window_s
         prm[_k.P_MAX_BURST] = cfg.max_burst_s
@@ -736,7 +742,7 @@ class JerkDetector:
                 if p.published and self._want_provisional:
                     self._withdraw(p.event)
             else:
-                self._add_jerk(p.event)
+                self._add_jerk(p.event, p.fallback)
             self._record(p.t_first, p.t_last, "restless" if p.cancelled else "jerk", p.features)
 
     def _provisional_event(self, ev: JerkEvent) -> JerkEvent:
@@ -745,6 +751,8 @@ class JerkDetector:
             ev.peak_acc_g >= self.config.hypnic_min_peak_g
             and self.sleep.kind_at(ev.onset, False) == "hypnic"
         )
+        if ev.kind == "negative":
+            return _with(ev, "negative", None, ev.state)
         return _with(ev, "hypnic" if hypnic else "myoclonic", None, ev.state)
 
     def _reject(self, reason: str) -> None:
@@ -794,7 +802,9 @@ class JerkDetector:
         if not v.rather_smooth:
             self._last_sharp_jerk_end = v.t_end
         self.sleep.note_burst(b.t_first, b.t_last, jerk=True)
-        p = _Pending(v.event, b.t_first, b.t_last, v.rather_smooth, dict(v.feat))
+        p = _Pending(
+            v.event, b.t_first, b.t_last, v.rather_smooth, dict(v.feat), fallback=v.fallback
+        )
         if cand is not None:
             if cand.onset == v.event.onset:
                 # Its point stands (the provisional event carries the measured values).
@@ -879,6 +889,53 @@ class JerkDetector:
         ):
             return _Verdict("rhythmic", feat)
 
+        # A lapse of tone (negative myoclonus, detector.negative): the fall along gravity and
+        # the corrective burst that stops it.  Its fall creeps in, rises slowly and sits in
+        # the tremor of a held posture, so the positive jerk's shape rules do not apply to
+        # it; what they say is kept for a limb found asleep (which cannot lapse).
+        neg = (
+            negative_lapse(self._bt, self._bacc, tf, tl, self._negative)
+            if tf - t_seg_lo >= _NEG_PRE_S
+            else None
+        )
+        v = self._judge_shape(b, stage, f, feat, state)
+        if neg is None:
+            return v
+        if neg.onset <= self._last_jerk_end:
+            return _Verdict("duplicate", feat)
+        feat.update(neg_dip=neg.dip_g, neg_lapse=neg.lapse_s)
+        n0, n1 = np.searchsorted(self._bt, (neg.onset, neg.t_end), "left")
+        seg_acc = self._bacc[n0 : n1 + 1]
+        clip_n = _clipped_rows(seg_acc, cfg.clip_g)
+        if clip_n / rate > cfg.max_clip_s:
+            return _Verdict("clipping", feat)
+        peak_jerk = (
+            float(np.sqrt((np.diff(seg_acc, axis=0) ** 2).sum(axis=1)).max()) * rate
+            if seg_acc.shape[0] > 1
+            else 0.0
+        )
+        confidence = 1.0 - math.exp(-1.5 * max(b.peak_env / thr - 1.0, 0.0))
+        event = JerkEvent(
+            onset=neg.onset,
+            duration=max(neg.t_end - neg.onset, 1.0 / rate),
+            peak_jerk_g_per_s=peak_jerk,
+            peak_acc_g=neg.peak_acc_g,
+            kind="negative",
+            series=None,
+            confidence=round(min(max(confidence, 0.0), 1.0), 4),
+            clipped=clip_n > 0,
+            state=state,
+        )
+        return _Verdict("jerk", feat, event, False, neg.t_end, fallback=v.event)
+
+    def _judge_shape(
+        self, b: _Burst, stage: int, f: list[float], feat: dict[str, float], state: JerkState
+    ) -> _Verdict:
+        """The positive jerk's rules on burst ``b`` past its surroundings (see _judge)."""
+        cfg = self.config
+        rate = self.work_hz
+        tf = b.t_first
+        thr = f[_k.F_THR]
         # Quiet context before and after, relative to the noise floor.
         # Other brief bursts (jerks of the same series) are not "busy" surroundings: they are
         # left out; longer movements and sub-threshold rhythmic activity stay in.
@@ -1024,7 +1081,11 @@ class JerkDetector:
         return _Verdict("jerk", feat, event, rather_smooth, t_end)
 
     # ================================================================== holding
-    def _add_jerk(self, ev: JerkEvent) -> None:
+    def _add_jerk(self, ev: JerkEvent, fallback: JerkEvent | None = None) -> None:
+        if ev.kind == "negative":
+            # A lapse of tone is no jerk of a series (nor does it break one).
+            self._held.append(_Held(ev, None, True, fallback))
+            return
         gap = self.config.series_gap_s
         h = _Held(ev, None, False)
         last = self._chain_last_onset
@@ -1059,8 +1120,10 @@ class JerkDetector:
             # myoclonic whatever the sleep state.
             # Sleep starts are typically large (whole-body) jerks; a small twitch near a sleep
             # onset is more likely the ongoing myoclonus.
-            if h.series is not None or h.event.peak_acc_g < self.config.hypnic_min_peak_g:
-                kind: str | None = "myoclonic"
+            if h.event.kind == "negative":
+                kind: str | None = "negative"
+            elif h.series is not None or h.event.peak_acc_g < self.config.hypnic_min_peak_g:
+                kind = "myoclonic"
             else:
                 kind = self.sleep.kind_at(h.event.onset, final)
             if kind is None:
@@ -1071,6 +1134,27 @@ class JerkDetector:
                 if st is None:
                     break
                 state = "asleep" if st == "asleep" else "awake"
+            if kind == "negative" and state == "asleep":
+                # A lying limb cannot lapse against gravity: it is what the jerk rules said
+                # (its point moves to the jerk's onset, or it is no jerk).
+                fb = h.fallback
+                if fb is not None:
+                    fb_kind = (
+                        "myoclonic"
+                        if fb.peak_acc_g < self.config.hypnic_min_peak_g
+                        else self.sleep.kind_at(fb.onset, final)
+                    )
+                    if fb_kind is None:
+                        break
+                    kind = fb_kind
+                self._held.pop(0)
+                if self._want_provisional and (fb is None or fb.onset != h.event.onset):
+                    self._withdraw(h.event)
+                if fb is None:
+                    self.rejected["negative_asleep"] = self.rejected.get("negative_asleep", 0) + 1
+                    continue
+                out.append(_with(fb, kind, None, state))
+                continue
             self._held.pop(0)
             out.append(_with(h.event, kind, h.series, state))
         return out
@@ -1106,6 +1190,17 @@ class JerkDetector:
             self._seg_t0.pop(seg, None)
 
 
+def _clipped_rows(acc: FloatArray, clip_g: float | None) -> int:
+    """Rows of ``acc`` (m, 3) g at the sensor's rail: beyond ``clip_g`` when known, else
+    repeated identical values beyond ``_RAIL_MIN_G`` (as the burst kernel counts them)."""
+    if acc.shape[0] == 0:
+        return 0
+    if clip_g is not None:
+        return int((np.abs(acc) >= clip_g).any(axis=1).sum())
+    rail = (np.abs(acc[1:]) >= _RAIL_MIN_G) & (acc[1:] == acc[:-1])
+    return int(rail.any(axis=1).sum())
+
+
 def _measured(ev: JerkEvent) -> tuple[float, float, float, float, float, bool, str]:
     """What a jerk's point carries besides its kind and series."""
     return (
@@ -1120,7 +1215,9 @@ def _measured(ev: JerkEvent) -> tuple[float, float, float, float, float, bool, s
 
 
 def _with(ev: JerkEvent, kind: str, series: int | None, state: JerkState) -> JerkEvent:
-    k: JerkKind = "hypnic" if kind == "hypnic" else "myoclonic"
+    k: JerkKind = "myoclonic"
+    if kind in ("hypnic", "negative"):
+        k = "hypnic" if kind == "hypnic" else "negative"
     return JerkEvent(
         onset=ev.onset,
         duration=ev.duration,

@@ -30,6 +30,7 @@ class NightSummary:
             activity); by_state: jerks per state.
         main_sleep_onset / final_wake: the main sleep window (HDCZA), s, or None.
         episodes: convulsive episodes (never counted as jerks).
+        negative: negative myoclonus (lapses of tone; not jerks, counted apart).
     """
 
     jerks: int
@@ -49,6 +50,7 @@ class NightSummary:
     main_sleep_onset: float | None = None
     final_wake: float | None = None
     episodes: int = 0
+    negative: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +72,7 @@ class NightSummary:
             f"jerks            {self.jerks}  ({rate})",
             f"hypnic jerks     {self.hypnic}",
             f"myoclonic jerks  {self.myoclonic}",
+            f"negative         {self.negative}  (negative myoclonus: lapses of tone, not jerks)",
             f"series           {self.series}  ({self.jerks_in_series} jerks in series)",
             f"sleep onset      {onset}",
             f"sleep            {self.sleep_hours:.2f} h",
@@ -108,11 +111,14 @@ def summarize(
     """Summarise one recording's events.
 
     Args:
-        events: the detector's events.  periods: its sleep periods.
+        events: the detector's events (negative myoclonus among them is counted apart).
+            periods: its sleep periods.
         recording_s: first-to-last-sample span, s.  covered_s: seconds with signal.
         not_worn_s: of which not worn, s (reported, and not counted as coverage).
         window: main sleep window (onset, final wake), s.  episodes: convulsive episodes.
     """
+    negative = sum(1 for e in events if e.kind == "negative")
+    events = [e for e in events if e.kind != "negative"]
     sleep_s = sum(p.end - p.onset for p in periods)
     in_sleep = sum(1 for e in events if any(p.onset <= e.onset <= p.end for p in periods))
     series_ids = {e.series for e in events if e.series is not None}
@@ -138,6 +144,7 @@ def summarize(
         main_sleep_onset=window[0] if window else None,
         final_wake=window[1] if window else None,
         episodes=episodes,
+        negative=negative,
     )
 
 

@@ -71,6 +71,7 @@ COHORT_COLUMNS: dict[str, str] = {
     "rate_per_h_sleep": "jerks_in_sleep / sleep_h [jerks per hour of sleep]",
     "rate_ci_low": "exact Poisson 95 % CI of the rate, lower [per hour of sleep]",
     "rate_ci_high": "exact Poisson 95 % CI of the rate, upper [per hour of sleep]",
+    "negative": "negative myoclonus: lapses of tone, not jerks; bilateral once [count]",
     "detector_version": "version of the detector that produced the events",
     "detector_config": "detector configuration, JSON",
 }
@@ -340,6 +341,7 @@ def cohort_row(
         "rate_per_h_sleep": None if rate is None else round(rate, 6),
         "rate_ci_low": None if lo is None else round(lo, 6),
         "rate_ci_high": None if hi is None else round(hi, 6),
+        "negative": fields["negative"],
         "detector_version": fields["detector_version"],
         "detector_config": fields["detector_config"],
     }

@@ -72,7 +72,19 @@ class DemoNight:
 
     @property
     def all_events(self) -> list[JerkEvent]:
-        return sorted((e for evs in self.events.values() for e in evs), key=lambda e: e.onset)
+        """The jerks of every sensor, in onset order (negative myoclonus: not jerks)."""
+        return sorted(
+            (e for evs in self.events.values() for e in evs if e.kind != "negative"),
+            key=lambda e: e.onset,
+        )
+
+    @property
+    def negative_events(self) -> list[JerkEvent]:
+        """Negative myoclonus (lapses of tone) of every sensor, in onset order."""
+        return sorted(
+            (e for evs in self.events.values() for e in evs if e.kind == "negative"),
+            key=lambda e: e.onset,
+        )
 
 
 def _night_start(nights_ago: int, hours: float, now_s: float) -> float:

@@ -272,7 +272,8 @@ class WristsResult:
     @property
     def jerks(self) -> int:
         """Distinct jerks of the subject: a bilateral jerk counts once."""
-        return sum(len(r.events) for r in self.sensors.values()) - self.bilateral_jerks
+        jerks = sum(e.kind != "negative" for r in self.sensors.values() for e in r.events)
+        return jerks - self.bilateral_jerks
 
 
 def detect_wrists(

@@ -64,6 +64,7 @@ NIGHT_COLUMNS: dict[str, str] = {
     "series": "distinct series (clusters of jerks) [count]",
     "bilateral": "jerks seen on both wrists [count]",
     "rate_per_h_sleep": "jerks_in_sleep / sleep_h [jerks per hour of sleep]",
+    "negative": "negative myoclonus: lapses of tone, not jerks; bilateral once [count]",
     "detector_version": "version of the detector that produced the events",
     "detector_config": "detector configuration, JSON",
 }
@@ -77,7 +78,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "side": "left | right | unknown",
     "onset_utc": "onset [UTC]",
     "onset_s": "onset [s since the Unix epoch]",
-    "kind": "myoclonic | hypnic",
+    "kind": "myoclonic | hypnic | negative (negative myoclonus: a lapse of tone, not a jerk)",
     "duration_s": "onset to end of the main acceleration lobe [s]",
     "peak_acc_g": "peak dynamic acceleration [g]",
     "peak_jerk_g_per_s": "peak rate of change of acceleration [g/s]",
@@ -146,6 +147,7 @@ _NIGHT_DTYPES: dict[str, str] = {
     "series": "Int64",
     "bilateral": "Int64",
     "rate_per_h_sleep": "Float64",
+    "negative": "Int64",
     "detector_version": "string",
     "detector_config": "string",
 }
@@ -212,6 +214,30 @@ def events_frame(nights: Sequence[NightData]) -> pd.DataFrame:
                         "detector_version": r.detector_version,
                     }
                 )
+        for lapse in nd.negative:  # negative myoclonus: no jerk number
+            for e in lapse.events:
+                ev = e.event
+                rows.append(
+                    {
+                        "subject": r.subject,
+                        "night": r.night.isoformat(),
+                        "jerk_id": None,
+                        "sensor": e.sensor,
+                        "side": e.side,
+                        "onset_s": ev.onset,
+                        "kind": ev.kind,
+                        "duration_s": ev.duration,
+                        "peak_acc_g": ev.peak_acc_g,
+                        "peak_jerk_g_per_s": ev.peak_jerk_g_per_s,
+                        "series": None,
+                        "confidence": ev.confidence,
+                        "bilateral": e.bilateral,
+                        "clipped": ev.clipped,
+                        "in_sleep": in_periods(ev.onset, nd.periods) if has_sleep else None,
+                        "detector_version": r.detector_version,
+                    }
+                )
+    rows.sort(key=lambda row: (row["subject"], row["night"], row["onset_s"], row["sensor"]))
     return _frame(rows, EVENT_COLUMNS, _EVENT_DTYPES)
 
 
@@ -304,7 +330,7 @@ NIGHT_EVENT_COLUMNS: dict[str, str] = {
     "sensor": "wrist (side) or 'wrist' for a single unnamed one",
     "onset_s": "onset [s since the Unix epoch, UTC]",
     "duration_s": "onset to end of the main acceleration lobe [s]",
-    "kind": "myoclonic | hypnic",
+    "kind": "myoclonic | hypnic | negative (negative myoclonus: a lapse of tone, not a jerk)",
     "peak_acc_g": "peak dynamic acceleration [g]",
     "peak_jerk_g_per_s": "peak rate of change of acceleration [g/s]",
     "series": "series id of this sensor's detector (empty: lone jerk)",
@@ -377,7 +403,8 @@ def night_annotations(
     signal gap, sorted: what EDF+ and BIDS files carry."""
     ann: list[tuple[float, float, str, dict[str, Any]]] = []
     for r in frame.to_dict("records"):
-        label = f"jerk {r['kind']}" + (" bilateral" if bool(r["bilateral"]) else "")
+        name = "negative myoclonus" if r["kind"] == "negative" else f"jerk {r['kind']}"
+        label = name + (" bilateral" if bool(r["bilateral"]) else "")
         ann.append(
             (
                 float(r["onset_s"]) - start_s,
@@ -417,7 +444,8 @@ def write_edf_annotations(
     gaps: Sequence[GapSpan] = (),
 ) -> None:
     """An EDF+ file (``edfio``) of the night's events as annotations (onset, duration,
-    label: ``jerk myoclonic|hypnic [bilateral]``, ``jerk series``, ``sleep onset``,
+    label: ``jerk myoclonic|hypnic [bilateral]``, ``negative myoclonus [bilateral]``,
+    ``jerk series``, ``sleep onset``,
     ``wake``), with one signal, jerks per minute, so PSG software has a time axis to show
     them on.  The start is the first sample's UTC clock; the equipment field and the first
     annotation name the detector version; the next ones (``jerkmon config k/n ...``) hold
@@ -437,8 +465,9 @@ def write_edf_annotations(
     end_s = end_s - start_s + base
     minutes = max(1, int(np.ceil((end_s - start_whole.timestamp()) / 60.0)))
     counts = np.zeros(minutes)
-    if len(frame):
-        rel = frame["onset_s"].to_numpy(float) - start_s + shift
+    jerk_rows = frame[frame["kind"] != "negative"] if len(frame) else frame
+    if len(jerk_rows):
+        rel = jerk_rows["onset_s"].to_numpy(float) - start_s + shift
         k = (rel // 60).astype(int)
         np.add.at(counts, np.clip(k, 0, minutes - 1), 1.0)
     signal = EdfSignal(
@@ -499,6 +528,9 @@ BIDS_COLUMNS: dict[str, dict[str, Any]] = {
             "jerk hypnic": "a hypnic jerk (at a sleep onset)",
             "jerk myoclonic bilateral": "a myoclonic jerk seen on both wrists",
             "jerk hypnic bilateral": "a hypnic jerk seen on both wrists",
+            "negative myoclonus": "a lapse of tone: the held arm drops, then a corrective "
+            "burst restores it (not a jerk)",
+            "negative myoclonus bilateral": "negative myoclonus seen on both wrists",
             "jerk series": "a series (cluster) of jerks, first to last onset",
             "sleep onset": "estimated sleep onset",
             "wake": "end of an estimated sleep period",
@@ -579,7 +611,12 @@ def _write_night_file(out_dir: Path, nd: NightData, fmt: str) -> Path:
     version = r.detector_version or "unknown"
     config = r.detector_config or json.dumps(nd.detector_config(), sort_keys=True)
     frame = night_events_frame(
-        [(e.sensor, e.event, e.bilateral) for e in nd.events], version, config
+        [
+            (e.sensor, e.event, e.bilateral)
+            for e in sorted((*nd.events, *nd.negative_events), key=lambda e: e.event.onset)
+        ],
+        version,
+        config,
     )
     meta = {"subject": r.subject, "night": r.night.isoformat(), "detector_version": version,
             "detector_config": config}  # fmt: skip

@@ -70,6 +70,7 @@ C_MYO = "#c0392b"
 C_HYP = "#8e44ad"
 C_SLEEP = "#cfe3f7"
 C_GAP = "#7f8c8d"
+C_NEG = "#16a085"  # negative myoclonus
 C_BIL = "#e67e22"
 C_SIGNAL = "#27ae60"
 
@@ -183,10 +184,10 @@ def timeline_figure(nd: NightData, tz: tzinfo | None) -> Figure:
                         zorder=1,
                     )
                 )
-        for kind, colour in (("myoclonic", C_MYO), ("hypnic", C_HYP)):
+        for kind, colour in (("myoclonic", C_MYO), ("hypnic", C_HYP), ("negative", C_NEG)):
             xs = [
                 _h(e.event.onset, start)
-                for e in nd.events
+                for e in (*nd.events, *nd.negative_events)
                 if e.sensor == sensor and e.event.kind == kind
             ]
             ax.scatter(xs, [y + 0.5] * len(xs), marker="|", s=260, color=colour, lw=1.2, zorder=3)
@@ -216,6 +217,10 @@ def timeline_figure(nd: NightData, tz: tzinfo | None) -> Figure:
         Line2D([], [], color=C_HYP, marker="|", ls="", ms=12, label="hypnic jerk"),
         Line2D([], [], color="#2c3e50", ls="--", label="sleep onset"),
     ]
+    if nd.negative_events:
+        handles.insert(
+            4, Line2D([], [], color=C_NEG, marker="|", ls="", ms=12, label="negative myoclonus")
+        )
     if n > 1:
         handles.append(Line2D([], [], color=C_BIL, marker="D", ls="", ms=5, label="bilateral"))
     ax.legend(
@@ -805,6 +810,7 @@ def _night_summary_table(nd: NightData, tz: tzinfo | None, level: float) -> str:
         ("hypnic jerks (subject)", str(r.hypnic)),
         ("series (subject)", str(r.series)),
         ("bilateral jerks", str(r.bilateral) if r.sensors > 1 else "– (one sensor)"),
+        ("negative myoclonus (lapses of tone, not jerks)", str(r.negative)),
     ]
     return _table(("", ""), [(_esc(a), _esc(b)) for a, b in rows], left=2)
 
@@ -827,6 +833,7 @@ def _sensor_table(nd: NightData) -> str:
                 str(len(evs)),
                 str(sum(e.event.kind == "hypnic" for e in evs)),
                 str(sum(e.bilateral for e in evs)),
+                str(sum(e.sensor == sensor for e in nd.negative_events)),
                 str(len(gaps)),
                 f"{cov:.2f}",
                 _num(rate),
@@ -838,6 +845,7 @@ def _sensor_table(nd: NightData) -> str:
         "jerks (this wrist)",
         "hypnic (this wrist)",
         "bilateral",
+        "negative myoclonus",
         "gaps",
         "signal h",
         "per h of sleep (this wrist)",

@@ -39,6 +39,7 @@ __all__ = [
     "count_series",
     "date_bounds",
     "group_jerks",
+    "group_negative",
     "in_periods",
     "load_nights",
     "local_time",
@@ -136,13 +137,39 @@ class Jerk:
 
 
 def group_jerks(events: Sequence[StoredEvent], window_s: float = BILATERAL_WINDOW_S) -> list[Jerk]:
-    """Merge events of different sensors that are one bilateral jerk.
+    """Merge events of different sensors that are one bilateral jerk (negative myoclonus is
+    left out: see :func:`group_negative`).
 
     An event joins the jerk started by an earlier event when both carry the bilateral flag,
     come from different sensors (one event per sensor) and their onsets are at most
     ``window_s`` apart; the flags come from the pipeline's matcher, so unilateral events
     never merge even when close in time.
     """
+    jerks = [e for e in events if e.event.kind != "negative"]
+    return [
+        Jerk(
+            onset_s=g[0].event.onset,
+            kind="hypnic" if any(e.event.kind == "hypnic" for e in g) else "myoclonic",
+            sensors=tuple(e.sensor for e in g),
+            events=tuple(g),
+        )
+        for g in _groups(jerks, window_s)
+    ]
+
+
+def group_negative(
+    events: Sequence[StoredEvent], window_s: float = BILATERAL_WINDOW_S
+) -> list[Jerk]:
+    """The subject's negative myoclonus (lapses of tone; kind ``negative``), grouped over
+    the sensors like :func:`group_jerks`."""
+    lapses = [e for e in events if e.event.kind == "negative"]
+    return [
+        Jerk(g[0].event.onset, "negative", tuple(e.sensor for e in g), tuple(g))
+        for g in _groups(lapses, window_s)
+    ]
+
+
+def _groups(events: Sequence[StoredEvent], window_s: float) -> list[list[StoredEvent]]:
     ordered = sorted(events, key=lambda e: (e.event.onset, e.sensor))
     groups: list[list[StoredEvent]] = []
     for ev in ordered:
@@ -158,15 +185,7 @@ def group_jerks(events: Sequence[StoredEvent], window_s: float = BILATERAL_WINDO
                 g.append(ev)
                 continue
         groups.append([ev])
-    return [
-        Jerk(
-            onset_s=g[0].event.onset,
-            kind="hypnic" if any(e.event.kind == "hypnic" for e in g) else "myoclonic",
-            sensors=tuple(e.sensor for e in g),
-            events=tuple(g),
-        )
-        for g in groups
-    ]
+    return groups
 
 
 def series_periods(events: Sequence[StoredEvent], tol: float = BILATERAL_WINDOW_S) -> Periods:
@@ -214,6 +233,7 @@ class NightFields(TypedDict):
     jerks_in_sleep: int
     hypnic: int
     series: int
+    negative: int
     detector_version: str
     detector_config: str
 
@@ -245,6 +265,7 @@ def night_fields(
         jerks_in_sleep=sum(in_periods(j.onset_s, periods) for j in jerks),
         hypnic=sum(j.kind == "hypnic" for j in jerks),
         series=count_series(stored, bilateral_window_s),
+        negative=len(group_negative(stored, bilateral_window_s)),
         detector_version=DETECTOR_VERSION,
         detector_config=json.dumps(config.as_dict(), sort_keys=True),
     )
@@ -270,6 +291,7 @@ class NightRecord:
             bilateral: jerks seen on both wrists.
         rate_per_h_sleep: jerks_in_sleep / sleep_h, jerks per hour of sleep.
         detector_version / detector_config: what produced the events (config as JSON).
+        negative: negative myoclonus (lapses of tone; not jerks), bilateral once.
     """
 
     subject: str
@@ -294,12 +316,14 @@ class NightRecord:
     rate_per_h_sleep: float | None
     detector_version: str | None
     detector_config: str | None
+    negative: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class NightData:
     """One night with everything a report draws: the stored night, its subject-level
-    record, sleep periods, events (per sensor), jerks (subject), minute counts, gaps."""
+    record, sleep periods, events (per sensor: jerks; negative myoclonus apart), jerks
+    (subject), minute counts, gaps."""
 
     night: Night
     record: NightRecord
@@ -310,6 +334,9 @@ class NightData:
     gaps: tuple[Gap, ...]
     #: Convulsive episodes (sensor, side, episode), when the store keeps them.
     episodes: tuple[tuple[str, str, EpisodeEvent], ...] = ()
+    #: Negative myoclonus of the subject (kind ``negative``), and its per-sensor events.
+    negative: tuple[Jerk, ...] = ()
+    negative_events: tuple[StoredEvent, ...] = ()
 
     @property
     def not_worn_h(self) -> float:
@@ -383,7 +410,10 @@ def build_night(
 ) -> NightData:
     """Subject-level totals of one night from its stored events, counts and gaps."""
     periods, source = sleep_periods_of(night)
+    lapses = [e for e in events if e.event.kind == "negative"]
+    events = [e for e in events if e.event.kind != "negative"]
     jerks = group_jerks(events, bilateral_window_s)
+    negative = group_negative(lapses, bilateral_window_s)
     has_sleep = source != "none"
     sleep_s = sum(b - a for a, b in periods) if has_sleep else None
     in_sleep = sum(in_periods(j.onset_s, periods) for j in jerks) if has_sleep else None
@@ -420,6 +450,7 @@ def build_night(
         rate_per_h_sleep=rate,
         detector_version=night.detector_version,
         detector_config=night.detector_config,
+        negative=len(negative),
     )
     return NightData(
         night=night,
@@ -429,6 +460,8 @@ def build_night(
         jerks=tuple(jerks),
         counts=tuple(counts),
         gaps=tuple(gaps),
+        negative=tuple(negative),
+        negative_events=tuple(sorted(lapses, key=lambda e: (e.event.onset, e.sensor))),
     )
 
 

@@ -161,6 +161,7 @@ class InfluxReader:
                     int(r["hypnic"]),
                     int(r["myoclonic"]),
                     float(r["covered_s"]),
+                    negative=int(r.get("negative") or 0),
                 ),
             )
             for r in rows
@@ -231,6 +232,7 @@ class InfluxReader:
                 jerks_in_sleep=opt_i(r.get("jerks_in_sleep")),
                 hypnic=opt_i(r.get("hypnic")),
                 series=opt_i(r.get("series")),
+                negative=opt_i(r.get("negative")),
                 detector_version=r.get("detector_version"),
                 detector_config=r.get("detector_config"),
                 sensors=sensors_from_json(r.get("sensors")),

@@ -73,6 +73,7 @@ _NIGHT_EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("detector_version", "TEXT"),
     ("detector_config", "TEXT"),
     ("sensors", "TEXT"),
+    ("negative", "INTEGER"),
 )
 #: Schema version (``PRAGMA user_version``): 2 adds ``nights.sensors`` and ``runs``.
 SCHEMA_VERSION = 2
@@ -120,6 +121,7 @@ _NS = 1e-9
 _EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("counts", "worn_s", "REAL"),
     ("events", "state", "TEXT"),
+    ("counts", "negative", "INTEGER"),
 )
 
 
@@ -322,12 +324,13 @@ class LocalStore:
                 c.myoclonic,
                 c.covered_s,
                 c.worn_s,
+                c.negative,
             )
             for c in counts
         ]
         self._write(
             "INSERT OR REPLACE INTO counts (subject, sensor, start_ns, side, count, hypnic, "
-            "myoclonic, covered_s, worn_s) VALUES (?,?,?,?,?,?,?,?,?)",
+            "myoclonic, covered_s, worn_s, negative) VALUES (?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
 
@@ -394,6 +397,7 @@ class LocalStore:
             night.detector_version,
             night.detector_config,
             sensors_json(night.sensors),
+            night.negative,
         )
         marks = ",".join("?" * len(row))
         self._write(f"INSERT OR REPLACE INTO nights ({_NIGHT_COLUMNS}) VALUES ({marks})", [row])
@@ -463,12 +467,17 @@ class LocalStore:
         """Minute counts of ``subject`` whose minute starts in [start_s, end_s)."""
         where, args = self._where(subject, start_s, end_s, sensor, "start_ns")
         rows = self._read(
-            "SELECT subject, sensor, side, start_ns, count, hypnic, myoclonic, covered_s, worn_s "
-            f"FROM counts WHERE {where} ORDER BY start_ns, sensor",
+            "SELECT subject, sensor, side, start_ns, count, hypnic, myoclonic, covered_s, worn_s, "
+            f"negative FROM counts WHERE {where} ORDER BY start_ns, sensor",
             args,
         )
         return [
-            StoredCount(r[0], r[1], r[2], MinuteCount(r[3] * _NS, r[4], r[5], r[6], r[7], r[8]))
+            StoredCount(
+                r[0],
+                r[1],
+                r[2],
+                MinuteCount(r[3] * _NS, r[4], r[5], r[6], r[7], r[8], negative=r[9] or 0),
+            )
             for r in rows
         ]
 
@@ -527,6 +536,7 @@ class LocalStore:
                 detector_version=r[12],
                 detector_config=r[13],
                 sensors=sensors_from_json(r[14]),
+                negative=r[15],
             )
             for r in rows
         ]

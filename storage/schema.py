@@ -4,7 +4,9 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
 
 ``jerk_event`` — one point per detected jerk, time = onset (ns).
     tags ``subject``, ``sensor``, ``side``; fields ``kind`` (string, ``myoclonic``/
-    ``hypnic``, or ``withdrawn``: not a jerk, see below), ``provisional`` (bool),
+    ``hypnic``; ``negative`` for negative myoclonus, a lapse of tone, stored beside the jerks
+    but not one of them: count jerks with :data:`JERKS`; or ``withdrawn``: not a jerk, see
+    below), ``provisional`` (bool),
     ``duration_s`` (float, s), ``peak_jerk_g_per_s`` (float, g/s), ``peak_acc_g`` (float, g),
     ``series`` (int, cluster id, 0 = lone jerk), ``confidence`` (float 0..1), ``bilateral``
     (bool, the other wrist jerked at the same time), ``clipped`` (bool), ``state`` (string:
@@ -18,9 +20,12 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
     candidate, written about a second after the jerk from what the detector has seen then;
     the few that the final verdict (seconds later) rejects are overwritten with
     ``kind="withdrawn"``, ``provisional=false``: every query that counts or lists jerks
-    filters with :data:`COUNTED` (``"kind" != 'withdrawn'``).
+    filters with :data:`COUNTED` (``"kind" != 'withdrawn'``), every query that counts jerks
+    with :data:`JERKS` (also ``"kind" != 'negative'``).
 ``jerk_count`` — one point per subject/sensor/minute, time = minute start.
-    tags ``subject``, ``sensor``, ``side``; int fields ``count``, ``hypnic``, ``myoclonic``,
+    tags ``subject``, ``sensor``, ``side``; int fields ``count`` (jerks: ``hypnic`` +
+    ``myoclonic``), ``hypnic``, ``myoclonic``, ``negative`` (negative myoclonus; absent in
+    points written before it existed),
     float ``covered_s`` (s of valid signal in the minute, 0..60), ``worn_s`` (of which the
     sensor was worn; absent = unknown).
 ``jerk_episode`` — one point per convulsive episode (sustained rhythmic high-energy
@@ -36,7 +41,8 @@ Measurements (tags are indexed and low-cardinality; everything else is a field):
     tag ``subject``; field ``text`` (string); time = when it applies.
 ``night`` — one point per recorded night (:func:`night_point`), time = first sample.
     tag ``subject``; int fields ``end_ns``, ``sleep_onset_ns``, ``wake_ns`` (ns since the
-    epoch), ``jerks``, ``jerks_in_sleep``, ``hypnic``, ``series``; float ``sleep_s`` (s);
+    epoch), ``jerks``, ``jerks_in_sleep``, ``hypnic``, ``series``, ``negative``; float
+    ``sleep_s`` (s);
     strings ``sleep_periods`` (JSON ``[[onset_s, end_s], ...]``), ``detector_version``,
     ``detector_config`` (JSON), ``note``, ``sensors`` (JSON list of the sensor ids).  One
     point per recording session; :mod:`storage.nights` merges the sessions of a night.
@@ -74,8 +80,10 @@ __all__ = [
     "ACTIVITY",
     "ANNOTATION",
     "IMU",
+    "JERKS",
     "JERK_COUNT",
     "JERK_EVENT",
+    "NEGATIVE",
     "NIGHT",
     "SENSOR_STATUS",
     "STANDARD_STATES",
@@ -102,6 +110,10 @@ JERK_EVENT = "jerk_event"
 WITHDRAWN = "withdrawn"
 #: InfluxQL condition on ``jerk_event`` that keeps the points that are jerks.
 COUNTED = f"\"kind\" != '{WITHDRAWN}'"
+#: ``jerk_event`` ``kind`` of negative myoclonus (a lapse of tone, not a jerk).
+NEGATIVE = "negative"
+#: InfluxQL condition on ``jerk_event`` that keeps the jerks (not negative myoclonus).
+JERKS = f"{COUNTED} AND \"kind\" != '{NEGATIVE}'"
 JERK_COUNT = "jerk_count"
 JERK_EPISODE = "jerk_episode"
 SENSOR_STATUS = "sensor_status"
@@ -180,6 +192,7 @@ def count_line(subject: str, sensor: str, side: str, count: MinuteCount) -> str:
         "count": int(count.count),
         "hypnic": int(count.hypnic),
         "myoclonic": int(count.myoclonic),
+        "negative": int(count.negative),
         "covered_s": float(count.covered_s),
     }
     if count.worn_s is not None:
@@ -293,7 +306,8 @@ class Night:
             the sensors, in time order.
         jerks: distinct jerks in the night (a bilateral jerk, seen on both wrists, counts
             once); jerks_in_sleep: of which inside a sleep period; hypnic: of which hypnic;
-            series: distinct series (clusters).  None when unknown.
+            series: distinct series (clusters); negative: negative myoclonus (lapses of
+            tone, not jerks).  None when unknown.
         detector_version: version of the detector that produced the events.
         detector_config: its :class:`~detector.config.DetectorConfig` as a JSON object.
         sensors: the sensors recorded in this session (empty: unknown, older records).
@@ -314,6 +328,7 @@ class Night:
     jerks_in_sleep: int | None = None
     hypnic: int | None = None
     series: int | None = None
+    negative: int | None = None
     detector_version: str | None = None
     detector_config: str | None = None
     sensors: tuple[str, ...] = ()
@@ -342,6 +357,7 @@ def night_point(night: Night) -> Point:
         "jerks_in_sleep": night.jerks_in_sleep,
         "hypnic": night.hypnic,
         "series": night.series,
+        "negative": night.negative,
         "detector_version": night.detector_version,
         "detector_config": night.detector_config,
         "note": night.note,

@@ -77,6 +77,39 @@ def _withdrawn_candidates(data_dir: Path, influx: InfluxConfig, nights: list[Dem
         assert storage.flush(60.0)
 
 
+#: Onset offset of the negative myoclonus written beside the jerks (see _negative_lapses).
+NEG_OFFSET_S = 0.61
+
+
+def _negative_lapses(data_dir: Path, influx: InfluxConfig, nights: list[DemoNight]) -> None:
+    """Negative myoclonus (kind ``negative``) beside every fourth jerk of every night, as
+    the pipeline stores it: in ``jerk_event`` with the jerks.  Every jerk count, marker and
+    the cluster alert must leave them out (the numbers below are the pipeline's jerks); the
+    negative panels count them."""
+    with Storage(data_dir, influx) as storage:
+        for n in nights:
+            for sensor, events in n.events.items():
+                side = next(s.side for s in n.sensors if s.sensor == sensor)
+                lapses = [
+                    replace(e, onset=e.onset + NEG_OFFSET_S, kind="negative", series=None)
+                    for e in events[::4]
+                    if e.kind != "negative"
+                ]
+                storage.add_events(n.spec.subject, sensor, side, lapses)
+        assert storage.flush(60.0)
+
+
+def _lapses(n: DemoNight) -> list[float]:
+    """Onsets of the negative myoclonus of night ``n`` (written and detected)."""
+    written = [
+        e.onset + NEG_OFFSET_S
+        for evs in n.events.values()
+        for e in evs[::4]
+        if e.kind != "negative"
+    ]
+    return sorted(written + [e.onset for e in n.negative_events])
+
+
 @pytest.fixture(scope="module")
 def world(influxd: LocalInfluxd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     influxd.start()
@@ -85,6 +118,7 @@ def world(influxd: LocalInfluxd, tmp_path_factory: pytest.TempPathFactory) -> It
     influx = InfluxConfig(url=influxd.url, db=db, api="v1", create=True)
     nights = write_demo_nights(root / "data", influx)
     _withdrawn_candidates(root / "withdrawn", influx, nights)
+    _negative_lapses(root / "negative", influx, nights)
     first = min(n.night.start_s for n in nights if n.spec.subject == "s1")
     change_s = float(int(first + 1.5 * 86400))
     mp = pytest.MonkeyPatch()
@@ -214,7 +248,8 @@ def test_night_dashboard_numbers_equal_the_pipeline(world: World) -> None:
         assert {int(t): h for t, _, h in series.values if h} == dict(exp_hyp), title
     (table,) = [s for t in run.panel("Jerk events").targets for s in t.series][:1]
     rows = sum(len(s.values) for t in run.panel("Jerk events").targets for s in t.series)
-    assert rows == len(events) and "peak_acc_g" in table.columns
+    # (the event list shows negative myoclonus too, kind "negative")
+    assert rows == len(events) + len(_lapses(night)) and "peak_acc_g" in table.columns
     # The live run published every jerk provisionally first; each settled point replaced
     # its provisional one (kind is a field): every jerk once, under its final kind.
     assert not any(
@@ -223,7 +258,15 @@ def test_night_dashboard_numbers_equal_the_pipeline(world: World) -> None:
     timeline = {
         t.ref_id: sum(len(s.values) for s in t.series) for t in run.panel("Jerk timeline").targets
     }
-    assert timeline == {"A": len(events) - len(hypnic), "B": len(hypnic)}
+    assert timeline == {
+        "A": len(events) - len(hypnic),
+        "B": len(hypnic),
+        "C": len(_lapses(night)),
+    }
+    # Negative myoclonus from the minute counts: what the detector itself found.
+    assert [v for _, v in _values(run, "Negative myoclonus (per wrist)")] == [
+        len(night.negative_events)
+    ]
     # per-sensor series counts and sleep-based rate from the night record
     series = {
         s.tags["sensor"]: s.values[0][1]
@@ -352,6 +395,14 @@ def test_live_last_five_minutes_and_cluster_alert(world: World) -> None:
         n = world.last(subject)
         expected = sum(1 for e in n.all_events if now_ms - 300_000 <= e.onset * 1000 <= now_ms)
         assert got.get(subject, 0) == expected
+    neg = {
+        s.tags["subject"]: s.values[0][1]
+        for s in run.panel("Negative myoclonus tonight (per wrist)").targets[0].series
+    }
+    for subject in ("s1", "s2"):
+        lo = now_ms - 12 * 3600_000
+        expected = sum(1 for t in _lapses(world.last(subject)) if lo <= t * 1000 <= now_ms)
+        assert expected > 0 and neg.get(subject, 0) == expected
     # the alert fires exactly where the pipeline has >= threshold jerks in the window
     checked = 0
     for t_ms in range(now_ms - 1_800_000, now_ms + 1, 30_000):

@@ -505,7 +505,8 @@ class NightPipeline:
 
     @property
     def jerks(self) -> int:
-        return sum(len(c.events) for c in self._ch.values())
+        """Jerks so far over the sensors (negative myoclonus is not counted)."""
+        return sum(e.kind != "negative" for c in self._ch.values() for e in c.events)
 
 
 async def consume(
