@@ -46,7 +46,8 @@ def night_label(start_s: float) -> str:
 def night_points(store: LocalStore, night: Night) -> list[Point]:
     """``sensor_night`` points (one per sensor that delivered data) for one night (merged:
     see :func:`storage.nights.subject_nights`).  Counts are per wrist: a bilateral jerk
-    counts once on each wrist that saw it."""
+    counts once on each wrist that saw it; negative myoclonus is counted apart
+    (``negative``)."""
     end_s = night.end_s + 1.0  # events/counts are selected in [start, end)
     counts = store.minute_counts(night.subject, night.start_s, end_s)
     events = store.events(night.subject, night.start_s, end_s)
@@ -63,7 +64,8 @@ def night_points(store: LocalStore, night: Night) -> list[Point]:
     label = night_label(night.start_s)
     points: list[Point] = []
     for sensor in sorted(sensors):
-        evs = [e for e in events if e.sensor == sensor]
+        evs = [e for e in events if e.sensor == sensor and e.event.kind != "negative"]
+        negative = sum(1 for e in events if e.sensor == sensor and e.event.kind == "negative")
         hypnic = sum(1 for e in evs if e.event.kind == "hypnic")
         series_ids = {e.event.series for e in evs if e.event.series}
         in_sleep = sum(1 for e in evs if any(a <= e.event.onset <= b for a, b in periods))
@@ -83,6 +85,7 @@ def night_points(store: LocalStore, night: Night) -> list[Point]:
             "recording_s": float(night.end_s - night.start_s),
             "covered_s": float(sum(c.count.covered_s for c in counts if c.sensor == sensor)),
             "jerks_per_hour_sleep": in_sleep / (sleep_s / 3600.0) if sleep_s > 0 else None,
+            "negative": negative,
         }
         tags = {"subject": night.subject, "sensor": sensor, "side": sensors[sensor], "night": label}
         points.append(Point(SENSOR_NIGHT, tags, fields, seconds_to_ns(night.start_s)))

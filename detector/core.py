@@ -142,6 +142,7 @@ class _Held:
     series: int | None
     series_final: bool
     fallback: JerkEvent | None = None  # see _Verdict
+    published: bool = False  # a lapse's point was handed out (live preview)
 
 
 class _NoiseFloor:
@@ -725,7 +726,8 @@ class JerkDetector:
         # Published at once where no later verdict can cancel it (only a rather smooth one
         # can become restless), so a provisional jerk is never retracted.
         for p in self._pending:
-            if not (p.published or p.cancelled) and (
+            # (A lapse of tone is published once its state is known: asleep, it is no lapse.)
+            if not (p.published or p.cancelled or p.event.kind == "negative") and (
                 not p.ambiguous or analysed > p.t_last + horizon
             ):
                 p.published = True
@@ -742,7 +744,7 @@ class JerkDetector:
                 if p.published and self._want_provisional:
                     self._withdraw(p.event)
             else:
-                self._add_jerk(p.event, p.fallback)
+                self._add_jerk(p.event, p.fallback, p.published)
             self._record(p.t_first, p.t_last, "restless" if p.cancelled else "jerk", p.features)
 
     def _provisional_event(self, ev: JerkEvent) -> JerkEvent:
@@ -1081,10 +1083,12 @@ class JerkDetector:
         return _Verdict("jerk", feat, event, rather_smooth, t_end)
 
     # ================================================================== holding
-    def _add_jerk(self, ev: JerkEvent, fallback: JerkEvent | None = None) -> None:
+    def _add_jerk(
+        self, ev: JerkEvent, fallback: JerkEvent | None = None, published: bool = False
+    ) -> None:
         if ev.kind == "negative":
             # A lapse of tone is no jerk of a series (nor does it break one).
-            self._held.append(_Held(ev, None, True, fallback))
+            self._held.append(_Held(ev, None, True, fallback, published))
             return
         gap = self.config.series_gap_s
         h = _Held(ev, None, False)
@@ -1148,13 +1152,21 @@ class JerkDetector:
                         break
                     kind = fb_kind
                 self._held.pop(0)
-                if self._want_provisional and (fb is None or fb.onset != h.event.onset):
+                moved = fb is None or fb.onset != h.event.onset
+                if self._want_provisional and h.published and moved:
                     self._withdraw(h.event)
                 if fb is None:
                     self.rejected["negative_asleep"] = self.rejected.get("negative_asleep", 0) + 1
                     continue
-                out.append(_with(fb, kind, None, state))
+                final_ev = _with(fb, kind, None, state)
+                if self._want_provisional and (moved or not h.published):
+                    self._claim(final_ev)
+                    self._provisional.append(self._provisional_event(final_ev))
+                out.append(final_ev)
                 continue
+            if kind == "negative" and self._want_provisional and not h.published:
+                self._claim(h.event)
+                self._provisional.append(self._provisional_event(_with(h.event, kind, None, state)))
             self._held.pop(0)
             out.append(_with(h.event, kind, h.series, state))
         return out

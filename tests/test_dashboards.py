@@ -335,7 +335,10 @@ def test_trends_per_night_and_before_after_change(world: World) -> None:
         for n in ns:
             for evs in n.events.values():
                 jerks += sum(
-                    1 for e in evs if any(a <= e.onset <= b for a, b in n.night.sleep_periods)
+                    1
+                    for e in evs
+                    if e.kind != "negative"
+                    and any(a <= e.onset <= b for a, b in n.night.sleep_periods)
                 )
                 sleep += n.night.sleep_s or 0.0
         return jerks / sleep * 3600
@@ -367,7 +370,9 @@ def test_cohort_table_and_distributions(world: World) -> None:
             rec = dict(zip(s.columns, row, strict=True))
             rows[(s.tags["subject"], s.tags["night"], s.tags["sensor"])] = rec
     expected = {
-        (n.spec.subject, night_label(n.night.start_s), sensor): evs
+        (n.spec.subject, night_label(n.night.start_s), sensor): [
+            e for e in evs if e.kind != "negative"
+        ]
         for n in world.nights
         for sensor, evs in n.events.items()
     }

@@ -154,8 +154,10 @@ def test_pipeline_records_subject_level_night(cohort: tuple[Path, list[TruthNigh
                 n.series,
             )
             assert r.sensors == 2 and 0 < r.bilateral < r.jerks
-            events = store.events(SUBJECT, n.start_s, n.end_s + 1)
+            stored = store.events(SUBJECT, n.start_s, n.end_s + 1)
+            events = [e for e in stored if e.event.kind != "negative"]
             assert r.jerks == len(events) - r.bilateral  # each bilateral jerk: two events
+            assert r.negative <= len(stored) - len(events)  # (a bilateral lapse: once)
             assert r.signal_h is not None
             assert 0.9 * r.recording_h < r.signal_h <= r.recording_h + 0.1 / 3600
     finally:
