@@ -461,6 +461,37 @@ class JerkDetector:
         """Convulsive episodes that have ended since the last call (each returned once)."""
         return self.episodes.pop()
 
+    def _quiet_until(self) -> float:
+        """Sample time (s) before which more gap-free samples cannot make :meth:`process`
+        return a jerk, for :class:`~detector.bank.JerkDetectorBank`, which holds such samples
+        back and feeds them later in one chunk (same events: the detector is
+        chunk-invariant).  A burst among them is analysed ``look_ahead`` after its first
+        sample at the earliest; the bank bounds that itself.  -inf: feed at once (the
+        provisional kind guess depends on when the previous call was)."""
+        if self._want_provisional or not self._seg_open or not self._bt.size:
+            return -math.inf
+        look_ahead = self._look_ahead_s
+        due = math.inf
+        if self._open is not None:  # (a train split from it ends no earlier than it starts)
+            due = self._open.t_first + look_ahead
+        for b in self._closed:
+            due = min(due, b.t_last + look_ahead)
+        if self._pending:
+            due = min(due, self._pending[0].t_last + self.config.post_context_s)
+        last = float(self._bt[-1])  # last ingested sample (the interpolator lags the input)
+        if self._held:
+            # Held jerks wait for their series to close and for the sleep estimate, which
+            # changes only when an epoch completes.
+            ep = self.config.epoch_s
+            due = min(due, (math.floor(last / ep) + 1) * ep)
+            if self._chain_last_onset is not None:
+                gap = self.config.series_gap_s
+                due = min(due, self._chain_last_onset + gap + _ONSET_LEAD_S)
+        if self.episodes.in_run:
+            w = self.config.episode_window_s
+            due = min(due, (math.floor(last / w) + 1) * w)
+        return due
+
     # ================================================================== ingest
     def _start_segment(self, t0: float, first_sample: FloatArray) -> None:
         self._seg += 1
