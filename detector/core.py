@@ -484,7 +484,8 @@ class JerkDetector:
             # changes only when an epoch completes.
             ep = self.config.epoch_s
             due = min(due, (math.floor(last / ep) + 1) * ep)
-            if self._chain_last_onset is not None:
+            if self._chain_last_onset is not None and not self._held[-1].series_final:
+                # (once final, a series flag stays so: only the epochs are left to wait for)
                 gap = self.config.series_gap_s
                 due = min(due, self._chain_last_onset + gap + _ONSET_LEAD_S)
         if self.episodes.in_run:
