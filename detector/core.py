@@ -1110,8 +1110,10 @@ class JerkDetector:
     def _trim(self) -> None:
         keep_s = max(self.config.pre_context_s, self.config.settle_window_s) + 1.0
         keep_n = max(1, round(keep_s * self.work_hz))
-        if self._bt.size < 4 * keep_n:
-            return  # trim in large steps: copying is amortised
+        # Trimmed once 1 s more than the rules need has built up: memory per live stream
+        # stays near keep_s of signal; the copy is small next to a call's fixed cost.
+        if self._bt.size < keep_n + max(1, round(self.work_hz)):
+            return
         cut_t = float(self._bt[-1]) - keep_s
         for b in self._closed:
             cut_t = min(cut_t, b.t_first - keep_s)
