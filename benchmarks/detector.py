@@ -7,7 +7,8 @@ time of ``JerkDetector`` over the whole night as a ratio to one 4th-order
 time, best of ``--repeats``; target <= 3).  Then, for the benchmark's own night: samples/s and
 peak traced memory, the night fed in 0.25 s packets, and a live figure: ``--streams``
 concurrent streams fed in 0.25 s packets, CPU real-time factor on one core and memory per
-stream after ``--warm-seconds`` of stream age.
+stream after ``--warm-seconds`` of stream age, for per-stream ``JerkDetector`` objects and for
+one ``JerkDetectorBank`` (the same packets, side by side).
 
     .venv/bin/python benchmarks/detector.py [--hours 8] [--rate 100] [--repeats 5]
                                             [--streams 1000] [--warm-seconds 60]
@@ -31,6 +32,7 @@ import numpy as np
 from scipy import signal
 
 from detector import JerkDetector
+from detector.bank import JerkDetectorBank
 from sim import NightConfig, simulate_night
 
 #: Night types: NightConfig overrides (seed, busyness).
@@ -88,37 +90,18 @@ def night_types(hours: float, rate: float, repeats: int) -> None:
         _one_night(name, kw, hours, rate, repeats)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--hours", type=float, default=8.0)
-    ap.add_argument("--rate", type=float, default=100.0)
-    ap.add_argument("--seed", type=int, default=1001)
-    ap.add_argument("--streams", type=int, default=1000)
-    ap.add_argument("--live-seconds", type=float, default=30.0)
-    ap.add_argument("--warm-seconds", type=float, default=60.0, help="stream age before memory")
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    night_types(args.hours, args.rate, args.repeats)
-
-    t_gen = time.perf_counter()
-    night = simulate_night(NightConfig(hours=args.hours, rate_hz=args.rate, seed=args.seed))
-    rec = night.sensors[0]
-    t, acc = np.ascontiguousarray(rec.t), np.ascontiguousarray(rec.acc)
+def _offline(t: np.ndarray, acc: np.ndarray, rate: float, hours: float, repeats: int) -> None:
+    """Whole night at once, and in 0.25 s packets through one detector."""
     n = t.size
-    print(
-        f"night: {args.hours:g} h at {args.rate:g} Hz, {n} samples "
-        f"(simulated in {time.perf_counter() - t_gen:.1f} s)"
-    )
-
-    sos = signal.butter(4, 0.5, btype="highpass", fs=args.rate, output="sos")
-    t_sos = _best_of(args.repeats, lambda: signal.sosfilt(sos, acc, axis=0))
+    sos = signal.butter(4, 0.5, btype="highpass", fs=rate, output="sos")
+    t_sos = _best_of(repeats, lambda: signal.sosfilt(sos, acc, axis=0))
 
     def whole() -> None:
-        det = JerkDetector(args.rate)
+        det = JerkDetector(rate)
         det.process(t, acc)
         det.flush()
 
-    t_det = _best_of(args.repeats, whole)
+    t_det = _best_of(repeats, whole)
     gc.collect()
     tracemalloc.start()
     whole()
@@ -132,10 +115,10 @@ def main() -> None:
         f"sosfilt (4th order, (n,3)): {t_sos:.3f} s  ->  detector / sosfilt = {t_det / t_sos:.2f}"
     )
 
-    step = round(0.25 * args.rate)
+    step = round(0.25 * rate)
 
     def packets() -> None:
-        det = JerkDetector(args.rate)
+        det = JerkDetector(rate)
         for i in range(0, n, step):
             det.process(t[i : i + step], acc[i : i + step])
         det.flush()
@@ -143,38 +126,103 @@ def main() -> None:
     t_pk = _best_of(1, packets)
     print(
         f"0.25 s packets: {t_pk:.2f} s for the night ({n / step:.0f} calls, "
-        f"{t_pk / (n / step) * 1e6:.0f} us/call), real-time factor {args.hours * 3600 / t_pk:.0f}"
+        f"{t_pk / (n / step) * 1e6:.0f} us/call), real-time factor {hours * 3600 / t_pk:.0f}"
     )
 
-    # Live: many streams, each fed 0.25 s packets in turn (round-robin, one core).
-    streams = args.streams
-    rounds = int(args.live_seconds / 0.25)
-    warm_n = int(args.warm_seconds / 0.25) * step
-    offsets = np.random.default_rng(0).integers(0, max(1, n - rounds * step - warm_n - 1), streams)
-    gc.collect()
-    tracemalloc.start()
-    base_mem = tracemalloc.get_traced_memory()[0]
-    dets = [JerkDetector(args.rate) for _ in range(streams)]
-    # Warm up so buffers, noise history and sleep state hold their steady-state size.
-    warm = int(args.warm_seconds / 0.25)
-    for r in range(warm):
-        for d, o in zip(dets, offsets.tolist(), strict=True):
-            a = o + r * step
-            d.process(t[a : a + step], acc[a : a + step])
-    per_stream = (tracemalloc.get_traced_memory()[0] - base_mem) / streams
-    tracemalloc.stop()
-    t0 = time.process_time()
-    for r in range(warm, warm + rounds):
-        for d, o in zip(dets, offsets.tolist(), strict=True):
-            a = o + r * step
-            d.process(t[a : a + step], acc[a : a + step])
-    el = time.process_time() - t0
+
+def _live(
+    t: np.ndarray,
+    acc: np.ndarray,
+    rate: float,
+    streams: int,
+    live_s: float,
+    warm_s: float,
+    max_stage_s: float,
+) -> None:
+    """Many streams fed 0.25 s packets in turn (one core): per-stream JerkDetectors, and
+    one JerkDetectorBank (the same packets, as (streams, n) arrays per round)."""
+    step = round(0.25 * rate)
+    n = t.size
+    rounds = int(live_s / 0.25)
+    warm = int(warm_s / 0.25)
+    offsets = np.random.default_rng(0).integers(0, max(1, n - (rounds + warm) * step - 1), streams)
+    lanes = np.arange(step)
+
+    def singles() -> tuple[float, float]:
+        gc.collect()
+        tracemalloc.start()
+        base_mem = tracemalloc.get_traced_memory()[0]
+        dets = [JerkDetector(rate) for _ in range(streams)]
+        # Warm up so buffers, noise history and sleep state hold their steady-state size.
+        for r in range(warm):
+            for d, o in zip(dets, offsets.tolist(), strict=True):
+                a = o + r * step
+                d.process(t[a : a + step], acc[a : a + step])
+        mem = (tracemalloc.get_traced_memory()[0] - base_mem) / streams
+        tracemalloc.stop()
+        t0 = time.process_time()
+        for r in range(warm, warm + rounds):
+            for d, o in zip(dets, offsets.tolist(), strict=True):
+                a = o + r * step
+                d.process(t[a : a + step], acc[a : a + step])
+        return time.process_time() - t0, mem
+
+    def bank() -> tuple[float, float]:
+        gc.collect()
+        tracemalloc.start()
+        base_mem = tracemalloc.get_traced_memory()[0]
+        b = JerkDetectorBank(rate, streams, max_stage_s=max_stage_s)
+        for r in range(warm):
+            idx = offsets[:, None] + r * step + lanes
+            b.process(t[idx], acc[idx])
+        mem = (tracemalloc.get_traced_memory()[0] - base_mem) / streams
+        tracemalloc.stop()
+        t0 = time.process_time()
+        for r in range(warm, warm + rounds):
+            idx = offsets[:, None] + r * step + lanes  # (building the packets is timed too)
+            b.process(t[idx], acc[idx])
+        return time.process_time() - t0, mem
+
+    for name, fn in (("JerkDetector each", singles), ("JerkDetectorBank", bank)):
+        el, mem = fn()
+        print(
+            f"live, {name}: {streams} streams x {rounds} packets of 0.25 s: {el:.2f} s CPU "
+            f"for {live_s:g} s of signal -> {el / (streams * rounds) * 1e6:.1f} us per packet, "
+            f"real-time factor {live_s / el:.2f} on one core (~{streams * live_s / el:.0f} "
+            f"streams per core); memory per stream {mem / 1024:.0f} KiB after {warm_s:g} s "
+            "of stream age",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--hours", type=float, default=8.0)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--seed", type=int, default=1001)
+    ap.add_argument("--streams", type=int, default=1000)
+    ap.add_argument("--live-seconds", type=float, default=30.0)
+    ap.add_argument("--warm-seconds", type=float, default=60.0, help="stream age before memory")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--max-stage-s", type=float, default=5.0, help="JerkDetectorBank's")
+    ap.add_argument("--live-only", action="store_true", help="skip the offline figures")
+    args = ap.parse_args()
+    if not args.live_only:
+        night_types(args.hours, args.rate, args.repeats)
+
+    t_gen = time.perf_counter()
+    night = simulate_night(NightConfig(hours=args.hours, rate_hz=args.rate, seed=args.seed))
+    rec = night.sensors[0]
+    t, acc = np.ascontiguousarray(rec.t), np.ascontiguousarray(rec.acc)
+    n = t.size
     print(
-        f"live: {streams} streams x {rounds} packets of 0.25 s: {el:.2f} s CPU for "
-        f"{args.live_seconds:g} s of signal -> real-time factor {args.live_seconds / el:.2f} "
-        f"on one core (~{streams * args.live_seconds / el:.0f} streams per core); memory per "
-        f"stream {per_stream / 1024:.0f} KiB after {args.warm_seconds:g} s of stream age"
+        f"night: {args.hours:g} h at {args.rate:g} Hz, {n} samples "
+        f"(simulated in {time.perf_counter() - t_gen:.1f} s)"
     )
+
+    if not args.live_only:
+        _offline(t, acc, args.rate, args.hours, args.repeats)
+    _live(t, acc, args.rate, args.streams, args.live_seconds, args.warm_seconds, args.max_stage_s)
 
 
 if __name__ == "__main__":

@@ -468,6 +468,38 @@ class JerkDetector:
         """Convulsive episodes that have ended since the last call (each returned once)."""
         return self.episodes.pop()
 
+    def _quiet_until(self) -> float:
+        """Sample time (s) before which more gap-free samples cannot make :meth:`process`
+        return a jerk, for :class:`~detector.bank.JerkDetectorBank`, which holds such samples
+        back and feeds them later in one chunk (same events: the detector is
+        chunk-invariant).  A burst among them is analysed ``look_ahead`` after its first
+        sample at the earliest; the bank bounds that itself.  -inf: feed at once (the
+        provisional kind guess depends on when the previous call was)."""
+        if self._want_provisional or not self._seg_open or not self._bt.size:
+            return -math.inf
+        look_ahead = self._look_ahead_s
+        due = math.inf
+        if self._open is not None:  # (a train split from it ends no earlier than it starts)
+            due = self._open.t_first + look_ahead
+        for b in self._closed:
+            due = min(due, b.t_last + look_ahead)
+        if self._pending:
+            due = min(due, self._pending[0].t_last + self.config.post_context_s)
+        last = float(self._bt[-1])  # last ingested sample (the interpolator lags the input)
+        if self._held:
+            # Held jerks wait for their series to close and for the sleep estimate, which
+            # changes only when an epoch completes.
+            ep = self.config.epoch_s
+            due = min(due, (math.floor(last / ep) + 1) * ep)
+            if self._chain_last_onset is not None and not self._held[-1].series_final:
+                # (once final, a series flag stays so: only the epochs are left to wait for)
+                gap = self.config.series_gap_s
+                due = min(due, self._chain_last_onset + gap + _ONSET_LEAD_S)
+        if self.episodes.in_run:
+            w = self.config.episode_window_s
+            due = min(due, (math.floor(last / w) + 1) * w)
+        return due
+
     # ================================================================== ingest
     def _start_segment(self, t0: float, first_sample: FloatArray) -> None:
         self._seg += 1
@@ -1174,8 +1206,10 @@ class JerkDetector:
     def _trim(self) -> None:
         keep_s = max(self.config.pre_context_s, self.config.settle_window_s) + 1.0
         keep_n = max(1, round(keep_s * self.work_hz))
-        if self._bt.size < 4 * keep_n:
-            return  # trim in large steps: copying is amortised
+        # Trimmed once 1 s more than the rules need has built up: memory per live stream
+        # stays near keep_s of signal; the copy is small next to a call's fixed cost.
+        if self._bt.size < keep_n + max(1, round(self.work_hz)):
+            return
         cut_t = float(self._bt[-1]) - keep_s
         for b in self._closed:
             cut_t = min(cut_t, b.t_first - keep_s)

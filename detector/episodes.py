@@ -184,6 +184,11 @@ class EpisodeDetector:
         return out
 
     @property
+    def in_run(self) -> bool:
+        """A run of qualifying windows is open (a quiet window may end it)."""
+        return self._run is not None
+
+    @property
     def running(self) -> EpisodeEvent | None:
         """The episode in progress, if its qualifying windows already last ``min_s``."""
         r = self._run
