@@ -20,6 +20,9 @@ P_CLIP_G: int
 P_RAIL_MIN_G: int
 P_HOP_N: int
 P_AMBIGUOUS_IMPULSE: int
+P_ACT_WINDOW: int
+P_ACT_ENV: int
+P_ACT_MIN_FRACTION: int
 N_PARAMS: int
 S_BASE_SHORT: int
 S_NO_LOBE: int
@@ -49,6 +52,10 @@ F_PRE_STEP: int
 F_PRE_STEP_TYP: int
 F_CLIP_N: int
 F_PEAK_JERK: int
+F_ACTIVE: int
+F_REACH: int
+F_WIN0: int
+F_WIN1: int
 N_FEATURES: int
 
 def refined_peak(y: _F, p: int) -> float: ...
@@ -69,6 +76,17 @@ def burst_features(
     sos_hf: _F,
     zi_hf: _F,
 ) -> tuple[int, list[float]]: ...
+def activity_fraction(
+    t: _F,
+    env: _F,
+    others: _F,
+    t_first: float,
+    t_last: float,
+    window_s: float,
+    env_g: float,
+    min_fraction: float,
+    rate_hz: float,
+) -> tuple[float, bool]: ...
 def noise_floors(
     env: _F, partial: _F, meds: _F, floor_: float, bn: int, h: int
 ) -> tuple[_F, _F, _F, float]: ...

@@ -45,7 +45,10 @@ cdef enum:
     CP_RAIL_MIN_G = 12
     CP_HOP_N = 13
     CP_AMBIGUOUS_IMPULSE = 14
-    CN_PARAMS = 15
+    CP_ACT_WINDOW = 15
+    CP_ACT_ENV = 16
+    CP_ACT_MIN_FRACTION = 17
+    CN_PARAMS = 18
     CS_BASE_SHORT = 1
     CS_NO_LOBE = 2
     CS_NO_ONSET = 3
@@ -74,7 +77,11 @@ cdef enum:
     CF_PRE_STEP_TYP = 21
     CF_CLIP_N = 22
     CF_PEAK_JERK = 23
-    CN_FEATURES = 24
+    CF_ACTIVE = 24
+    CF_REACH = 25
+    CF_WIN0 = 26
+    CF_WIN1 = 27
+    CN_FEATURES = 28
 
 P_NEIGHBOUR_WINDOW = CP_NEIGHBOUR_WINDOW
 P_MAX_BURST = CP_MAX_BURST
@@ -91,6 +98,9 @@ P_CLIP_G = CP_CLIP_G
 P_RAIL_MIN_G = CP_RAIL_MIN_G
 P_HOP_N = CP_HOP_N
 P_AMBIGUOUS_IMPULSE = CP_AMBIGUOUS_IMPULSE  # turn only judged below it: computed only then
+P_ACT_WINDOW = CP_ACT_WINDOW  # ActivityParams.window_s, env_g, min_fraction
+P_ACT_ENV = CP_ACT_ENV
+P_ACT_MIN_FRACTION = CP_ACT_MIN_FRACTION
 N_PARAMS = CN_PARAMS
 S_BASE_SHORT = CS_BASE_SHORT
 S_NO_LOBE = CS_NO_LOBE
@@ -120,6 +130,10 @@ F_PRE_STEP = CF_PRE_STEP
 F_PRE_STEP_TYP = CF_PRE_STEP_TYP
 F_CLIP_N = CF_CLIP_N
 F_PEAK_JERK = CF_PEAK_JERK
+F_ACTIVE = CF_ACTIVE  # activity_fraction: NaN when too little signal around
+F_REACH = CF_REACH
+F_WIN0 = CF_WIN0  # buffer indices of the burst's analysis window
+F_WIN1 = CF_WIN1
 N_FEATURES = CN_FEATURES
 
 # Indices into the parameter vector of burst_features (built once per detector).
@@ -532,6 +546,107 @@ cdef Py_ssize_t _clipped_count(const double[:, ::1] acc, Py_ssize_t a, Py_ssize_
     return cnt
 
 
+# ---------------------------------------------------------------- wake activity
+cdef void _side_counts(const double[::1] env, const unsigned char* keep, Py_ssize_t a,
+                       Py_ssize_t b, double env_g, Py_ssize_t* out) noexcept nogil:
+    """Over ``env[a:b]``: samples above ``env_g``, kept ones, kept ones above, into out[0:3]."""
+    cdef Py_ssize_t q, up, hi = 0, kp = 0, both = 0
+    for q in range(a, b):
+        up = env[q] > env_g
+        hi += up
+        kp += keep[q]
+        both += up & keep[q]
+    out[0] = hi
+    out[1] = kp
+    out[2] = both
+
+
+cdef void _brief_cover(const double[::1] t, const double[:, ::1] rec, double tf,
+                       unsigned char* keep) noexcept nogil:
+    """``activity._between_brief_bursts``: keep[q] = 0 where ``t[q]`` lies within a brief
+    other burst (<= 0.5 s, from 0.1 s before it to 0.5 s after: its ringing)."""
+    cdef Py_ssize_t n = t.shape[0], r, q, lo, hi
+    cdef double fr, er
+    for q in range(n):
+        keep[q] = 1
+    for r in range(rec.shape[0]):
+        fr = rec[r, 0]
+        er = rec[r, 1]
+        if er - fr <= 0.5 and fr != tf:
+            lo = _left(t, fr - 0.1)
+            hi = _right(t, er + 0.5)
+            for q in range(lo, hi):
+                keep[q] = 0
+
+
+cdef double _side_fraction(Py_ssize_t size, const Py_ssize_t* c) noexcept nogil:
+    """``activity._active_fraction`` from the counts of ``_side_counts``."""
+    if <double> c[1] >= 0.5 * <double> size:
+        return <double> c[2] / <double> c[1]
+    return <double> c[0] / <double> size
+
+
+cdef void _activity(const double[::1] t, const double[::1] env, const double[:, ::1] rec,
+                    double tf, double tl, double w, double env_g, double min_fraction,
+                    double rate, double* out) noexcept nogil:
+    """The rest test of ``activity.movement_context``, exactly: out[0] = the active
+    fraction (NaN: too little signal to judge, i.e. rest), out[1] = 1.0 when the burst
+    ends a reach, else 0.0.  ``rec``: (first, last) of the bursts nearby."""
+    cdef Py_ssize_t n = t.shape[0]
+    cdef Py_ssize_t a0 = _left(t, tf - w), a1 = _left(t, tf - 0.3)
+    cdef Py_ssize_t b0 = _left(t, tl + 0.6), b1 = _left(t, tl + w)
+    cdef Py_ssize_t l0, l1, nb, na, nl, need = <Py_ssize_t> (0.5 * w * rate)
+    cdef Py_ssize_t cb[3]
+    cdef Py_ssize_t ca[3]
+    cdef Py_ssize_t cl[3]
+    cdef double f_before = 0.0, f_after = 0.0, frac, hi_f, lo_f
+    cdef unsigned char* keep
+    out[1] = 0.0
+    nb = a1 - a0 if a1 > a0 else 0
+    na = b1 - b0 if b1 > b0 else 0
+    if nb < need and na < need:
+        out[0] = NAN
+        return
+    keep = <unsigned char*> malloc((n + 1) * sizeof(unsigned char))
+    _brief_cover(t, rec, tf, keep)
+    if nb >= need and nb > 0:
+        _side_counts(env, keep, a0, a1, env_g, cb)
+        if cb[0]:
+            f_before = _side_fraction(nb, cb)
+    if na >= need and na > 0:
+        _side_counts(env, keep, b0, b1, env_g, ca)
+        if ca[0]:
+            f_after = _side_fraction(na, ca)
+    # max(min(fb, fa), max(fb, fa) - min_fraction), as Python's min and max pick
+    lo_f = f_after if f_after < f_before else f_before
+    hi_f = f_after if f_after > f_before else f_before
+    hi_f = hi_f - min_fraction
+    frac = hi_f if hi_f > lo_f else lo_f
+    l0 = _left(t, tf - 1.0)
+    l1 = _left(t, tf - 0.05)
+    nl = l1 - l0 if l1 > l0 else 0
+    if nl > 0:
+        _side_counts(env, keep, l0, l1, env_g, cl)
+        if (<double> cl[0] / <double> nl >= 0.9 and <double> cl[1] >= 0.5 * <double> nl
+                and <double> cl[2] >= 0.9 * <double> cl[1]):
+            frac = min_fraction if min_fraction > frac else frac
+            out[1] = 1.0
+    free(keep)
+    out[0] = frac
+
+
+def activity_fraction(const double[::1] t, const double[::1] env, const double[:, ::1] others,
+                      double t_first, double t_last, double window_s, double env_g,
+                      double min_fraction, double rate_hz):
+    """The rest test of ``activity.movement_context`` (see there): (active fraction, NaN
+    when there is too little signal to judge; whether the burst ends a reach)."""
+    cdef double out[2]
+    if t.shape[0] != env.shape[0]:
+        raise ValueError("t and env differ in length")
+    _activity(t, env, others, t_first, t_last, window_s, env_g, min_fraction, rate_hz, out)
+    return out[0], out[1] != 0.0
+
+
 # ---------------------------------------------------------------- one burst
 def burst_features(
     const double[::1] bt, const double[:, ::1] bacc, const double[::1] benv,
@@ -554,10 +669,10 @@ def burst_features(
     Returns:
         (stage, features): a list of floats (``F_*``), valid up to ``stage`` (``S_*``).
     """
-    cdef double f[24]
+    cdef double f[CN_FEATURES]
     cdef Py_ssize_t stage = _features(bt, bacc, benv, bfloor, bfill, rec, tf, tl,
                                       peak_env, t_seg_lo, t_seg_hi, prm, sos_hf, zi_hf, f)
-    return stage, [f[i] for i in range(24)]
+    return stage, [f[i] for i in range(CN_FEATURES)]
 
 
 cdef Py_ssize_t _features(
@@ -593,7 +708,7 @@ cdef Py_ssize_t _features(
     cdef unsigned char *quiet
     cdef Py_ssize_t n_post, n_after, cap, pa, pb
 
-    for i in range(24):
+    for i in range(CN_FEATURES):
         f[i] = NAN
     i = _left(bt, max(tf - prm[CP_LOOK_BACK], t_seg_lo))
     k = _right(bt, min(tl + prm[CP_LOOK_AHEAD], t_seg_hi))
@@ -625,6 +740,10 @@ cdef Py_ssize_t _features(
                 if mx >= 0.25 * peak_env:
                     neighbours += 1
     f[CF_NEIGHBOURS] = neighbours
+    f[CF_WIN0] = i
+    f[CF_WIN1] = k
+    _activity(t, env, rec, tf, tl, prm[CP_ACT_WINDOW], prm[CP_ACT_ENV],
+              prm[CP_ACT_MIN_FRACTION], rate, &f[CF_ACTIVE])
 
     scratch = <double*> malloc((2 * n + 2) * sizeof(double))
     quiet = <unsigned char*> malloc((n + 1) * sizeof(unsigned char))

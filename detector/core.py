@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector import _features as _k
-from detector.activity import movement_context
+from detector.activity import at_rest, movement_context
 from detector.config import DetectorConfig
 from detector.episodes import EpisodeDetector, EpisodeEvent
 from detector.errors import ConfigError, InputError
@@ -250,6 +250,9 @@ class JerkDetector:
         prm[_k.P_RAIL_MIN_G] = _RAIL_MIN_G
         prm[_k.P_HOP_N] = max(1, round(0.15 * self.work_hz))  # biphasic hop, samples
         prm[_k.P_AMBIGUOUS_IMPULSE] = cfg.ambiguous_impulse_ratio
+        prm[_k.P_ACT_WINDOW] = self._activity.window_s
+        prm[_k.P_ACT_ENV] = self._activity.env_g
+        prm[_k.P_ACT_MIN_FRACTION] = self._activity.min_fraction
         self._kparams = prm
 
         # Stream state.
@@ -272,6 +275,9 @@ class JerkDetector:
         self._open: _Burst | None = None
         self._closed: deque[_Burst] = deque()
         self._recent: deque[tuple[float, float]] = deque()
+        # _recent as a (k, 2) array for the kernels, built once per change rather than per
+        # burst (None: stale).
+        self._recent_arr: FloatArray | None = None
         # Events.
         self._held: list[_Held] = []
         self._series_next = 1
@@ -483,6 +489,7 @@ class JerkDetector:
     def _close_open(self) -> None:
         ob = self._open
         if ob is not None:
+            self._recent_arr = None
             self._recent.pop()
             for b in self._split_train(ob):
                 self._closed.append(b)
@@ -649,6 +656,7 @@ class JerkDetector:
                     self._close_open()
                     self._open = _Burst(float(t[g0]), float(t[g1]), last, self._seg, peak)
                     self._recent.append((float(t[g0]), math.inf))
+                    self._recent_arr = None
         ob = self._open
         if ob is not None and start_abs + above.size - 1 - ob.last > self._merge_n:
             self._close_open()
@@ -819,7 +827,11 @@ class JerkDetector:
         if tf - t_seg_lo < cfg.min_pre_s or t_seg_hi - tl < cfg.min_post_s:
             return _Verdict("gap_edge", feat)
         # The numbers (compiled, see detector/_features.pyx); the rules below judge them.
-        rec = np.array(self._recent, dtype=np.float64).reshape(len(self._recent), 2)
+        rec = self._recent_arr
+        if rec is None:
+            rec = np.array(self._recent, dtype=np.float64).reshape(len(self._recent), 2)
+            rec.flags.writeable = False  # shared by every burst judged until it changes
+            self._recent_arr = rec
         stage, f = _k.burst_features(
             self._bt,
             self._bacc,
@@ -843,20 +855,24 @@ class JerkDetector:
             return _Verdict("episode", feat)
         # Inside walking or other voluntary activity, the movement's own transients are not
         # jerks; one far larger than them still is (detector.activity).  The look-back and
-        # look-ahead windows (>= 6 s) cover the activity window either side.
-        look_back_s = float(self._kparams[_k.P_LOOK_BACK])
-        i0 = int(np.searchsorted(self._bt, max(tf - look_back_s, t_seg_lo), "left"))
-        i1 = int(np.searchsorted(self._bt, min(tl + self._look_ahead_s, t_seg_hi), "right"))
-        mctx = movement_context(
-            self._bt[i0:i1],
-            self._benv[i0:i1],
-            tf,
-            tl,
-            b.peak_env,
-            rate,
-            self._activity,
-            others=rec,
-        )
+        # look-ahead windows (>= 6 s) cover the activity window either side.  The kernel
+        # ran the rest test, where most bursts end; the rest only inside movement.
+        active = f[_k.F_ACTIVE]
+        if active >= self._activity.min_fraction:
+            w0, w1 = int(f[_k.F_WIN0]), int(f[_k.F_WIN1])
+            mctx = movement_context(
+                self._bt[w0:w1],
+                self._benv[w0:w1],
+                tf,
+                tl,
+                b.peak_env,
+                rate,
+                self._activity,
+                others=rec,
+                fraction=(active, bool(f[_k.F_REACH])),
+            )
+        else:
+            mctx = at_rest(active)
         feat.update(
             active=mctx.active_fraction,
             cadence=mctx.cadence_hz,
@@ -1098,6 +1114,7 @@ class JerkDetector:
         horizon = float(self._bt[0]) - keep_s
         while self._recent and self._recent[0][1] < horizon:
             self._recent.popleft()
+            self._recent_arr = None
         # Every burst that could publish or withdraw a point this old has been judged.
         for onset in [o for o in self._claims if o < horizon]:
             del self._claims[onset]
