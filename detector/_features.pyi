@@ -87,6 +87,9 @@ def activity_fraction(
     min_fraction: float,
     rate_hz: float,
 ) -> tuple[float, bool]: ...
+def scan_chunk(
+    t: _F, acc: _F, max_abs_t: float, max_abs_acc: float
+) -> tuple[bool, bool, float]: ...
 def noise_floors(
     env: _F, partial: _F, meds: _F, floor_: float, bn: int, h: int
 ) -> tuple[_F, _F, _F, float]: ...

@@ -1054,6 +1054,29 @@ cdef Py_ssize_t _features(
 
 
 
+# ---------------------------------------------------------------- input
+def scan_chunk(const double[::1] t, const double[:, ::1] acc, double max_abs_t,
+               double max_abs_acc):
+    """One pass over an input chunk, t (n,) s and acc (n, 3) g (n >= 1): (the times are
+    all within +-``max_abs_t`` (so finite) and increasing; every acc value lies within
+    +-``max_abs_acc`` (so none is NaN); the largest time step, s (-inf for one sample))."""
+    cdef Py_ssize_t n = t.shape[0], m = 3 * n, i
+    cdef const double* a = &acc[0, 0]
+    cdef double step = -INFINITY, d, v
+    cdef Py_ssize_t bad_a = 0, bad_t = 0
+    with nogil:
+        # (fabs(NaN) <= x is false: a NaN counts as out of range)
+        for i in range(m):
+            bad_a += not (fabs(a[i]) <= max_abs_acc)
+        bad_t = not (fabs(t[0]) <= max_abs_t)
+        for i in range(1, n):
+            v = t[i]
+            d = v - t[i - 1]
+            bad_t += (not (fabs(v) <= max_abs_t)) | (not (v > t[i - 1]))
+            step = d if d > step else step
+    return bad_t == 0, bad_a == 0, step
+
+
 # ---------------------------------------------------------------- noise floor
 def noise_floors(const double[::1] env, const double[::1] partial, const double[::1] meds,
                  double floor_, Py_ssize_t bn, Py_ssize_t h):

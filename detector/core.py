@@ -331,54 +331,61 @@ class JerkDetector:
             raise InputError(f"acc must have shape (n, 3) = ({n}, 3), got {acc_arr.shape}")
         if n == 0:
             return []
-        if not np.isfinite(t_arr).all():
-            i = int(np.flatnonzero(~np.isfinite(t_arr))[0])
-            raise InputError(f"time is not finite at sample {i} of the chunk: {t_arr[i]!r}")
-        if not (np.abs(t_arr) <= MAX_ABS_TIME_S).all():
-            i = int(np.flatnonzero(np.abs(t_arr) > MAX_ABS_TIME_S)[0])
-            raise InputError(
-                f"time {t_arr[i]!r} s at sample {i} of the chunk is beyond +-{MAX_ABS_TIME_S:g} s"
-            )
-        if not (t_arr[1:] > t_arr[:-1]).all():  # (a comparison: cheaper than diff, here)
-            bad = np.flatnonzero(np.diff(t_arr) <= 0)
-            if bad.size:
-                i = int(bad[0]) + 1
+        # One compiled pass decides the common case (times in range and increasing, every
+        # value clean) and finds the largest step; the checks below only when it fails.
+        t_ok, clean, max_step = _k.scan_chunk(t_arr, acc_arr, MAX_ABS_TIME_S, MAX_ABS_ACC_G)
+        if not t_ok:
+            if not np.isfinite(t_arr).all():
+                i = int(np.flatnonzero(~np.isfinite(t_arr))[0])
+                raise InputError(f"time is not finite at sample {i} of the chunk: {t_arr[i]!r}")
+            if not (np.abs(t_arr) <= MAX_ABS_TIME_S).all():
+                i = int(np.flatnonzero(np.abs(t_arr) > MAX_ABS_TIME_S)[0])
                 raise InputError(
-                    f"time does not increase at sample {i} of the chunk: "
-                    f"{t_arr[i]!r} after {t_arr[i - 1]!r}"
+                    f"time {t_arr[i]!r} s at sample {i} of the chunk is beyond "
+                    f"+-{MAX_ABS_TIME_S:g} s"
                 )
+            if not (t_arr[1:] > t_arr[:-1]).all():  # (a comparison: cheaper than diff, here)
+                bad = np.flatnonzero(np.diff(t_arr) <= 0)
+                if bad.size:
+                    i = int(bad[0]) + 1
+                    raise InputError(
+                        f"time does not increase at sample {i} of the chunk: "
+                        f"{t_arr[i]!r} after {t_arr[i - 1]!r}"
+                    )
         if self._last_t is not None and t_arr[0] <= self._last_t:
             raise InputError(
                 f"time does not increase across chunks: {t_arr[0]!r} after {self._last_t!r}"
             )
-        with np.errstate(invalid="ignore"):
-            # Two reductions decide the common case (NaN propagates into min and max, so
-            # it fails the test too); the per-row mask only when something is off.
-            clean = bool(acc_arr.min() >= -MAX_ABS_ACC_G and acc_arr.max() <= MAX_ABS_ACC_G)
         if not clean:
             with np.errstate(invalid="ignore"):
                 ok = (np.abs(acc_arr) <= MAX_ABS_ACC_G).all(axis=1)  # False for NaN too
             t_arr, acc_arr = t_arr[ok], acc_arr[ok]
             if t_arr.size == 0:
                 return []
+            max_step = math.inf  # (the steps across dropped rows are not known)
         self.samples_seen += int(t_arr.size)
         self.wear.update(t_arr, acc_arr)
 
         out: list[JerkEvent] = []
         # Large inputs go through in blocks: the working set stays in cache and the buffer
         # small; the result does not depend on it (see the chunk-invariance tests).
+        # Without a step beyond the bridge (the usual case), no gap inside the chunk: the
+        # steps are not needed.
+        gaps = max_step > self._bridge_s
         for a in range(0, t_arr.size, _BLOCK_N):
             b = a + _BLOCK_N
-            out += self._process_block(t_arr[a:b], acc_arr[a:b], np.diff(t_arr[a:b]))
+            dt = np.diff(t_arr[a:b]) if gaps else None
+            out += self._process_block(t_arr[a:b], acc_arr[a:b], dt)
         return out
 
     def _process_block(
-        self, t_arr: FloatArray, acc_arr: FloatArray, dt: FloatArray
+        self, t_arr: FloatArray, acc_arr: FloatArray, dt: FloatArray | None
     ) -> list[JerkEvent]:
         prev = self._last_t
-        # One set of time steps (``dt``, (n - 1,) s) serves gap filling and the segment cuts.
+        # One set of time steps (``dt``, (n - 1,) s; None: none beyond the bridge) serves
+        # gap filling and the segment cuts.
         t_arr, acc_arr, filled, dt = self._fill_short_gaps(t_arr, acc_arr, dt)
-        cuts = (np.flatnonzero(dt > self._bridge_s) + 1).tolist()
+        cuts = [] if dt is None else (np.flatnonzero(dt > self._bridge_s) + 1).tolist()
         bounds = [0, *cuts, t_arr.size]
         for j, (a, b) in enumerate(itertools.pairwise(bounds)):
             new_seg = (
@@ -578,15 +585,15 @@ class JerkDetector:
         return out
 
     def _fill_short_gaps(
-        self, t: FloatArray, acc: FloatArray, dt: FloatArray
-    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        self, t: FloatArray, acc: FloatArray, dt: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray | None]:
         """Fill gaps of up to ``max_fill_s`` (lost BLE packets) by linear interpolation at the
         nominal rate, so the filters run on instead of restarting.  ``dt`` (n - 1,) s are the
-        steps of ``t``.  Returns t (m,), acc (m, 3), a (m,) mask of the filled samples and
+        steps of ``t`` (None: none is beyond the bridge; then None is returned too).
+        Returns t (m,), acc (m, 3), a (m,) mask of the filled samples and
         the (m - 1,) steps of the returned t.  Depends only on the two samples around each
         gap, so chunking does not change it."""
         lo, hi = self._bridge_s, self.config.max_fill_s
-        fill = (dt > lo) & (dt <= hi)
         # The segment's previous input sample, if the gap may sit just before this chunk.
         prev = (
             (self._last_t, self._last_acc)
@@ -594,7 +601,8 @@ class JerkDetector:
             else None
         )
         lead_fill = prev is not None and lo < float(t[0] - prev[0]) <= hi
-        if not (lead_fill or fill.any()):  # the usual case: no copies
+        if not (lead_fill or (dt is not None and ((dt > lo) & (dt <= hi)).any())):
+            # the usual case: no copies
             return t, acc, np.zeros(t.size, dtype=bool), dt
         tt = np.concatenate((np.array([prev[0]]), t)) if prev is not None else t
         aa = np.concatenate((prev[1][None, :], acc)) if prev is not None else acc

@@ -337,3 +337,23 @@ def test_a_burst_squeezed_between_two_others_has_no_lobe_to_measure() -> None:
         10.0, 10.02, 0.5, 0.0, math.inf, det._kparams, det._sos_hf, det._zi_hf,
     )  # fmt: skip
     assert stage == k.S_NO_LOBE
+
+
+def test_input_scan_decides_like_the_numpy_checks() -> None:
+    # The compiled pass over a chunk (detector/_features.pyx, scan_chunk) stands in for the
+    # NumPy checks in the common case: each kind of bad value must fail it.
+    from detector import _features as k
+    from detector.core import MAX_ABS_ACC_G, MAX_ABS_TIME_S
+
+    t = np.arange(10) / 100.0
+    acc = np.zeros((10, 3))
+    assert k.scan_chunk(t, acc, MAX_ABS_TIME_S, MAX_ABS_ACC_G) == (True, True, np.diff(t).max())
+    for v in (math.nan, math.inf, -1001.0, 1001.0):
+        bad = acc.copy()
+        bad[7, 2] = v
+        assert k.scan_chunk(t, bad, MAX_ABS_TIME_S, MAX_ABS_ACC_G)[:2] == (True, False)
+    for v in (math.nan, math.inf, 2e11, t[3]):
+        bad_t = t.copy()
+        bad_t[4] = v
+        assert k.scan_chunk(bad_t, acc, MAX_ABS_TIME_S, MAX_ABS_ACC_G)[:2] == (False, True)
+    assert k.scan_chunk(t[:1], acc[:1], MAX_ABS_TIME_S, MAX_ABS_ACC_G) == (True, True, -math.inf)
