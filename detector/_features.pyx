@@ -24,7 +24,7 @@ results are bit-identical (tests/test_detector_golden.py):
 Built with ``-ffp-contract=off``: a fused multiply-add would change the last bits.
 """
 
-from libc.math cimport sqrt, acos, ceil, fabs, isnan, INFINITY, NAN
+from libc.math cimport sqrt, acos, ceil, floor, fabs, isnan, INFINITY, NAN
 from libc.stdlib cimport malloc, free
 
 import numpy as np
@@ -1075,6 +1075,89 @@ def scan_chunk(const double[::1] t, const double[:, ::1] acc, double max_abs_t,
             bad_t += (not (fabs(v) <= max_abs_t)) | (not (v > t[i - 1]))
             step = d if d > step else step
     return bad_t == 0, bad_a == 0, step
+
+
+# ---------------------------------------------------------------- bursts
+def supra_runs(const double[::1] env, const double[::1] floor_, double min_thr, double factor,
+               Py_ssize_t merge_n):
+    """The detector's threshold and its runs in one pass: above (n,) bool =
+    ``env > np.maximum(min_thr, factor * floor_)``, and the groups of supra-threshold
+    samples at most ``merge_n`` apart: (above, [(first, last, peak)] per group, peak the
+    envelope's maximum over first..last)."""
+    cdef Py_ssize_t n = env.shape[0], i, last = -1, first = -1
+    cdef double th
+    above_arr = np.empty(n, dtype=np.bool_)
+    cdef unsigned char[::1] above = above_arr.view(np.uint8)
+    cdef list groups = []
+    for i in range(n):
+        th = factor * floor_[i]
+        th = min_thr if min_thr > th else th
+        above[i] = env[i] > th
+        if above[i]:
+            if first >= 0 and i - last > merge_n:
+                groups.append((first, last, _span_max(env, first, last)))
+                first = -1
+            if first < 0:
+                first = i
+            last = i
+    if first >= 0:
+        groups.append((first, last, _span_max(env, first, last)))
+    return above_arr, groups
+
+
+cdef double _span_max(const double[::1] x, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef double mx = x[a]
+    cdef Py_ssize_t q
+    for q in range(a + 1, b + 1):
+        mx = x[q] if x[q] > mx else mx
+    return mx
+
+
+# ---------------------------------------------------------------- fixed windows
+def window_runs(const double[::1] t, double length_s):
+    """``detector.windows.window_runs``, exactly (each ``t[i] / length_s`` is the same
+    division NumPy does, computed where it is looked at instead of into an array):
+    (starts (m,) int64, index (m,) int64)."""
+    cdef Py_ssize_t n = t.shape[0], m = 0, i, lo, hi, mid, cap
+    cdef double k0 = floor(t[0] / length_s), k1 = floor(t[n - 1] / length_s), k, prev, w
+    if k1 - k0 <= <double> n:
+        cap = <Py_ssize_t> (k1 - k0) + 1
+    else:
+        cap = n
+    starts_arr = np.empty(cap, dtype=np.int64)
+    index_arr = np.empty(cap, dtype=np.int64)
+    cdef long[::1] starts = starts_arr
+    cdef long[::1] index = index_arr
+    with nogil:
+        starts[0] = 0
+        m = 1
+        if k1 - k0 <= <double> n:
+            # the first sample of each window by binary search (floor(x) >= k iff x >= k)
+            lo = 0
+            k = k0 + 1.0
+            while k <= k1:
+                hi = n
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if t[mid] / length_s < k:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo != starts[m - 1]:  # (windows without samples share a start)
+                    starts[m] = lo
+                    m += 1
+                k += 1.0
+        else:
+            prev = k0
+            for i in range(1, n):
+                w = floor(t[i] / length_s)
+                if w != prev:
+                    starts[m] = i
+                    m += 1
+                prev = w
+        for i in range(m):
+            index[i] = <long> floor(t[starts[i]] / length_s)
+    return starts_arr[:m], index_arr[:m]
 
 
 # ---------------------------------------------------------------- noise floor

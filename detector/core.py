@@ -635,8 +635,11 @@ class JerkDetector:
         # sosfilt + magnitude in one compiled pass (the state ``_zi`` is updated in place).
         bp, env = _k.bandpass_env(self._sos, self._zi, np.ascontiguousarray(acc))
         floor = self._noise.update(env)
-        thr = np.maximum(self.config.min_threshold_g, self.config.threshold_factor * floor)
-        above = env > thr
+        # Threshold, supra-threshold samples and their groups (bursts or parts of one) in
+        # one compiled pass.
+        above, groups = _k.supra_runs(
+            env, floor, self.config.min_threshold_g, self.config.threshold_factor, self._merge_n
+        )
         self.sleep.update(t, acc, env, above)
         self.episodes.update(t, bp)
 
@@ -646,29 +649,26 @@ class JerkDetector:
         self._benv = np.concatenate((self._benv, env))
         self._bfloor = np.concatenate((self._bfloor, floor))
         self._bfill = np.concatenate((self._bfill, filled))
-        self._track_bursts(above, t, env, start_abs)
+        self._track_bursts(groups, above.size, t, start_abs)
 
     def _track_bursts(
-        self, above: npt.NDArray[np.bool_], t: FloatArray, env: FloatArray, start_abs: int
+        self, groups: list[tuple[int, int, float]], n: int, t: FloatArray, start_abs: int
     ) -> None:
-        idx = np.flatnonzero(above)
-        if idx.size:
-            splits = np.flatnonzero(np.diff(idx) > self._merge_n) + 1
-            for g in np.split(idx, splits):
-                g0, g1 = int(g[0]), int(g[-1])
-                first, last = g0 + start_abs, g1 + start_abs
-                peak = float(env[g0 : g1 + 1].max())
-                ob = self._open
-                if ob is not None and first - ob.last <= self._merge_n:
-                    ob.last, ob.t_last = last, float(t[g1])
-                    ob.peak_env = max(ob.peak_env, peak)
-                else:
-                    self._close_open()
-                    self._open = _Burst(float(t[g0]), float(t[g1]), last, self._seg, peak)
-                    self._recent.append((float(t[g0]), math.inf))
-                    self._recent_arr = None
+        """Extend or open bursts with the ``groups`` (first, last, peak envelope) of
+        supra-threshold samples of a piece of ``n`` samples at times ``t``."""
+        for g0, g1, peak in groups:
+            first, last = g0 + start_abs, g1 + start_abs
+            ob = self._open
+            if ob is not None and first - ob.last <= self._merge_n:
+                ob.last, ob.t_last = last, float(t[g1])
+                ob.peak_env = max(ob.peak_env, peak)
+            else:
+                self._close_open()
+                self._open = _Burst(float(t[g0]), float(t[g1]), last, self._seg, peak)
+                self._recent.append((float(t[g0]), math.inf))
+                self._recent_arr = None
         ob = self._open
-        if ob is not None and start_abs + above.size - 1 - ob.last > self._merge_n:
+        if ob is not None and start_abs + n - 1 - ob.last > self._merge_n:
             self._close_open()
 
     # ================================================================== analysis
