@@ -90,6 +90,16 @@ def activity_fraction(
 def scan_chunk(
     t: _F, acc: _F, max_abs_t: float, max_abs_acc: float
 ) -> tuple[bool, bool, float]: ...
+def fill_gaps(
+    t: _F,
+    acc: _F,
+    prev_t: float,
+    prev_acc: _F,
+    has_prev: bool,
+    lo: float,
+    hi: float,
+    rate_hz: float,
+) -> tuple[_F, _F, npt.NDArray[np.bool_]]: ...
 def supra_runs(
     env: _F, floor_: _F, min_thr: float, factor: float, merge_n: int
 ) -> tuple[npt.NDArray[np.bool_], list[tuple[int, int, float]]]: ...

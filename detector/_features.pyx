@@ -24,7 +24,7 @@ results are bit-identical (tests/test_detector_golden.py):
 Built with ``-ffp-contract=off``: a fused multiply-add would change the last bits.
 """
 
-from libc.math cimport sqrt, acos, ceil, floor, fabs, isnan, INFINITY, NAN
+from libc.math cimport sqrt, acos, ceil, floor, fabs, isnan, rint, INFINITY, NAN
 from libc.stdlib cimport malloc, free
 
 import numpy as np
@@ -1075,6 +1075,62 @@ def scan_chunk(const double[::1] t, const double[:, ::1] acc, double max_abs_t,
             bad_t += (not (fabs(v) <= max_abs_t)) | (not (v > t[i - 1]))
             step = d if d > step else step
     return bad_t == 0, bad_a == 0, step
+
+
+def fill_gaps(const double[::1] t, const double[:, ::1] acc, double prev_t,
+              const double[::1] prev_acc, bint has_prev, double lo, double hi, double rate_hz):
+    """``JerkDetector._fill_short_gaps`` past its quick test, exactly, in one copy: the
+    steps of ``t`` (n,) (after the previous sample ``prev_t``, ``prev_acc`` (3,) when
+    ``has_prev``) longer than ``lo`` and at most ``hi`` s are filled with
+    ``max(round(step * rate_hz) - 1, 1)`` samples on the straight line between the two
+    samples (at fractions j / (k + 1), as NumPy computes them).  Returns (t (m,), acc (m, 3),
+    filled (m,) bool), without the previous sample itself."""
+    cdef Py_ssize_t n = t.shape[0], i, j, c, m = 0, k, o = 0
+    cdef double t0, t1, d, fr
+    cdef double a0[3]
+    # pass 1: the output length (rint rounds half to even, as Python's round)
+    for i in range(-1 if has_prev else 0, n - 1):
+        t0 = prev_t if i < 0 else t[i]
+        d = t[i + 1] - t0
+        if lo < d <= hi:
+            k = <Py_ssize_t> rint(d * rate_hz) - 1
+            m += k if k > 1 else 1
+    m += n
+    t_arr = np.empty(m)
+    acc_arr = np.empty((m, 3))
+    mask_arr = np.zeros(m, dtype=np.bool_)
+    cdef double[::1] to = t_arr
+    cdef double[:, ::1] ao = acc_arr
+    cdef unsigned char[::1] mo = mask_arr.view(np.uint8)
+    with nogil:
+        for i in range(-1 if has_prev else 0, n):
+            if i >= 0:
+                to[o] = t[i]
+                for c in range(3):
+                    ao[o, c] = acc[i, c]
+                o += 1
+            if i + 1 >= n:
+                break
+            if i < 0:
+                t0 = prev_t
+                for c in range(3):
+                    a0[c] = prev_acc[c]
+            else:
+                t0 = t[i]
+                for c in range(3):
+                    a0[c] = acc[i, c]
+            d = t[i + 1] - t0
+            if lo < d <= hi:
+                k = <Py_ssize_t> rint(d * rate_hz) - 1
+                k = k if k > 1 else 1
+                for j in range(1, k + 1):
+                    fr = <double> j / <double> (k + 1)
+                    to[o] = t0 + fr * d
+                    for c in range(3):
+                        ao[o, c] = a0[c] + fr * (acc[i + 1, c] - a0[c])
+                    mo[o] = 1
+                    o += 1
+    return t_arr, acc_arr, mask_arr
 
 
 # ---------------------------------------------------------------- bursts

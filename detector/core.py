@@ -58,6 +58,7 @@ _BLOCK_N = 32768
 MAX_ABS_ACC_G = 1000.0
 #: s; sample times beyond this are not times (s since the epoch are ~1.8e9 today).
 MAX_ABS_TIME_S = 1e11
+_NO_SAMPLE = np.zeros(3)  # the previous sample when there is none (fill_gaps)
 _ONSET_LEAD_S = 0.5  # s: an onset never precedes its burst's first sample by more
 # Rejected bursts that were real motion (they count as movement for the sleep estimate);
 # the other reasons (small, spike, gap_edge, duplicate, no_onset) are noise or artefacts.
@@ -604,29 +605,18 @@ class JerkDetector:
         if not (lead_fill or (dt is not None and ((dt > lo) & (dt <= hi)).any())):
             # the usual case: no copies
             return t, acc, np.zeros(t.size, dtype=bool), dt
-        tt = np.concatenate((np.array([prev[0]]), t)) if prev is not None else t
-        aa = np.concatenate((prev[1][None, :], acc)) if prev is not None else acc
-        dt = np.diff(tt)
-        where = np.flatnonzero((dt > lo) & (dt <= hi))
-        ts: list[FloatArray] = []
-        accs: list[FloatArray] = []
-        masks: list[npt.NDArray[np.bool_]] = []
-        pos = 1 if prev is not None else 0  # next sample of tt to copy
-        for i in where.tolist():  # the gap lies between tt[i] and tt[i + 1]
-            ts.append(tt[pos : i + 1])
-            accs.append(aa[pos : i + 1])
-            masks.append(np.zeros(i + 1 - pos, dtype=bool))
-            k = max(round(float(dt[i]) * self.rate_hz) - 1, 1)
-            frac = np.arange(1, k + 1) / (k + 1)
-            ts.append(tt[i] + frac * dt[i])
-            accs.append(aa[i] + frac[:, None] * (aa[i + 1] - aa[i]))
-            masks.append(np.ones(k, dtype=bool))
-            pos = i + 1
-        ts.append(tt[pos:])
-        accs.append(aa[pos:])
-        masks.append(np.zeros(tt.size - pos, dtype=bool))
-        t_out = np.concatenate(ts)
-        return t_out, np.concatenate(accs), np.concatenate(masks), np.diff(t_out)
+        # The filled samples and the samples around them in one compiled copy.
+        t_out, acc_out, filled = _k.fill_gaps(
+            t,
+            np.ascontiguousarray(acc),
+            prev[0] if prev is not None else 0.0,
+            prev[1] if prev is not None else _NO_SAMPLE,
+            prev is not None,
+            lo,
+            hi,
+            self.rate_hz,
+        )
+        return t_out, acc_out, filled, np.diff(t_out)
 
     def _ingest(self, t: FloatArray, acc: FloatArray, filled: npt.NDArray[np.bool_]) -> None:
         assert self._zi is not None
