@@ -124,6 +124,16 @@ def still_windows(
 def epoch_sums(
     acc: _F, env: _F, move: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], n: int
 ) -> tuple[npt.NDArray[np.int64], _F, _F]: ...
+def epoch_geometry(
+    ep: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    g: _F,
+    min_samples: int,
+    prev_g: tuple[float, float, float] | None,
+    prev_k: int | None,
+) -> tuple[
+    list[tuple[bool, float, float, int | None]], tuple[float, float, float] | None, int | None
+]: ...
 def gate_counts(
     bp: _F, starts: npt.NDArray[np.int64], n: int, gate: float
 ) -> tuple[_F, npt.NDArray[np.int64]]: ...

@@ -24,7 +24,7 @@ results are bit-identical (tests/test_detector_golden.py):
 Built with ``-ffp-contract=off``: a fused multiply-add would change the last bits.
 """
 
-from libc.math cimport sqrt, acos, ceil, floor, fabs, isnan, rint, INFINITY, NAN
+from libc.math cimport sqrt, acos, asin, pow, ceil, floor, fabs, isnan, rint, INFINITY, NAN
 from libc.stdlib cimport malloc, free
 
 import numpy as np
@@ -1540,6 +1540,61 @@ def epoch_sums(const double[:, ::1] acc, const double[::1] env, const unsigned c
                     g[j, c] = acc[a, c] * w
                 em[j] = env[a] * w / nq
     return counts_arr, g_arr, em_arr
+
+
+# Python's float ** 2 is libm's pow(|x|, 2.0), which the compiler would turn into x * x
+# (not always the same bits): called through a pointer, so it is not.
+ctypedef double (*_pow_t)(double, double) noexcept nogil
+cdef _pow_t _pow = pow
+cdef double _RAD2DEG = 180.0 / 3.14159265358979323846  # math.degrees' factor
+
+
+cdef inline double _sq_py(double x) noexcept nogil:
+    return _pow(fabs(x), 2.0)
+
+
+def epoch_geometry(const long[::1] ep, const long[::1] counts, const double[:, ::1] g,
+                   Py_ssize_t min_samples, prev_g, prev_k):
+    """The orientation arithmetic of ``SleepEstimator._epoch``, exactly as Python computes
+    it, for consecutive epochs ``ep`` (m,) with ``counts`` (m,) samples and orientation
+    sums ``g`` (m, 3), after the last usable epoch ``prev_k`` with unit orientation
+    ``prev_g`` (None: none yet).  Returns ([(usable, z-angle deg, angle to the previous
+    usable epoch deg (NaN: none), previous usable epoch index or None)] per epoch, new
+    prev_g, new prev_k)."""
+    cdef Py_ssize_t m = ep.shape[0], j
+    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, norm, g0, g1, g2, x, z, ang
+    cdef bint has = prev_g is not None
+    if has:
+        p0, p1, p2 = prev_g
+    out = []
+    for j in range(m):
+        if counts[j] < min_samples:
+            out.append((False, NAN, NAN, None))
+            continue
+        norm = sqrt((_sq_py(g[j, 0]) + _sq_py(g[j, 1])) + _sq_py(g[j, 2]))
+        if norm < 1e-9:
+            out.append((False, NAN, NAN, None))
+            continue
+        g0 = g[j, 0] / norm
+        g1 = g[j, 1] / norm
+        g2 = g[j, 2] / norm
+        x = g2 if g2 < 1.0 else 1.0  # max(-1.0, min(1.0, g2)) as Python picks
+        x = x if x > -1.0 else -1.0
+        z = asin(x) * _RAD2DEG
+        if has:
+            x = (p0 * g0 + p1 * g1) + p2 * g2
+            x = x if x > -1.0 else -1.0  # min(1.0, max(-1.0, cosang))
+            x = x if x < 1.0 else 1.0
+            ang = acos(x) * _RAD2DEG
+            out.append((True, z, ang, prev_k))
+        else:
+            out.append((True, z, NAN, None))
+        p0 = g0
+        p1 = g1
+        p2 = g2
+        has = True
+        prev_k = int(ep[j])
+    return out, ((p0, p1, p2) if has else None), prev_k
 
 
 # ---------------------------------------------------------------- episodes
