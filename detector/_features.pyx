@@ -26,6 +26,7 @@ Built with ``-ffp-contract=off``: a fused multiply-add would change the last bit
 
 from libc.math cimport sqrt, acos, asin, pow, ceil, floor, fabs, isnan, rint, INFINITY, NAN
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -1085,51 +1086,69 @@ def fill_gaps(const double[::1] t, const double[:, ::1] acc, double prev_t,
     ``max(round(step * rate_hz) - 1, 1)`` samples on the straight line between the two
     samples (at fractions j / (k + 1), as NumPy computes them).  Returns (t (m,), acc (m, 3),
     filled (m,) bool), without the previous sample itself."""
-    cdef Py_ssize_t n = t.shape[0], i, j, c, m = 0, k, o = 0
-    cdef double t0, t1, d, fr
-    cdef double a0[3]
-    # pass 1: the output length (rint rounds half to even, as Python's round)
-    for i in range(-1 if has_prev else 0, n - 1):
-        t0 = prev_t if i < 0 else t[i]
-        d = t[i + 1] - t0
-        if lo < d <= hi:
-            k = <Py_ssize_t> rint(d * rate_hz) - 1
-            m += k if k > 1 else 1
-    m += n
+    cdef Py_ssize_t n = t.shape[0], i, j, c, m = n, k, o = 0, ng = 0, q, src = 0
+    cdef double t0, d, fr
+    cdef const double* a0
+    # where the gaps are: before sample gap_at[q], gap_k[q] samples long (a few per block:
+    # on the stack, else in a buffer once counted)
+    cdef Py_ssize_t stack_at[256]
+    cdef Py_ssize_t stack_k[256]
+    cdef Py_ssize_t* gap_at = stack_at
+    cdef Py_ssize_t* gap_k = stack_k
+    cdef Py_ssize_t first = 0 if has_prev else 1, cap = 256, r
+    for r in range(2):
+        ng = 0
+        m = n
+        with nogil:
+            for i in range(first, n):
+                d = t[i] - (prev_t if i == 0 else t[i - 1])
+                if lo < d <= hi:
+                    k = <Py_ssize_t> rint(d * rate_hz) - 1  # (rint: half to even, as round)
+                    k = k if k > 1 else 1
+                    if ng < cap:
+                        gap_at[ng] = i
+                        gap_k[ng] = k
+                    ng += 1
+                    m += k
+        if ng <= cap:
+            break
+        cap = ng
+        gap_at = <Py_ssize_t*> malloc(cap * sizeof(Py_ssize_t))
+        gap_k = <Py_ssize_t*> malloc(cap * sizeof(Py_ssize_t))
     t_arr = np.empty(m)
     acc_arr = np.empty((m, 3))
     mask_arr = np.zeros(m, dtype=np.bool_)
-    cdef double[::1] to = t_arr
-    cdef double[:, ::1] ao = acc_arr
-    cdef unsigned char[::1] mo = mask_arr.view(np.uint8)
+    cdef double[::1] tov = t_arr
+    cdef double[:, ::1] aov = acc_arr
+    cdef unsigned char[::1] mov = mask_arr.view(np.uint8)
+    cdef double* to = &tov[0]  # (m >= n >= 1)
+    cdef double* ao = &aov[0, 0]
+    cdef unsigned char* mo = &mov[0]
     with nogil:
-        for i in range(-1 if has_prev else 0, n):
-            if i >= 0:
-                to[o] = t[i]
-                for c in range(3):
-                    ao[o, c] = acc[i, c]
-                o += 1
-            if i + 1 >= n:
+        for q in range(ng + 1):
+            i = gap_at[q] if q < ng else n
+            # the input samples up to the gap, then the gap's own
+            if i > src:
+                memcpy(to + o, &t[src], (i - src) * sizeof(double))
+                memcpy(ao + 3 * o, &acc[src, 0], 3 * (i - src) * sizeof(double))
+            o += i - src
+            src = i
+            if q == ng:
                 break
-            if i < 0:
-                t0 = prev_t
+            t0 = prev_t if i == 0 else t[i - 1]
+            a0 = &prev_acc[0] if i == 0 else &acc[i - 1, 0]
+            d = t[i] - t0
+            k = gap_k[q]
+            for j in range(1, k + 1):
+                fr = <double> j / <double> (k + 1)
+                to[o] = t0 + fr * d
                 for c in range(3):
-                    a0[c] = prev_acc[c]
-            else:
-                t0 = t[i]
-                for c in range(3):
-                    a0[c] = acc[i, c]
-            d = t[i + 1] - t0
-            if lo < d <= hi:
-                k = <Py_ssize_t> rint(d * rate_hz) - 1
-                k = k if k > 1 else 1
-                for j in range(1, k + 1):
-                    fr = <double> j / <double> (k + 1)
-                    to[o] = t0 + fr * d
-                    for c in range(3):
-                        ao[o, c] = a0[c] + fr * (acc[i + 1, c] - a0[c])
-                    mo[o] = 1
-                    o += 1
+                    ao[3 * o + c] = a0[c] + fr * (acc[i, c] - a0[c])
+                mo[o] = 1
+                o += 1
+    if gap_at != stack_at:
+        free(gap_at)
+        free(gap_k)
     return t_arr, acc_arr, mask_arr
 
 

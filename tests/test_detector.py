@@ -406,3 +406,11 @@ def test_compiled_gap_filling_is_numpys() -> None:
         )  # fmt: skip
         for a, b in zip(want, got, strict=True):
             assert a.shape == b.shape and np.array_equal(a, b)
+    # more gaps than the kernel keeps on its stack (256)
+    for n in (256, 257, 1000):
+        t = 3.0 + np.cumsum(np.full(n, 0.05))
+        acc = rng.normal(0.0, 1.0, (n, 3))
+        want = _fill_reference(t, acc, None, 100.0)
+        got = k.fill_gaps(t, acc, 0.0, np.zeros(3), False, 0.035, 2.0, 100.0)
+        for a, b in zip(want, got, strict=True):
+            assert a.shape == b.shape and np.array_equal(a, b)
