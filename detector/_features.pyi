@@ -20,6 +20,9 @@ P_CLIP_G: int
 P_RAIL_MIN_G: int
 P_HOP_N: int
 P_AMBIGUOUS_IMPULSE: int
+P_ACT_WINDOW: int
+P_ACT_ENV: int
+P_ACT_MIN_FRACTION: int
 N_PARAMS: int
 S_BASE_SHORT: int
 S_NO_LOBE: int
@@ -49,6 +52,10 @@ F_PRE_STEP: int
 F_PRE_STEP_TYP: int
 F_CLIP_N: int
 F_PEAK_JERK: int
+F_ACTIVE: int
+F_REACH: int
+F_WIN0: int
+F_WIN1: int
 N_FEATURES: int
 
 def refined_peak(y: _F, p: int) -> float: ...
@@ -69,6 +76,34 @@ def burst_features(
     sos_hf: _F,
     zi_hf: _F,
 ) -> tuple[int, list[float]]: ...
+def activity_fraction(
+    t: _F,
+    env: _F,
+    others: _F,
+    t_first: float,
+    t_last: float,
+    window_s: float,
+    env_g: float,
+    min_fraction: float,
+    rate_hz: float,
+) -> tuple[float, bool]: ...
+def scan_chunk(
+    t: _F, acc: _F, max_abs_t: float, max_abs_acc: float
+) -> tuple[bool, bool, float]: ...
+def fill_gaps(
+    t: _F,
+    acc: _F,
+    prev_t: float,
+    prev_acc: _F,
+    has_prev: bool,
+    lo: float,
+    hi: float,
+    rate_hz: float,
+) -> tuple[_F, _F, npt.NDArray[np.bool_]]: ...
+def supra_runs(
+    env: _F, floor_: _F, min_thr: float, factor: float, merge_n: int
+) -> tuple[npt.NDArray[np.bool_], list[tuple[int, int, float]]]: ...
+def window_runs(t: _F, length_s: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def noise_floors(
     env: _F, partial: _F, meds: _F, floor_: float, bn: int, h: int
 ) -> tuple[_F, _F, _F, float]: ...
@@ -89,6 +124,16 @@ def still_windows(
 def epoch_sums(
     acc: _F, env: _F, move: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], n: int
 ) -> tuple[npt.NDArray[np.int64], _F, _F]: ...
+def epoch_geometry(
+    ep: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    g: _F,
+    min_samples: int,
+    prev_g: tuple[float, float, float] | None,
+    prev_k: int | None,
+) -> tuple[
+    list[tuple[bool, float, float, int | None]], tuple[float, float, float] | None, int | None
+]: ...
 def gate_counts(
     bp: _F, starts: npt.NDArray[np.int64], n: int, gate: float
 ) -> tuple[_F, npt.NDArray[np.int64]]: ...

@@ -24,8 +24,9 @@ results are bit-identical (tests/test_detector_golden.py):
 Built with ``-ffp-contract=off``: a fused multiply-add would change the last bits.
 """
 
-from libc.math cimport sqrt, acos, ceil, fabs, isnan, INFINITY, NAN
+from libc.math cimport sqrt, acos, asin, pow, ceil, floor, fabs, isnan, rint, INFINITY, NAN
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -45,7 +46,10 @@ cdef enum:
     CP_RAIL_MIN_G = 12
     CP_HOP_N = 13
     CP_AMBIGUOUS_IMPULSE = 14
-    CN_PARAMS = 15
+    CP_ACT_WINDOW = 15
+    CP_ACT_ENV = 16
+    CP_ACT_MIN_FRACTION = 17
+    CN_PARAMS = 18
     CS_BASE_SHORT = 1
     CS_NO_LOBE = 2
     CS_NO_ONSET = 3
@@ -74,7 +78,11 @@ cdef enum:
     CF_PRE_STEP_TYP = 21
     CF_CLIP_N = 22
     CF_PEAK_JERK = 23
-    CN_FEATURES = 24
+    CF_ACTIVE = 24
+    CF_REACH = 25
+    CF_WIN0 = 26
+    CF_WIN1 = 27
+    CN_FEATURES = 28
 
 P_NEIGHBOUR_WINDOW = CP_NEIGHBOUR_WINDOW
 P_MAX_BURST = CP_MAX_BURST
@@ -91,6 +99,9 @@ P_CLIP_G = CP_CLIP_G
 P_RAIL_MIN_G = CP_RAIL_MIN_G
 P_HOP_N = CP_HOP_N
 P_AMBIGUOUS_IMPULSE = CP_AMBIGUOUS_IMPULSE  # turn only judged below it: computed only then
+P_ACT_WINDOW = CP_ACT_WINDOW  # ActivityParams.window_s, env_g, min_fraction
+P_ACT_ENV = CP_ACT_ENV
+P_ACT_MIN_FRACTION = CP_ACT_MIN_FRACTION
 N_PARAMS = CN_PARAMS
 S_BASE_SHORT = CS_BASE_SHORT
 S_NO_LOBE = CS_NO_LOBE
@@ -120,6 +131,10 @@ F_PRE_STEP = CF_PRE_STEP
 F_PRE_STEP_TYP = CF_PRE_STEP_TYP
 F_CLIP_N = CF_CLIP_N
 F_PEAK_JERK = CF_PEAK_JERK
+F_ACTIVE = CF_ACTIVE  # activity_fraction: NaN when too little signal around
+F_REACH = CF_REACH
+F_WIN0 = CF_WIN0  # buffer indices of the burst's analysis window
+F_WIN1 = CF_WIN1
 N_FEATURES = CN_FEATURES
 
 # Indices into the parameter vector of burst_features (built once per detector).
@@ -354,6 +369,50 @@ cdef inline double _sq_seq(double x0, double x1, double x2) noexcept nogil:
     return (x0 * x0 + x1 * x1) + x2 * x2
 
 
+cdef void _bandpass_env2(const double[:, ::1] sos, const double[:, ::1] acc, double* z,
+                         double[:, ::1] bp, double[::1] env) noexcept nogil:
+    """``_sosfilt`` of two sections and the magnitude in one pass over the samples: the
+    six recursions (2 sections x 3 axes) are independent chains the CPU overlaps, where
+    section by section each axis waits on its own previous sample.  Same operations on
+    every value, so the same bits."""
+    cdef Py_ssize_t n = acc.shape[0], i
+    cdef double b00 = sos[0, 0], b01 = sos[0, 1], b02 = sos[0, 2], a01 = sos[0, 4]
+    cdef double a02 = sos[0, 5], b10 = sos[1, 0], b11 = sos[1, 1], b12 = sos[1, 2]
+    cdef double a11 = sos[1, 4], a12 = sos[1, 5]
+    # state: z[6 s + c] (first delay), z[6 s + 3 + c] (second) of section s, axis c
+    cdef double p0 = z[0], p1 = z[1], p2 = z[2], q0 = z[3], q1 = z[4], q2 = z[5]
+    cdef double r0 = z[6], r1 = z[7], r2 = z[8], u0 = z[9], u1 = z[10], u2 = z[11]
+    cdef double x0, x1, x2, y0, y1, y2, v0, v1, v2
+    for i in range(n):
+        x0 = acc[i, 0]
+        x1 = acc[i, 1]
+        x2 = acc[i, 2]
+        y0 = b00 * x0 + p0
+        y1 = b00 * x1 + p1
+        y2 = b00 * x2 + p2
+        p0 = b01 * x0 - a01 * y0 + q0
+        p1 = b01 * x1 - a01 * y1 + q1
+        p2 = b01 * x2 - a01 * y2 + q2
+        q0 = b02 * x0 - a02 * y0
+        q1 = b02 * x1 - a02 * y1
+        q2 = b02 * x2 - a02 * y2
+        v0 = b10 * y0 + r0
+        v1 = b10 * y1 + r1
+        v2 = b10 * y2 + r2
+        r0 = b11 * y0 - a11 * v0 + u0
+        r1 = b11 * y1 - a11 * v1 + u1
+        r2 = b11 * y2 - a11 * v2 + u2
+        u0 = b12 * y0 - a12 * v0
+        u1 = b12 * y1 - a12 * v1
+        u2 = b12 * y2 - a12 * v2
+        bp[i, 0] = v0
+        bp[i, 1] = v1
+        bp[i, 2] = v2
+        env[i] = sqrt(_sq_seq(v0, v1, v2))  # sosfilt's output is strided
+    z[0] = p0; z[1] = p1; z[2] = p2; z[3] = q0; z[4] = q1; z[5] = q2
+    z[6] = r0; z[7] = r1; z[8] = r2; z[9] = u0; z[10] = u1; z[11] = u2
+
+
 def bandpass_env(const double[:, ::1] sos, double[:, :, ::1] zi, const double[:, ::1] acc):
     """Band-pass (n, 3) ``acc`` with ``sos`` from state ``zi`` (sections, 2, 3; updated in
     place) and return the band-passed (n, 3) signal and its (n,) magnitude: ``sosfilt``
@@ -369,13 +428,16 @@ def bandpass_env(const double[:, ::1] sos, double[:, :, ::1] zi, const double[:,
             z[6 * i + c] = zi[i, 0, c]
             z[6 * i + 3 + c] = zi[i, 1, c]
     with nogil:
-        for i in range(n):
-            for c in range(3):
-                bp[i, c] = acc[i, c]
-        if n:
-            _sosfilt(sos, &bp[0, 0], n, z)
-        for i in range(n):
-            env[i] = sqrt(_sq_seq(bp[i, 0], bp[i, 1], bp[i, 2]))  # sosfilt's output is strided
+        if ns == 2:  # (the default band-pass: order 2 per edge)
+            _bandpass_env2(sos, acc, z, bp, env)
+        else:
+            for i in range(n):
+                for c in range(3):
+                    bp[i, c] = acc[i, c]
+            if n:
+                _sosfilt(sos, &bp[0, 0], n, z)
+            for i in range(n):
+                env[i] = sqrt(_sq_seq(bp[i, 0], bp[i, 1], bp[i, 2]))
     for i in range(ns):
         for c in range(3):
             zi[i, 0, c] = z[6 * i + c]
@@ -532,6 +594,107 @@ cdef Py_ssize_t _clipped_count(const double[:, ::1] acc, Py_ssize_t a, Py_ssize_
     return cnt
 
 
+# ---------------------------------------------------------------- wake activity
+cdef void _side_counts(const double[::1] env, const unsigned char* keep, Py_ssize_t a,
+                       Py_ssize_t b, double env_g, Py_ssize_t* out) noexcept nogil:
+    """Over ``env[a:b]``: samples above ``env_g``, kept ones, kept ones above, into out[0:3]."""
+    cdef Py_ssize_t q, up, hi = 0, kp = 0, both = 0
+    for q in range(a, b):
+        up = env[q] > env_g
+        hi += up
+        kp += keep[q]
+        both += up & keep[q]
+    out[0] = hi
+    out[1] = kp
+    out[2] = both
+
+
+cdef void _brief_cover(const double[::1] t, const double[:, ::1] rec, double tf,
+                       unsigned char* keep) noexcept nogil:
+    """``activity._between_brief_bursts``: keep[q] = 0 where ``t[q]`` lies within a brief
+    other burst (<= 0.5 s, from 0.1 s before it to 0.5 s after: its ringing)."""
+    cdef Py_ssize_t n = t.shape[0], r, q, lo, hi
+    cdef double fr, er
+    for q in range(n):
+        keep[q] = 1
+    for r in range(rec.shape[0]):
+        fr = rec[r, 0]
+        er = rec[r, 1]
+        if er - fr <= 0.5 and fr != tf:
+            lo = _left(t, fr - 0.1)
+            hi = _right(t, er + 0.5)
+            for q in range(lo, hi):
+                keep[q] = 0
+
+
+cdef double _side_fraction(Py_ssize_t size, const Py_ssize_t* c) noexcept nogil:
+    """``activity._active_fraction`` from the counts of ``_side_counts``."""
+    if <double> c[1] >= 0.5 * <double> size:
+        return <double> c[2] / <double> c[1]
+    return <double> c[0] / <double> size
+
+
+cdef void _activity(const double[::1] t, const double[::1] env, const double[:, ::1] rec,
+                    double tf, double tl, double w, double env_g, double min_fraction,
+                    double rate, double* out) noexcept nogil:
+    """The rest test of ``activity.movement_context``, exactly: out[0] = the active
+    fraction (NaN: too little signal to judge, i.e. rest), out[1] = 1.0 when the burst
+    ends a reach, else 0.0.  ``rec``: (first, last) of the bursts nearby."""
+    cdef Py_ssize_t n = t.shape[0]
+    cdef Py_ssize_t a0 = _left(t, tf - w), a1 = _left(t, tf - 0.3)
+    cdef Py_ssize_t b0 = _left(t, tl + 0.6), b1 = _left(t, tl + w)
+    cdef Py_ssize_t l0, l1, nb, na, nl, need = <Py_ssize_t> (0.5 * w * rate)
+    cdef Py_ssize_t cb[3]
+    cdef Py_ssize_t ca[3]
+    cdef Py_ssize_t cl[3]
+    cdef double f_before = 0.0, f_after = 0.0, frac, hi_f, lo_f
+    cdef unsigned char* keep
+    out[1] = 0.0
+    nb = a1 - a0 if a1 > a0 else 0
+    na = b1 - b0 if b1 > b0 else 0
+    if nb < need and na < need:
+        out[0] = NAN
+        return
+    keep = <unsigned char*> malloc((n + 1) * sizeof(unsigned char))
+    _brief_cover(t, rec, tf, keep)
+    if nb >= need and nb > 0:
+        _side_counts(env, keep, a0, a1, env_g, cb)
+        if cb[0]:
+            f_before = _side_fraction(nb, cb)
+    if na >= need and na > 0:
+        _side_counts(env, keep, b0, b1, env_g, ca)
+        if ca[0]:
+            f_after = _side_fraction(na, ca)
+    # max(min(fb, fa), max(fb, fa) - min_fraction), as Python's min and max pick
+    lo_f = f_after if f_after < f_before else f_before
+    hi_f = f_after if f_after > f_before else f_before
+    hi_f = hi_f - min_fraction
+    frac = hi_f if hi_f > lo_f else lo_f
+    l0 = _left(t, tf - 1.0)
+    l1 = _left(t, tf - 0.05)
+    nl = l1 - l0 if l1 > l0 else 0
+    if nl > 0:
+        _side_counts(env, keep, l0, l1, env_g, cl)
+        if (<double> cl[0] / <double> nl >= 0.9 and <double> cl[1] >= 0.5 * <double> nl
+                and <double> cl[2] >= 0.9 * <double> cl[1]):
+            frac = min_fraction if min_fraction > frac else frac
+            out[1] = 1.0
+    free(keep)
+    out[0] = frac
+
+
+def activity_fraction(const double[::1] t, const double[::1] env, const double[:, ::1] others,
+                      double t_first, double t_last, double window_s, double env_g,
+                      double min_fraction, double rate_hz):
+    """The rest test of ``activity.movement_context`` (see there): (active fraction, NaN
+    when there is too little signal to judge; whether the burst ends a reach)."""
+    cdef double out[2]
+    if t.shape[0] != env.shape[0]:
+        raise ValueError("t and env differ in length")
+    _activity(t, env, others, t_first, t_last, window_s, env_g, min_fraction, rate_hz, out)
+    return out[0], out[1] != 0.0
+
+
 # ---------------------------------------------------------------- one burst
 def burst_features(
     const double[::1] bt, const double[:, ::1] bacc, const double[::1] benv,
@@ -554,10 +717,10 @@ def burst_features(
     Returns:
         (stage, features): a list of floats (``F_*``), valid up to ``stage`` (``S_*``).
     """
-    cdef double f[24]
+    cdef double f[CN_FEATURES]
     cdef Py_ssize_t stage = _features(bt, bacc, benv, bfloor, bfill, rec, tf, tl,
                                       peak_env, t_seg_lo, t_seg_hi, prm, sos_hf, zi_hf, f)
-    return stage, [f[i] for i in range(24)]
+    return stage, [f[i] for i in range(CN_FEATURES)]
 
 
 cdef Py_ssize_t _features(
@@ -593,7 +756,7 @@ cdef Py_ssize_t _features(
     cdef unsigned char *quiet
     cdef Py_ssize_t n_post, n_after, cap, pa, pb
 
-    for i in range(24):
+    for i in range(CN_FEATURES):
         f[i] = NAN
     i = _left(bt, max(tf - prm[CP_LOOK_BACK], t_seg_lo))
     k = _right(bt, min(tl + prm[CP_LOOK_AHEAD], t_seg_hi))
@@ -625,6 +788,10 @@ cdef Py_ssize_t _features(
                 if mx >= 0.25 * peak_env:
                     neighbours += 1
     f[CF_NEIGHBOURS] = neighbours
+    f[CF_WIN0] = i
+    f[CF_WIN1] = k
+    _activity(t, env, rec, tf, tl, prm[CP_ACT_WINDOW], prm[CP_ACT_ENV],
+              prm[CP_ACT_MIN_FRACTION], rate, &f[CF_ACTIVE])
 
     scratch = <double*> malloc((2 * n + 2) * sizeof(double))
     quiet = <unsigned char*> malloc((n + 1) * sizeof(unsigned char))
@@ -886,6 +1053,186 @@ cdef Py_ssize_t _features(
     free(scratch); free(mag); free(back)
     return CS_DONE
 
+
+
+# ---------------------------------------------------------------- input
+def scan_chunk(const double[::1] t, const double[:, ::1] acc, double max_abs_t,
+               double max_abs_acc):
+    """One pass over an input chunk, t (n,) s and acc (n, 3) g (n >= 1): (the times are
+    all within +-``max_abs_t`` (so finite) and increasing; every acc value lies within
+    +-``max_abs_acc`` (so none is NaN); the largest time step, s (-inf for one sample))."""
+    cdef Py_ssize_t n = t.shape[0], m = 3 * n, i
+    cdef const double* a = &acc[0, 0]
+    cdef double step = -INFINITY, d, v
+    cdef Py_ssize_t bad_a = 0, bad_t = 0
+    with nogil:
+        # (fabs(NaN) <= x is false: a NaN counts as out of range)
+        for i in range(m):
+            bad_a += not (fabs(a[i]) <= max_abs_acc)
+        bad_t = not (fabs(t[0]) <= max_abs_t)
+        for i in range(1, n):
+            v = t[i]
+            d = v - t[i - 1]
+            bad_t += (not (fabs(v) <= max_abs_t)) | (not (v > t[i - 1]))
+            step = d if d > step else step
+    return bad_t == 0, bad_a == 0, step
+
+
+def fill_gaps(const double[::1] t, const double[:, ::1] acc, double prev_t,
+              const double[::1] prev_acc, bint has_prev, double lo, double hi, double rate_hz):
+    """``JerkDetector._fill_short_gaps`` past its quick test, exactly, in one copy: the
+    steps of ``t`` (n,) (after the previous sample ``prev_t``, ``prev_acc`` (3,) when
+    ``has_prev``) longer than ``lo`` and at most ``hi`` s are filled with
+    ``max(round(step * rate_hz) - 1, 1)`` samples on the straight line between the two
+    samples (at fractions j / (k + 1), as NumPy computes them).  Returns (t (m,), acc (m, 3),
+    filled (m,) bool), without the previous sample itself."""
+    cdef Py_ssize_t n = t.shape[0], i, j, c, m = n, k, o = 0, ng = 0, q, src = 0
+    cdef double t0, d, fr
+    cdef const double* a0
+    # where the gaps are: before sample gap_at[q], gap_k[q] samples long (a few per block:
+    # on the stack, else in a buffer once counted)
+    cdef Py_ssize_t stack_at[256]
+    cdef Py_ssize_t stack_k[256]
+    cdef Py_ssize_t* gap_at = stack_at
+    cdef Py_ssize_t* gap_k = stack_k
+    cdef Py_ssize_t first = 0 if has_prev else 1, cap = 256, r
+    for r in range(2):
+        ng = 0
+        m = n
+        with nogil:
+            for i in range(first, n):
+                d = t[i] - (prev_t if i == 0 else t[i - 1])
+                if lo < d <= hi:
+                    k = <Py_ssize_t> rint(d * rate_hz) - 1  # (rint: half to even, as round)
+                    k = k if k > 1 else 1
+                    if ng < cap:
+                        gap_at[ng] = i
+                        gap_k[ng] = k
+                    ng += 1
+                    m += k
+        if ng <= cap:
+            break
+        cap = ng
+        gap_at = <Py_ssize_t*> malloc(cap * sizeof(Py_ssize_t))
+        gap_k = <Py_ssize_t*> malloc(cap * sizeof(Py_ssize_t))
+    t_arr = np.empty(m)
+    acc_arr = np.empty((m, 3))
+    mask_arr = np.zeros(m, dtype=np.bool_)
+    cdef double[::1] tov = t_arr
+    cdef double[:, ::1] aov = acc_arr
+    cdef unsigned char[::1] mov = mask_arr.view(np.uint8)
+    cdef double* to = &tov[0]  # (m >= n >= 1)
+    cdef double* ao = &aov[0, 0]
+    cdef unsigned char* mo = &mov[0]
+    with nogil:
+        for q in range(ng + 1):
+            i = gap_at[q] if q < ng else n
+            # the input samples up to the gap, then the gap's own
+            if i > src:
+                memcpy(to + o, &t[src], (i - src) * sizeof(double))
+                memcpy(ao + 3 * o, &acc[src, 0], 3 * (i - src) * sizeof(double))
+            o += i - src
+            src = i
+            if q == ng:
+                break
+            t0 = prev_t if i == 0 else t[i - 1]
+            a0 = &prev_acc[0] if i == 0 else &acc[i - 1, 0]
+            d = t[i] - t0
+            k = gap_k[q]
+            for j in range(1, k + 1):
+                fr = <double> j / <double> (k + 1)
+                to[o] = t0 + fr * d
+                for c in range(3):
+                    ao[3 * o + c] = a0[c] + fr * (acc[i, c] - a0[c])
+                mo[o] = 1
+                o += 1
+    if gap_at != stack_at:
+        free(gap_at)
+        free(gap_k)
+    return t_arr, acc_arr, mask_arr
+
+
+# ---------------------------------------------------------------- bursts
+def supra_runs(const double[::1] env, const double[::1] floor_, double min_thr, double factor,
+               Py_ssize_t merge_n):
+    """The detector's threshold and its runs in one pass: above (n,) bool =
+    ``env > np.maximum(min_thr, factor * floor_)``, and the groups of supra-threshold
+    samples at most ``merge_n`` apart: (above, [(first, last, peak)] per group, peak the
+    envelope's maximum over first..last)."""
+    cdef Py_ssize_t n = env.shape[0], i, last = -1, first = -1
+    cdef double th
+    above_arr = np.empty(n, dtype=np.bool_)
+    cdef unsigned char[::1] above = above_arr.view(np.uint8)
+    cdef list groups = []
+    for i in range(n):
+        th = factor * floor_[i]
+        th = min_thr if min_thr > th else th
+        above[i] = env[i] > th
+        if above[i]:
+            if first >= 0 and i - last > merge_n:
+                groups.append((first, last, _span_max(env, first, last)))
+                first = -1
+            if first < 0:
+                first = i
+            last = i
+    if first >= 0:
+        groups.append((first, last, _span_max(env, first, last)))
+    return above_arr, groups
+
+
+cdef double _span_max(const double[::1] x, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef double mx = x[a]
+    cdef Py_ssize_t q
+    for q in range(a + 1, b + 1):
+        mx = x[q] if x[q] > mx else mx
+    return mx
+
+
+# ---------------------------------------------------------------- fixed windows
+def window_runs(const double[::1] t, double length_s):
+    """``detector.windows.window_runs``, exactly (each ``t[i] / length_s`` is the same
+    division NumPy does, computed where it is looked at instead of into an array):
+    (starts (m,) int64, index (m,) int64)."""
+    cdef Py_ssize_t n = t.shape[0], m = 0, i, lo, hi, mid, cap
+    cdef double k0 = floor(t[0] / length_s), k1 = floor(t[n - 1] / length_s), k, prev, w
+    if k1 - k0 <= <double> n:
+        cap = <Py_ssize_t> (k1 - k0) + 1
+    else:
+        cap = n
+    starts_arr = np.empty(cap, dtype=np.int64)
+    index_arr = np.empty(cap, dtype=np.int64)
+    cdef long[::1] starts = starts_arr
+    cdef long[::1] index = index_arr
+    with nogil:
+        starts[0] = 0
+        m = 1
+        if k1 - k0 <= <double> n:
+            # the first sample of each window by binary search (floor(x) >= k iff x >= k)
+            lo = 0
+            k = k0 + 1.0
+            while k <= k1:
+                hi = n
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if t[mid] / length_s < k:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo != starts[m - 1]:  # (windows without samples share a start)
+                    starts[m] = lo
+                    m += 1
+                k += 1.0
+        else:
+            prev = k0
+            for i in range(1, n):
+                w = floor(t[i] / length_s)
+                if w != prev:
+                    starts[m] = i
+                    m += 1
+                prev = w
+        for i in range(m):
+            index[i] = <long> floor(t[starts[i]] / length_s)
+    return starts_arr[:m], index_arr[:m]
 
 
 # ---------------------------------------------------------------- noise floor
@@ -1212,6 +1559,61 @@ def epoch_sums(const double[:, ::1] acc, const double[::1] env, const unsigned c
                     g[j, c] = acc[a, c] * w
                 em[j] = env[a] * w / nq
     return counts_arr, g_arr, em_arr
+
+
+# Python's float ** 2 is libm's pow(|x|, 2.0), which the compiler would turn into x * x
+# (not always the same bits): called through a pointer, so it is not.
+ctypedef double (*_pow_t)(double, double) noexcept nogil
+cdef _pow_t _pow = pow
+cdef double _RAD2DEG = 180.0 / 3.14159265358979323846  # math.degrees' factor
+
+
+cdef inline double _sq_py(double x) noexcept nogil:
+    return _pow(fabs(x), 2.0)
+
+
+def epoch_geometry(const long[::1] ep, const long[::1] counts, const double[:, ::1] g,
+                   Py_ssize_t min_samples, prev_g, prev_k):
+    """The orientation arithmetic of ``SleepEstimator._epoch``, exactly as Python computes
+    it, for consecutive epochs ``ep`` (m,) with ``counts`` (m,) samples and orientation
+    sums ``g`` (m, 3), after the last usable epoch ``prev_k`` with unit orientation
+    ``prev_g`` (None: none yet).  Returns ([(usable, z-angle deg, angle to the previous
+    usable epoch deg (NaN: none), previous usable epoch index or None)] per epoch, new
+    prev_g, new prev_k)."""
+    cdef Py_ssize_t m = ep.shape[0], j
+    cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, norm, g0, g1, g2, x, z, ang
+    cdef bint has = prev_g is not None
+    if has:
+        p0, p1, p2 = prev_g
+    out = []
+    for j in range(m):
+        if counts[j] < min_samples:
+            out.append((False, NAN, NAN, None))
+            continue
+        norm = sqrt((_sq_py(g[j, 0]) + _sq_py(g[j, 1])) + _sq_py(g[j, 2]))
+        if norm < 1e-9:
+            out.append((False, NAN, NAN, None))
+            continue
+        g0 = g[j, 0] / norm
+        g1 = g[j, 1] / norm
+        g2 = g[j, 2] / norm
+        x = g2 if g2 < 1.0 else 1.0  # max(-1.0, min(1.0, g2)) as Python picks
+        x = x if x > -1.0 else -1.0
+        z = asin(x) * _RAD2DEG
+        if has:
+            x = (p0 * g0 + p1 * g1) + p2 * g2
+            x = x if x > -1.0 else -1.0  # min(1.0, max(-1.0, cosang))
+            x = x if x < 1.0 else 1.0
+            ang = acos(x) * _RAD2DEG
+            out.append((True, z, ang, prev_k))
+        else:
+            out.append((True, z, NAN, None))
+        p0 = g0
+        p1 = g1
+        p2 = g2
+        has = True
+        prev_k = int(ep[j])
+    return out, ((p0, p1, p2) if has else None), prev_k
 
 
 # ---------------------------------------------------------------- episodes

@@ -10,7 +10,10 @@ than anything the movement itself produces nearby.
 :func:`movement_context` judges one burst from the signal the detector already buffers
 (``activity_window_s`` either side; the detector analyses a burst ``settle_window_s`` after
 it ended, so both sides are there).  It is a pure function of the samples around the
-burst, hence chunk-invariant like the rest of the detector.
+burst, hence chunk-invariant like the rest of the detector.  Its rest test (the active
+fraction and the reach below: most bursts of a night end there) is compiled
+(``activity_fraction`` in detector/_features.pyx; the detector's burst kernel computes it
+with the other features); the rare rest runs here.
 
 * **Active surroundings**: the band-passed magnitude exceeds ``activity_env_g`` (a moving
   limb; a resting or sleeping wrist stays at sensor noise, a few mg) for at least
@@ -36,11 +39,14 @@ burst, hence chunk-invariant like the rest of the detector.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from detector import _features as _k
 
 FloatArray = npt.NDArray[np.float64]
 ActivityState = Literal["rest", "walking", "activity"]
@@ -88,6 +94,15 @@ class ActivityParams:
 _REST = MovementContext("rest", 0.0, 0.0, 0.0, True)
 
 
+def at_rest(active_fraction: float) -> MovementContext:
+    """What :func:`movement_context` says of a burst whose rest test (the compiled
+    ``activity_fraction``) gave ``active_fraction`` below ``min_fraction`` (NaN: too
+    little signal to judge)."""
+    if math.isnan(active_fraction):
+        return _REST
+    return MovementContext("rest", active_fraction, 0.0, 0.0, True)
+
+
 def movement_context(
     t: FloatArray,
     env: FloatArray,
@@ -97,6 +112,7 @@ def movement_context(
     rate_hz: float,
     params: ActivityParams,
     others: FloatArray | None = None,
+    fraction: tuple[float, bool] | None = None,
 ) -> MovementContext:
     """Classify the surroundings of the burst ``t_first .. t_last`` (s).
 
@@ -109,47 +125,34 @@ def movement_context(
             fraction where the limb rests between them: a series of jerks seconds apart is
             not movement.  Where they leave too little of a side (steps of a walk, strokes),
             that side is judged whole.
+        fraction: the rest test's result (active fraction, ends a reach) when the caller
+            has it already (the detector's burst kernel computes it on the same samples).
     """
+    o = (
+        np.empty((0, 2))
+        if others is None or not len(others)
+        else np.ascontiguousarray(others, dtype=np.float64).reshape(-1, 2)
+    )
+    if fraction is None:
+        # The active fraction and the reach (the rest test of most bursts), compiled:
+        # detector/_features.pyx, activity_fraction.
+        fraction = _k.activity_fraction(
+            np.ascontiguousarray(t, dtype=np.float64),
+            np.ascontiguousarray(env, dtype=np.float64),
+            o,
+            t_first,
+            t_last,
+            params.window_s,
+            params.env_g,
+            params.min_fraction,
+            rate_hz,
+        )
+    frac, reach = fraction
+    if not frac >= params.min_fraction:  # (NaN: too little signal to judge)
+        return at_rest(frac)
     w = params.window_s
     a0, a1, b0, b1 = np.searchsorted(t, (t_first - w, t_first - 0.3, t_last + 0.6, t_last + w))
     before, after = env[a0:a1], env[b0:b1]
-    need = int(0.5 * w * rate_hz)
-    if before.size < need and after.size < need:
-        return _REST  # too little signal to judge: leave it to the other rules
-    # The other brief bursts' cover, computed only when a side or the lead moves (most
-    # bursts of a night have still surroundings).
-    cover: list[npt.NDArray[np.bool_]] = []
-
-    def keep() -> npt.NDArray[np.bool_]:
-        if not cover:
-            cover.append(_between_brief_bursts(t, t_first, others))
-        return cover[0]
-
-    # A side cut short by a gap or the end of the recording counts as not moving, so the
-    # other must be clearly moving (the last step before the gap).
-    f_before = f_after = 0.0
-    if before.size >= need and (before > params.env_g).any():
-        f_before = _active_fraction(before, keep()[a0:a1], params.env_g)
-    if after.size >= need and (after > params.env_g).any():
-        f_after = _active_fraction(after, keep()[b0:b1], params.env_g)
-    # Inside movement: moving on both sides, or clearly on one side (the first or last
-    # step of a walk, the first stroke of a bout).
-    frac = max(min(f_before, f_after), max(f_before, f_after) - params.min_fraction)
-    # Or the limb was moving throughout the second before: the transient ends a reach
-    # (the knock of setting something down).  The previous jerks of a series (brief bursts
-    # and their ringing) are not a reach: only the lead outside them counts, and only when
-    # they leave most of it.
-    l0, l1 = np.searchsorted(t, (t_first - 1.0, t_first - 0.05))
-    lead = env[l0:l1]
-    reach = False
-    if lead.size and float(np.count_nonzero(lead > params.env_g)) / lead.size >= 0.9:
-        kept = keep()[l0:l1]
-        k = int(np.count_nonzero(kept))
-        if k >= 0.5 * lead.size and np.count_nonzero((lead > params.env_g) & kept) >= 0.9 * k:
-            frac = max(frac, params.min_fraction)
-            reach = True
-    if frac < params.min_fraction:
-        return MovementContext("rest", frac, 0.0, 0.0, True)
     around = np.concatenate((before, after))
     ref = float(np.percentile(around, 99.0))
     ratio = peak_env_g / max(ref, 1e-6)
@@ -190,7 +193,8 @@ def movement_context(
         # Off any step rhythm, the other brief bursts nearby may be jerks of the same
         # series (JME clusters while sitting up or holding something): the movement's size
         # is judged without them, as long as they leave most of it.
-        kept = np.concatenate((keep()[a0:a1], keep()[b0:b1]))
+        keep = _between_brief_bursts(t, t_first, o)
+        kept = np.concatenate((keep[a0:a1], keep[b0:b1]))
         if np.count_nonzero(kept) >= 0.5 * kept.size:
             ref = float(np.percentile(around[kept], 99.0))
             ratio = max(ratio, peak_env_g / max(ref, 1e-6))
@@ -219,15 +223,6 @@ def _between_brief_bursts(
     d = np.bincount(lo, minlength=t.size + 1) - np.bincount(hi, minlength=t.size + 1)
     covered: npt.NDArray[np.bool_] = np.cumsum(d[:-1]) > 0
     return ~covered
-
-
-def _active_fraction(x: FloatArray, keep: npt.NDArray[np.bool_], env_g: float) -> float:
-    """Share of ``x`` above ``env_g``, outside the brief bursts when they leave at least
-    half of the side (else of all of it: dense transients are movement)."""
-    k = int(np.count_nonzero(keep))
-    if k >= 0.5 * x.size:
-        return float(np.count_nonzero((x > env_g) & keep)) / k
-    return float(np.count_nonzero(x > env_g)) / x.size
 
 
 def _rhythm(x: FloatArray, rate_hz: float, f_lo: float, f_hi: float) -> tuple[float, float]:

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detector import _features as _k
-from detector.activity import movement_context
+from detector.activity import at_rest, movement_context
 from detector.config import DetectorConfig
 from detector.episodes import EpisodeDetector, EpisodeEvent
 from detector.errors import ConfigError, InputError
@@ -53,11 +53,14 @@ FloatArray = npt.NDArray[np.float64]
 
 _RAIL_MIN_G = 1.5  # identical repeated samples beyond this are a saturated rail
 _NEG_PRE_S = 1.2  # a lapse is judged against the posture up to 1.2 s before its burst
-_BLOCK_N = 8192  # samples per internal processing block
+# Samples per internal processing block: the per-block Python work (~0.25 ms) took a fifth
+# of a quiet night at 8192; at 32768 a block's (n, 3) arrays (0.8 MB) still sit in cache.
+_BLOCK_N = 32768
 #: g; a sample with a larger value is corrupt (wearable accelerometers saturate at 8-400 g).
 MAX_ABS_ACC_G = 1000.0
 #: s; sample times beyond this are not times (s since the epoch are ~1.8e9 today).
 MAX_ABS_TIME_S = 1e11
+_NO_SAMPLE = np.zeros(3)  # the previous sample when there is none (fill_gaps)
 _ONSET_LEAD_S = 0.5  # s: an onset never precedes its burst's first sample by more
 # Rejected bursts that were real motion (they count as movement for the sleep estimate);
 # the other reasons (small, spike, gap_edge, duplicate, no_onset) are noise or artefacts.
@@ -257,6 +260,9 @@ class JerkDetector:
         prm[_k.P_RAIL_MIN_G] = _RAIL_MIN_G
         prm[_k.P_HOP_N] = max(1, round(0.15 * self.work_hz))  # biphasic hop, samples
         prm[_k.P_AMBIGUOUS_IMPULSE] = cfg.ambiguous_impulse_ratio
+        prm[_k.P_ACT_WINDOW] = self._activity.window_s
+        prm[_k.P_ACT_ENV] = self._activity.env_g
+        prm[_k.P_ACT_MIN_FRACTION] = self._activity.min_fraction
         self._kparams = prm
 
         # Stream state.
@@ -279,6 +285,9 @@ class JerkDetector:
         self._open: _Burst | None = None
         self._closed: deque[_Burst] = deque()
         self._recent: deque[tuple[float, float]] = deque()
+        # _recent as a (k, 2) array for the kernels, built once per change rather than per
+        # burst (None: stale).
+        self._recent_arr: FloatArray | None = None
         # Events.
         self._held: list[_Held] = []
         self._series_next = 1
@@ -330,54 +339,61 @@ class JerkDetector:
             raise InputError(f"acc must have shape (n, 3) = ({n}, 3), got {acc_arr.shape}")
         if n == 0:
             return []
-        if not np.isfinite(t_arr).all():
-            i = int(np.flatnonzero(~np.isfinite(t_arr))[0])
-            raise InputError(f"time is not finite at sample {i} of the chunk: {t_arr[i]!r}")
-        if not (np.abs(t_arr) <= MAX_ABS_TIME_S).all():
-            i = int(np.flatnonzero(np.abs(t_arr) > MAX_ABS_TIME_S)[0])
-            raise InputError(
-                f"time {t_arr[i]!r} s at sample {i} of the chunk is beyond +-{MAX_ABS_TIME_S:g} s"
-            )
-        if not (t_arr[1:] > t_arr[:-1]).all():  # (a comparison: cheaper than diff, here)
-            bad = np.flatnonzero(np.diff(t_arr) <= 0)
-            if bad.size:
-                i = int(bad[0]) + 1
+        # One compiled pass decides the common case (times in range and increasing, every
+        # value clean) and finds the largest step; the checks below only when it fails.
+        t_ok, clean, max_step = _k.scan_chunk(t_arr, acc_arr, MAX_ABS_TIME_S, MAX_ABS_ACC_G)
+        if not t_ok:
+            if not np.isfinite(t_arr).all():
+                i = int(np.flatnonzero(~np.isfinite(t_arr))[0])
+                raise InputError(f"time is not finite at sample {i} of the chunk: {t_arr[i]!r}")
+            if not (np.abs(t_arr) <= MAX_ABS_TIME_S).all():
+                i = int(np.flatnonzero(np.abs(t_arr) > MAX_ABS_TIME_S)[0])
                 raise InputError(
-                    f"time does not increase at sample {i} of the chunk: "
-                    f"{t_arr[i]!r} after {t_arr[i - 1]!r}"
+                    f"time {t_arr[i]!r} s at sample {i} of the chunk is beyond "
+                    f"+-{MAX_ABS_TIME_S:g} s"
                 )
+            if not (t_arr[1:] > t_arr[:-1]).all():  # (a comparison: cheaper than diff, here)
+                bad = np.flatnonzero(np.diff(t_arr) <= 0)
+                if bad.size:
+                    i = int(bad[0]) + 1
+                    raise InputError(
+                        f"time does not increase at sample {i} of the chunk: "
+                        f"{t_arr[i]!r} after {t_arr[i - 1]!r}"
+                    )
         if self._last_t is not None and t_arr[0] <= self._last_t:
             raise InputError(
                 f"time does not increase across chunks: {t_arr[0]!r} after {self._last_t!r}"
             )
-        with np.errstate(invalid="ignore"):
-            # Two reductions decide the common case (NaN propagates into min and max, so
-            # it fails the test too); the per-row mask only when something is off.
-            clean = bool(acc_arr.min() >= -MAX_ABS_ACC_G and acc_arr.max() <= MAX_ABS_ACC_G)
         if not clean:
             with np.errstate(invalid="ignore"):
                 ok = (np.abs(acc_arr) <= MAX_ABS_ACC_G).all(axis=1)  # False for NaN too
             t_arr, acc_arr = t_arr[ok], acc_arr[ok]
             if t_arr.size == 0:
                 return []
+            max_step = math.inf  # (the steps across dropped rows are not known)
         self.samples_seen += int(t_arr.size)
         self.wear.update(t_arr, acc_arr)
 
         out: list[JerkEvent] = []
         # Large inputs go through in blocks: the working set stays in cache and the buffer
         # small; the result does not depend on it (see the chunk-invariance tests).
+        # Without a step beyond the bridge (the usual case), no gap inside the chunk: the
+        # steps are not needed.
+        gaps = max_step > self._bridge_s
         for a in range(0, t_arr.size, _BLOCK_N):
             b = a + _BLOCK_N
-            out += self._process_block(t_arr[a:b], acc_arr[a:b], np.diff(t_arr[a:b]))
+            dt = np.diff(t_arr[a:b]) if gaps else None
+            out += self._process_block(t_arr[a:b], acc_arr[a:b], dt)
         return out
 
     def _process_block(
-        self, t_arr: FloatArray, acc_arr: FloatArray, dt: FloatArray
+        self, t_arr: FloatArray, acc_arr: FloatArray, dt: FloatArray | None
     ) -> list[JerkEvent]:
         prev = self._last_t
-        # One set of time steps (``dt``, (n - 1,) s) serves gap filling and the segment cuts.
+        # One set of time steps (``dt``, (n - 1,) s; None: none beyond the bridge) serves
+        # gap filling and the segment cuts.
         t_arr, acc_arr, filled, dt = self._fill_short_gaps(t_arr, acc_arr, dt)
-        cuts = (np.flatnonzero(dt > self._bridge_s) + 1).tolist()
+        cuts = [] if dt is None else (np.flatnonzero(dt > self._bridge_s) + 1).tolist()
         bounds = [0, *cuts, t_arr.size]
         for j, (a, b) in enumerate(itertools.pairwise(bounds)):
             new_seg = (
@@ -522,6 +538,7 @@ class JerkDetector:
     def _close_open(self) -> None:
         ob = self._open
         if ob is not None:
+            self._recent_arr = None
             self._recent.pop()
             for b in self._split_train(ob):
                 self._closed.append(b)
@@ -608,15 +625,15 @@ class JerkDetector:
         return out
 
     def _fill_short_gaps(
-        self, t: FloatArray, acc: FloatArray, dt: FloatArray
-    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        self, t: FloatArray, acc: FloatArray, dt: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray | None]:
         """Fill gaps of up to ``max_fill_s`` (lost BLE packets) by linear interpolation at the
         nominal rate, so the filters run on instead of restarting.  ``dt`` (n - 1,) s are the
-        steps of ``t``.  Returns t (m,), acc (m, 3), a (m,) mask of the filled samples and
+        steps of ``t`` (None: none is beyond the bridge; then None is returned too).
+        Returns t (m,), acc (m, 3), a (m,) mask of the filled samples and
         the (m - 1,) steps of the returned t.  Depends only on the two samples around each
         gap, so chunking does not change it."""
         lo, hi = self._bridge_s, self.config.max_fill_s
-        fill = (dt > lo) & (dt <= hi)
         # The segment's previous input sample, if the gap may sit just before this chunk.
         prev = (
             (self._last_t, self._last_acc)
@@ -624,31 +641,21 @@ class JerkDetector:
             else None
         )
         lead_fill = prev is not None and lo < float(t[0] - prev[0]) <= hi
-        if not (lead_fill or fill.any()):  # the usual case: no copies
+        if not (lead_fill or (dt is not None and ((dt > lo) & (dt <= hi)).any())):
+            # the usual case: no copies
             return t, acc, np.zeros(t.size, dtype=bool), dt
-        tt = np.concatenate((np.array([prev[0]]), t)) if prev is not None else t
-        aa = np.concatenate((prev[1][None, :], acc)) if prev is not None else acc
-        dt = np.diff(tt)
-        where = np.flatnonzero((dt > lo) & (dt <= hi))
-        ts: list[FloatArray] = []
-        accs: list[FloatArray] = []
-        masks: list[npt.NDArray[np.bool_]] = []
-        pos = 1 if prev is not None else 0  # next sample of tt to copy
-        for i in where.tolist():  # the gap lies between tt[i] and tt[i + 1]
-            ts.append(tt[pos : i + 1])
-            accs.append(aa[pos : i + 1])
-            masks.append(np.zeros(i + 1 - pos, dtype=bool))
-            k = max(round(float(dt[i]) * self.rate_hz) - 1, 1)
-            frac = np.arange(1, k + 1) / (k + 1)
-            ts.append(tt[i] + frac * dt[i])
-            accs.append(aa[i] + frac[:, None] * (aa[i + 1] - aa[i]))
-            masks.append(np.ones(k, dtype=bool))
-            pos = i + 1
-        ts.append(tt[pos:])
-        accs.append(aa[pos:])
-        masks.append(np.zeros(tt.size - pos, dtype=bool))
-        t_out = np.concatenate(ts)
-        return t_out, np.concatenate(accs), np.concatenate(masks), np.diff(t_out)
+        # The filled samples and the samples around them in one compiled copy.
+        t_out, acc_out, filled = _k.fill_gaps(
+            t,
+            np.ascontiguousarray(acc),
+            prev[0] if prev is not None else 0.0,
+            prev[1] if prev is not None else _NO_SAMPLE,
+            prev is not None,
+            lo,
+            hi,
+            self.rate_hz,
+        )
+        return t_out, acc_out, filled, np.diff(t_out)
 
     def _ingest(self, t: FloatArray, acc: FloatArray, filled: npt.NDArray[np.bool_]) -> None:
         assert self._zi is not None
@@ -657,8 +664,11 @@ class JerkDetector:
         # sosfilt + magnitude in one compiled pass (the state ``_zi`` is updated in place).
         bp, env = _k.bandpass_env(self._sos, self._zi, np.ascontiguousarray(acc))
         floor = self._noise.update(env)
-        thr = np.maximum(self.config.min_threshold_g, self.config.threshold_factor * floor)
-        above = env > thr
+        # Threshold, supra-threshold samples and their groups (bursts or parts of one) in
+        # one compiled pass.
+        above, groups = _k.supra_runs(
+            env, floor, self.config.min_threshold_g, self.config.threshold_factor, self._merge_n
+        )
         self.sleep.update(t, acc, env, above)
         self.episodes.update(t, bp)
 
@@ -668,28 +678,26 @@ class JerkDetector:
         self._benv = np.concatenate((self._benv, env))
         self._bfloor = np.concatenate((self._bfloor, floor))
         self._bfill = np.concatenate((self._bfill, filled))
-        self._track_bursts(above, t, env, start_abs)
+        self._track_bursts(groups, above.size, t, start_abs)
 
     def _track_bursts(
-        self, above: npt.NDArray[np.bool_], t: FloatArray, env: FloatArray, start_abs: int
+        self, groups: list[tuple[int, int, float]], n: int, t: FloatArray, start_abs: int
     ) -> None:
-        idx = np.flatnonzero(above)
-        if idx.size:
-            splits = np.flatnonzero(np.diff(idx) > self._merge_n) + 1
-            for g in np.split(idx, splits):
-                g0, g1 = int(g[0]), int(g[-1])
-                first, last = g0 + start_abs, g1 + start_abs
-                peak = float(env[g0 : g1 + 1].max())
-                ob = self._open
-                if ob is not None and first - ob.last <= self._merge_n:
-                    ob.last, ob.t_last = last, float(t[g1])
-                    ob.peak_env = max(ob.peak_env, peak)
-                else:
-                    self._close_open()
-                    self._open = _Burst(float(t[g0]), float(t[g1]), last, self._seg, peak)
-                    self._recent.append((float(t[g0]), math.inf))
+        """Extend or open bursts with the ``groups`` (first, last, peak envelope) of
+        supra-threshold samples of a piece of ``n`` samples at times ``t``."""
+        for g0, g1, peak in groups:
+            first, last = g0 + start_abs, g1 + start_abs
+            ob = self._open
+            if ob is not None and first - ob.last <= self._merge_n:
+                ob.last, ob.t_last = last, float(t[g1])
+                ob.peak_env = max(ob.peak_env, peak)
+            else:
+                self._close_open()
+                self._open = _Burst(float(t[g0]), float(t[g1]), last, self._seg, peak)
+                self._recent.append((float(t[g0]), math.inf))
+                self._recent_arr = None
         ob = self._open
-        if ob is not None and start_abs + above.size - 1 - ob.last > self._merge_n:
+        if ob is not None and start_abs + n - 1 - ob.last > self._merge_n:
             self._close_open()
 
     # ================================================================== analysis
@@ -863,7 +871,11 @@ class JerkDetector:
         if tf - t_seg_lo < cfg.min_pre_s or t_seg_hi - tl < cfg.min_post_s:
             return _Verdict("gap_edge", feat)
         # The numbers (compiled, see detector/_features.pyx); the rules below judge them.
-        rec = np.array(self._recent, dtype=np.float64).reshape(len(self._recent), 2)
+        rec = self._recent_arr
+        if rec is None:
+            rec = np.array(self._recent, dtype=np.float64).reshape(len(self._recent), 2)
+            rec.flags.writeable = False  # shared by every burst judged until it changes
+            self._recent_arr = rec
         stage, f = _k.burst_features(
             self._bt,
             self._bacc,
@@ -887,20 +899,24 @@ class JerkDetector:
             return _Verdict("episode", feat)
         # Inside walking or other voluntary activity, the movement's own transients are not
         # jerks; one far larger than them still is (detector.activity).  The look-back and
-        # look-ahead windows (>= 6 s) cover the activity window either side.
-        look_back_s = float(self._kparams[_k.P_LOOK_BACK])
-        i0 = int(np.searchsorted(self._bt, max(tf - look_back_s, t_seg_lo), "left"))
-        i1 = int(np.searchsorted(self._bt, min(tl + self._look_ahead_s, t_seg_hi), "right"))
-        mctx = movement_context(
-            self._bt[i0:i1],
-            self._benv[i0:i1],
-            tf,
-            tl,
-            b.peak_env,
-            rate,
-            self._activity,
-            others=rec,
-        )
+        # look-ahead windows (>= 6 s) cover the activity window either side.  The kernel
+        # ran the rest test, where most bursts end; the rest only inside movement.
+        active = f[_k.F_ACTIVE]
+        if active >= self._activity.min_fraction:
+            w0, w1 = int(f[_k.F_WIN0]), int(f[_k.F_WIN1])
+            mctx = movement_context(
+                self._bt[w0:w1],
+                self._benv[w0:w1],
+                tf,
+                tl,
+                b.peak_env,
+                rate,
+                self._activity,
+                others=rec,
+                fraction=(active, bool(f[_k.F_REACH])),
+            )
+        else:
+            mctx = at_rest(active)
         feat.update(
             active=mctx.active_fraction,
             cadence=mctx.cadence_hz,
@@ -1228,6 +1244,7 @@ class JerkDetector:
         horizon = float(self._bt[0]) - keep_s
         while self._recent and self._recent[0][1] < horizon:
             self._recent.popleft()
+            self._recent_arr = None
         # Every burst that could publish or withdraw a point this old has been judged.
         for onset in [o for o in self._claims if o < horizon]:
             del self._claims[onset]

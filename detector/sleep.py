@@ -42,6 +42,8 @@ from detector.windows import window_runs
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+#: (usable, z-angle deg, angle to the previous usable epoch deg, that epoch's index)
+_Geometry = tuple[bool, float, float, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +77,13 @@ class SleepEstimator:
         self._penv: FloatArray = np.empty(0)
         self._pmove: BoolArray = np.empty(0, dtype=bool)
         self._pep = 0  # epoch index of the samples in _pt
-        # Last usable epoch.
+        # Last usable epoch (of those queued: their orientation arithmetic is done when
+        # they are queued, in epoch order, as _drain would do it).
         self._prev_epoch: int | None = None
         self._prev_g: tuple[float, float, float] | None = None
         # Completed epochs waiting for the detector's verdict on their bursts:
-        # (epoch index, samples, orientation sum (3), mean quiet envelope).
-        self._queue: deque[tuple[int, int, list[float], float]] = deque()
+        # (epoch index, geometry (see _features.epoch_geometry), mean quiet envelope).
+        self._queue: deque[tuple[int, _Geometry, float]] = deque()
         self._moves: deque[tuple[float, float]] = deque()
         self._move_starts: deque[float] = deque()
         self._last_wake = -math.inf  # end of the latest epoch showing waking movement
@@ -169,9 +172,11 @@ class SleepEstimator:
             starts,
             n,
         )
-        self._queue.extend(
-            zip(ep.tolist(), counts.tolist(), g.tolist(), env_mean.tolist(), strict=True)
+        # Norms, z-angles and angles between usable epochs, compiled (Python's arithmetic).
+        geo, self._prev_g, self._prev_epoch = _k.epoch_geometry(
+            ep, counts, g, self._min_samples, self._prev_g, self._prev_epoch
         )
+        self._queue.extend(zip(ep.tolist(), geo, env_mean.tolist(), strict=True))
         self._drain()
 
     # ----------------------------------------------------------------- movement
@@ -192,7 +197,7 @@ class SleepEstimator:
     def _drain(self) -> None:
         ep_s = self._cfg.epoch_s
         while self._queue and (self._queue[0][0] + 1) * ep_s <= self._analysed_until:
-            k, c, gv, em = self._queue.popleft()
+            k, geo, em = self._queue.popleft()
             e0, e1 = k * ep_s, (k + 1) * ep_s
             while self._moves and self._moves[0][1] < e0:
                 self._moves.popleft()
@@ -213,29 +218,23 @@ class SleepEstimator:
             ):
                 self._last_wake = e1
             jerk = bool(self._jerks) and any(a < e1 and b >= e0 - ep_s for a, b in self._jerks)
-            self._epoch(k, c, gv, em, move_s, jerk)
+            self._epoch(k, geo, em, move_s, jerk)
 
-    def _epoch(
-        self, k: int, count: int, gsum: list[float], env_mean: float, move_s: float, jerk: bool
-    ) -> None:
+    def _epoch(self, k: int, geo: _Geometry, env_mean: float, move_s: float, jerk: bool) -> None:
         cfg = self._cfg
         start = k * cfg.epoch_s
         self._processed_until = start + cfg.epoch_s
-        if count < self._min_samples:
-            return  # too little data: treated like a gap
-        norm = math.sqrt(gsum[0] ** 2 + gsum[1] ** 2 + gsum[2] ** 2)
-        if norm < 1e-9:
-            return
-        g = (gsum[0] / norm, gsum[1] / norm, gsum[2] / norm)
+        # Orientation: the mean acceleration's direction (unit vector of the quiet
+        # samples' sum), computed when the epoch was queued (_features.epoch_geometry).
+        usable, z_deg, angle_deg, prev_k = geo
+        if not usable:
+            return  # too little data (treated like a gap) or no orientation
         # z-angle per epoch for the main sleep window (detector.sleepwindow, HDCZA).
-        self.z_angles.append((start, math.degrees(math.asin(max(-1.0, min(1.0, g[2]))))))
-        prev_g, prev_k = self._prev_g, self._prev_epoch
-        self._prev_g, self._prev_epoch = g, k
-        if prev_g is None or prev_k is None:
+        self.z_angles.append((start, z_deg))
+        if prev_k is None:
             return
         missing_s = (k - prev_k - 1) * cfg.epoch_s
-        cosang = prev_g[0] * g[0] + prev_g[1] * g[1] + prev_g[2] * g[2]
-        angle_deg = math.degrees(math.acos(min(1.0, max(-1.0, cosang))))
+        # angle_deg: the orientation change since the previous usable epoch
         if missing_s > cfg.max_sleep_bridge_s:
             self._end_bout()
             return

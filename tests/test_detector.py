@@ -337,3 +337,80 @@ def test_a_burst_squeezed_between_two_others_has_no_lobe_to_measure() -> None:
         10.0, 10.02, 0.5, 0.0, math.inf, det._kparams, det._sos_hf, det._zi_hf,
     )  # fmt: skip
     assert stage == k.S_NO_LOBE
+
+
+def test_input_scan_decides_like_the_numpy_checks() -> None:
+    # The compiled pass over a chunk (detector/_features.pyx, scan_chunk) stands in for the
+    # NumPy checks in the common case: each kind of bad value must fail it.
+    from detector import _features as k
+    from detector.core import MAX_ABS_ACC_G, MAX_ABS_TIME_S
+
+    t = np.arange(10) / 100.0
+    acc = np.zeros((10, 3))
+    assert k.scan_chunk(t, acc, MAX_ABS_TIME_S, MAX_ABS_ACC_G) == (True, True, np.diff(t).max())
+    for v in (math.nan, math.inf, -1001.0, 1001.0):
+        bad = acc.copy()
+        bad[7, 2] = v
+        assert k.scan_chunk(t, bad, MAX_ABS_TIME_S, MAX_ABS_ACC_G)[:2] == (True, False)
+    for v in (math.nan, math.inf, 2e11, t[3]):
+        bad_t = t.copy()
+        bad_t[4] = v
+        assert k.scan_chunk(bad_t, acc, MAX_ABS_TIME_S, MAX_ABS_ACC_G)[:2] == (False, True)
+    assert k.scan_chunk(t[:1], acc[:1], MAX_ABS_TIME_S, MAX_ABS_ACC_G) == (True, True, -math.inf)
+
+
+def _fill_reference(
+    t: np.ndarray, acc: np.ndarray, prev: tuple[float, np.ndarray] | None, rate: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gap filling as NumPy did it before it was compiled (detector/_features.pyx)."""
+    lo, hi = 3.5 / rate, 2.0
+    tt = np.concatenate(([prev[0]], t)) if prev is not None else t
+    aa = np.concatenate((prev[1][None, :], acc)) if prev is not None else acc
+    dt = np.diff(tt)
+    ts, accs, masks = [], [], []
+    pos = 1 if prev is not None else 0
+    for i in np.flatnonzero((dt > lo) & (dt <= hi)).tolist():
+        ts.append(tt[pos : i + 1])
+        accs.append(aa[pos : i + 1])
+        masks.append(np.zeros(i + 1 - pos, dtype=bool))
+        k = max(round(float(dt[i]) * rate) - 1, 1)
+        frac = np.arange(1, k + 1) / (k + 1)
+        ts.append(tt[i] + frac * dt[i])
+        accs.append(aa[i] + frac[:, None] * (aa[i + 1] - aa[i]))
+        masks.append(np.ones(k, dtype=bool))
+        pos = i + 1
+    ts.append(tt[pos:])
+    accs.append(aa[pos:])
+    masks.append(np.zeros(tt.size - pos, dtype=bool))
+    return np.concatenate(ts), np.concatenate(accs), np.concatenate(masks)
+
+
+def test_compiled_gap_filling_is_numpys() -> None:
+    from detector import _features as k
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(1, 300))
+        rate = float(rng.choice([12.5, 25.0, 50.0, 100.0]))
+        steps = [1 / rate, 1.5 / rate, 2.5 / rate, 0.05, 0.3, 1.0, 2.0, 3.0]
+        dt = rng.choice(steps, size=n, p=[0.79, 0.02, 0.03, 0.03, 0.03, 0.04, 0.03, 0.03])
+        t = 1000.0 * rng.random() + np.cumsum(dt * rng.uniform(0.98, 1.02, n))
+        acc = rng.normal(0.0, 1.0, (n, 3))
+        prev = None
+        if rng.random() < 0.6:
+            prev = (float(t[0] - rng.choice([1 / rate, 0.2, 1.7])), rng.normal(0.0, 1.0, 3))
+        want = _fill_reference(t, acc, prev, rate)
+        got = k.fill_gaps(
+            t, acc, prev[0] if prev else 0.0, prev[1] if prev else np.zeros(3),
+            prev is not None, 3.5 / rate, 2.0, rate,
+        )  # fmt: skip
+        for a, b in zip(want, got, strict=True):
+            assert a.shape == b.shape and np.array_equal(a, b)
+    # more gaps than the kernel keeps on its stack (256)
+    for n in (256, 257, 1000):
+        t = 3.0 + np.cumsum(np.full(n, 0.05))
+        acc = rng.normal(0.0, 1.0, (n, 3))
+        want = _fill_reference(t, acc, None, 100.0)
+        got = k.fill_gaps(t, acc, 0.0, np.zeros(3), False, 0.035, 2.0, 100.0)
+        for a, b in zip(want, got, strict=True):
+            assert a.shape == b.shape and np.array_equal(a, b)
