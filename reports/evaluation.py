@@ -116,7 +116,13 @@ def score(
     sensor: str | None = None,
     tolerance_s: float = 0.25,
 ) -> Score:
-    """Score detections of one sensor against a simulator truth dict (``*.truth.json``)."""
+    """Score detections of one sensor against a simulator truth dict (``*.truth.json``).
+
+    Jerks only: negative myoclonus (true lapses and detections of kind ``negative``) is left
+    out on both sides; :func:`score_cells` scores it."""
+    keep = [i for i, k in enumerate(detected_kinds) if k != "negative"]
+    detected_onsets = np.asarray(detected_onsets, dtype=np.float64)[keep]
+    detected_kinds = [detected_kinds[i] for i in keep]
     sensors = list(truth.get("sensors", []))
     if sensor is None:
         sensor = sensors[0] if sensors else None
@@ -125,7 +131,8 @@ def score(
     jerks = [
         j
         for j in truth.get("jerks", [])
-        if sensor is None or "sensors" not in j or sensor in j["sensors"]
+        if (sensor is None or "sensors" not in j or sensor in j["sensors"])
+        and j.get("kind") != "negative"
     ]
     true = np.array([float(j["onset"]) for j in jerks], dtype=np.float64)
     true_kinds = [str(j.get("kind", "myoclonic")) for j in jerks]

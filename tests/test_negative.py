@@ -143,3 +143,19 @@ def test_config_carries_the_negative_parameters() -> None:
     cfg = DetectorConfig(negative_min_impulse_ratio=1.5, negative_max_perp_ratio=0.6)
     p = cfg.negative_params()
     assert p.min_impulse_ratio == 1.5 and p.max_perp_ratio == 0.6
+
+
+def test_jerk_scores_leave_negative_myoclonus_out() -> None:
+    from reports.evaluation import score
+
+    truth = {
+        "hours": 1.0,
+        "jerks": [
+            {"onset": 100.0, "kind": "myoclonic", "amplitude_g": 0.5},
+            {"onset": 200.0, "kind": "negative", "amplitude_g": 0.4},
+        ],
+    }
+    s = score(np.array([100.01, 200.02, 300.0]), ["myoclonic", "negative", "negative"], truth)
+    assert (s.n_true, s.n_detected, s.true_positives) == (1, 1, 1)
+    c = score_cells([100.01, 200.02, 300.0], ["myoclonic", "negative", "negative"], truth)
+    assert (c.negative_true, c.negative_detected, c.negative_found) == (1, 2, 1)
