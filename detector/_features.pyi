@@ -137,3 +137,6 @@ def epoch_geometry(
 def gate_counts(
     bp: _F, starts: npt.NDArray[np.int64], n: int, gate: float
 ) -> tuple[_F, npt.NDArray[np.int64]]: ...
+def negative_lapse(
+    t: _F, acc: _F, t_first: float, t_last: float, p: _F
+) -> tuple[float, float, float, float, float] | None: ...

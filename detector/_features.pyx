@@ -1638,3 +1638,172 @@ def gate_counts(const double[:, ::1] bp, const long[::1] starts, Py_ssize_t n, d
                 cnt += v >= gate
             counts[j] = cnt
     return mag_arr, cnt_arr
+
+
+# ---------------------------------------------------------------- negative myoclonus
+cdef inline Py_ssize_t _lower(const double[::1] t, double x) noexcept nogil:
+    """``np.searchsorted(t, x, "left")``."""
+    cdef Py_ssize_t lo = 0, hi = t.shape[0], mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def negative_lapse(const double[::1] t, const double[:, ::1] acc, double t_first,
+                   double t_last, const double[::1] p):
+    """:func:`detector.negative.negative_lapse` (the rules there), compiled: ``p`` =
+    (min_lapse_s, min_dip_g, max_dip_g, max_perp_ratio, min_impulse_ratio, max_tilt_deg,
+    recover_s, pre_s, pre_gap_s).  Returns None or (onset, t_end, dip_g, peak_acc_g,
+    lapse_s).  Sums run in sample order (not NumPy's pairwise order: the last bits of a
+    lapse's numbers may differ from a NumPy version; nothing else depends on them)."""
+    cdef double min_lapse = p[0], min_dip = p[1], max_dip = p[2], max_perp = p[3]
+    cdef double min_imp = p[4], max_tilt = p[5], recover = p[6], pre_s = p[7], gap = p[8]
+    cdef Py_ssize_t a = _lower(t, t_first - gap - pre_s), b = _lower(t, t_first - gap)
+    cdef Py_ssize_t w1 = _lower(t, t_last + recover)
+    if b - a < 5 or w1 <= b:
+        return None
+    cdef Py_ssize_t m = w1 - a, nd = w1 - b, i, j, q, lo, hi, k, h
+    cdef double dt = (t[w1 - 1] - t[a]) / (w1 - 1 - a if w1 - 1 - a > 1 else 1)
+    k = <Py_ssize_t> rint(0.04 / dt)
+    if k < 1:
+        k = 1
+    k = k | 1
+    h = k // 2
+    cdef double* sm = <double*> malloc(m * 3 * sizeof(double))
+    cdef double* cs = <double*> malloc((m + 1) * 3 * sizeof(double))
+    cdef double* along = <double*> malloc(nd * sizeof(double))
+    cdef double* mag = <double*> malloc(nd * sizeof(double))
+    cdef double g0x = 0, g0y = 0, g0z = 0, gn, ux, uy, uz, sig = 0, dx, dy, dz, thr, mmax = 0
+    cdef double dip, lapse_s, px, py, pz, imp_l = 0, imp_r = 0, g1x = 0, g1y = 0, g1z = 0
+    cdef double cosv, onset, t_end, peak = 0, v
+    cdef Py_ssize_t i0 = -1, jz = -1, s = 0, kmin, r1, c0, c1, kp, e, npre = b - a
+    result = None
+    try:
+        # centred running mean over k samples (shrinking at the edges)
+        if k <= 1 or m < k:
+            for i in range(m):
+                for q in range(3):
+                    sm[3 * i + q] = acc[a + i, q]
+        else:
+            for q in range(3):
+                cs[q] = 0.0
+            for i in range(m):
+                for q in range(3):
+                    cs[3 * (i + 1) + q] = cs[3 * i + q] + acc[a + i, q]
+            for i in range(m):
+                lo = i - h if i - h > 0 else 0
+                hi = i + h + 1 if i + h + 1 < m else m
+                for q in range(3):
+                    sm[3 * i + q] = (cs[3 * hi + q] - cs[3 * lo + q]) / (hi - lo)
+        for i in range(npre):
+            g0x += sm[3 * i]
+            g0y += sm[3 * i + 1]
+            g0z += sm[3 * i + 2]
+        g0x /= npre
+        g0y /= npre
+        g0z /= npre
+        gn = sqrt(g0x * g0x + g0y * g0y + g0z * g0z)
+        if gn < 0.5:
+            return None
+        ux, uy, uz = g0x / gn, g0y / gn, g0z / gn
+        for i in range(npre):
+            dx, dy, dz = sm[3 * i] - g0x, sm[3 * i + 1] - g0y, sm[3 * i + 2] - g0z
+            sig += dx * dx + dy * dy + dz * dz
+        sig = sqrt(sig / npre)
+        for j in range(nd):
+            i = npre + j
+            dx, dy, dz = sm[3 * i] - g0x, sm[3 * i + 1] - g0y, sm[3 * i + 2] - g0z
+            along[j] = dx * ux + dy * uy + dz * uz
+            mag[j] = sqrt(dx * dx + dy * dy + dz * dz)
+            if mag[j] > mmax:
+                mmax = mag[j]
+        thr = 5.0 * sig
+        if min_dip > thr:
+            thr = min_dip
+        if 0.08 * mmax > thr:
+            thr = 0.08 * mmax
+        for j in range(nd):
+            if mag[j] > thr:
+                i0 = j
+                break
+        if i0 < 0 or along[i0] >= 0.0:
+            return None
+        for j in range(i0, nd):
+            if along[j] >= 0.0:
+                jz = j
+                break
+        if jz < 0:
+            return None
+        for j in range(i0 - 1, -1, -1):
+            if along[j] > -2.0 * sig:
+                s = j + 1
+                break
+        kmin = s
+        for j in range(s, jz):
+            if along[j] < along[kmin]:
+                kmin = j
+            imp_l -= along[j]
+        dip = -along[kmin]
+        lapse_s = t[b + jz] - t[b + s]
+        if not (min_dip <= dip <= max_dip) or lapse_s < min_lapse - 0.5 * dt:
+            return None
+        i = npre + kmin
+        px = sm[3 * i] - g0x - along[kmin] * ux
+        py = sm[3 * i + 1] - g0y - along[kmin] * uy
+        pz = sm[3 * i + 2] - g0z - along[kmin] * uz
+        if sqrt(px * px + py * py + pz * pz) > max_perp * dip:
+            return None
+        r1 = _lower(t, t[b + jz] + recover) - b
+        if r1 > nd:
+            r1 = nd
+        kp = -1
+        for j in range(jz, r1):
+            if along[j] > 0.0:
+                imp_r += along[j]
+            if kp < 0 or along[j] > along[kp]:
+                kp = j
+        if imp_r < min_imp * imp_l:
+            return None
+        c0, c1 = _lower(t, t_last + 0.5), _lower(t, t_last + 1.1)
+        if c1 - c0 >= 3:
+            for i in range(c0, c1):
+                g1x += acc[i, 0]
+                g1y += acc[i, 1]
+                g1z += acc[i, 2]
+            g1x /= (c1 - c0)
+            g1y /= (c1 - c0)
+            g1z /= (c1 - c0)
+            cosv = (g1x * g0x + g1y * g0y + g1z * g0z) / (
+                sqrt(g1x * g1x + g1y * g1y + g1z * g1z) * gn + 1e-12)
+            if cosv > 1.0:
+                cosv = 1.0
+            if cosv < -1.0:
+                cosv = -1.0
+            if acos(cosv) * 57.29577951308232 > max_tilt:
+                return None
+        if kp >= 0:
+            e = r1 - 1  # no return to rest inside the window: its end
+            for j in range(kp, r1):
+                if along[j] <= 0.0:
+                    e = j
+                    break
+        else:
+            e = jz
+        if e > nd - 1:
+            e = nd - 1
+        for i in range(b + s, b + e + 1):
+            dx, dy, dz = acc[i, 0] - g0x, acc[i, 1] - g0y, acc[i, 2] - g0z
+            v = sqrt(dx * dx + dy * dy + dz * dz)
+            if v > peak:
+                peak = v
+        result = (t[b + s], t[b + e], dip, peak, lapse_s)
+    finally:
+        free(sm)
+        free(cs)
+        free(along)
+        free(mag)
+    return result

@@ -33,11 +33,12 @@ Only awake limbs can lapse against gravity (the detector applies that at release
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from detector import _features as _k
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -88,95 +89,23 @@ def negative_lapse(
             at least ``pre_gap_s + pre_s`` before the burst and ``recover_s`` after it.
     """
     p = params
-    a, b, w1 = np.searchsorted(
-        t, (t_first - p.pre_gap_s - p.pre_s, t_first - p.pre_gap_s, t_last + p.recover_s)
+    # Compiled (detector/_features.pyx): a busy night asks this of every burst, and the
+    # NumPy form cost ~150 us a call; tests/test_negative.py keeps that form as reference.
+    prm = np.array(
+        (
+            p.min_lapse_s,
+            p.min_dip_g,
+            p.max_dip_g,
+            p.max_perp_ratio,
+            p.min_impulse_ratio,
+            p.max_tilt_deg,
+            p.recover_s,
+            p.pre_s,
+            p.pre_gap_s,
+        )
     )
-    if b - a < 5 or w1 <= b:
+    found = _k.negative_lapse(t, acc, float(t_first), float(t_last), prm)
+    if found is None:
         return None
-    # A lapse lasts >= 50 ms: a centred 40 ms mean takes the sensor noise down without
-    # blurring it (the posture and sigma are measured on the same smoothed signal).
-    dt = (t[w1 - 1] - t[a]) / max(w1 - 1 - a, 1)  # sample period, s
-    k = max(1, round(0.04 / dt) | 1)
-    sm = _boxcar(acc[a:w1], k)
-    pre = sm[: b - a]
-    g0 = pre.mean(axis=0)
-    g_norm = float(np.sqrt(g0 @ g0))
-    if g_norm < 0.5:  # no gravity reference (free fall, bad data)
-        return None
-    up = g0 / g_norm
-    dev0 = pre - g0
-    sigma = float(np.sqrt(np.mean(np.einsum("ij,ij->i", dev0, dev0))))
-    d = sm[b - a :] - g0
-    along = d @ up
-    mag = np.sqrt(np.einsum("ij,ij->i", d, d))
-    # Relative to the event too: a slow stream, interpolated to the analysis rate, rings
-    # a few per cent of a step before it (band-limited interpolation).
-    thr = max(5.0 * sigma, p.min_dip_g, 0.08 * float(mag.max()))
-    big = np.flatnonzero(mag > thr)
-    if big.size == 0 or along[big[0]] >= 0.0:
-        return None
-    i0 = int(big[0])
-    back = np.flatnonzero(along[i0:] >= 0.0)
-    if back.size == 0:
-        return None
-    j = i0 + int(back[0])
-    # The fall began where the reading left rest: the last sample before i0 within 2 sigma.
-    rest = np.flatnonzero(along[:i0] > -2.0 * sigma)
-    s = int(rest[-1]) + 1 if rest.size else 0
-    lapse = along[s:j]
-    k = int(np.argmin(lapse))
-    dip = -float(lapse[k])
-    lapse_s = float(t[b + j] - t[b + s])
-    # (half a sample's tolerance: at 25 Hz a 55 ms lapse spans one or two periods)
-    if not (p.min_dip_g <= dip <= p.max_dip_g) or lapse_s < p.min_lapse_s - 0.5 * dt:
-        return None
-    perp = d[s + k] - along[s + k] * up
-    if float(np.sqrt(perp @ perp)) > p.max_perp_ratio * dip:
-        return None
-    t_rec = float(t[b + j]) + p.recover_s
-    r1 = int(np.searchsorted(t, t_rec)) - b
-    rec = along[j:r1]
-    # Impulses as sums x sample period (g s).
-    imp_lapse = -float(lapse.sum())
-    imp_rec = float(np.clip(rec, 0.0, None).sum())
-    if imp_rec < p.min_impulse_ratio * imp_lapse:
-        return None
-    c0, c1 = np.searchsorted(t, (t_last + 0.5, t_last + 1.1))
-    if c1 - c0 >= 3:
-        g1 = acc[c0:c1].mean(axis=0)
-        cos = float(g1 @ g0) / (float(np.sqrt(g1 @ g1)) * g_norm + 1e-12)
-        if math.degrees(math.acos(min(1.0, max(-1.0, cos)))) > p.max_tilt_deg:
-            return None
-    # End of the corrective burst: back below rest after its peak (or the window's end).
-    if rec.size:
-        kp = int(np.argmax(rec))
-        down = np.flatnonzero(rec[kp:] <= 0.0)
-        e = j + kp + (int(down[0]) if down.size else rec.size - 1 - kp)
-    else:
-        e = j
-    e = min(e, along.size - 1)
-    return NegativeLapse(
-        onset=float(t[b + s]),
-        t_end=float(t[b + e]),
-        dip_g=dip,
-        peak_acc_g=_peak_dev(acc[b + s : b + e + 1], g0),
-        lapse_s=lapse_s,
-    )
-
-
-def _boxcar(x: FloatArray, k: int) -> FloatArray:
-    """(n, 3) centred running mean over ``k`` (odd) samples, shrinking at the edges."""
-    if k <= 1 or x.shape[0] < k:
-        return x
-    c = np.cumsum(np.vstack((np.zeros((1, x.shape[1])), x)), axis=0)
-    n, h = x.shape[0], k // 2
-    lo = np.clip(np.arange(n) - h, 0, n)
-    hi = np.clip(np.arange(n) + h + 1, 0, n)
-    out: FloatArray = (c[hi] - c[lo]) / (hi - lo)[:, None]
-    return out
-
-
-def _peak_dev(acc: FloatArray, g0: FloatArray) -> float:
-    """Largest |acc - g0| over (m, 3) raw samples, g (the smoothed signal under-reads it)."""
-    d = acc - g0
-    return float(np.sqrt(np.einsum("ij,ij->i", d, d)).max()) if d.shape[0] else 0.0
+    onset, t_end, dip, peak, lapse_s = found
+    return NegativeLapse(onset=onset, t_end=t_end, dip_g=dip, peak_acc_g=peak, lapse_s=lapse_s)
