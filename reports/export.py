@@ -27,11 +27,13 @@ from detector import __version__ as JERKMON_VERSION
 from detector.errors import ConfigError, InputError
 from reports.nightdata import (
     BILATERAL_WINDOW_S,
+    Jerk,
     NightData,
     NightSource,
     in_periods,
     load_nights,
 )
+from storage.local import StoredEvent
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -186,59 +188,37 @@ def nights_frame(nights: Sequence[NightData]) -> pd.DataFrame:
 
 
 def events_frame(nights: Sequence[NightData]) -> pd.DataFrame:
-    """One row per sensor event (columns :data:`EVENT_COLUMNS`)."""
+    """One row per sensor event (columns :data:`EVENT_COLUMNS`): the jerks, numbered, and
+    negative myoclonus (no jerk number), in onset order."""
     rows: list[dict[str, Any]] = []
     for nd in nights:
-        r = nd.record
-        has_sleep = r.sleep_source != "none"
-        for k, jerk in enumerate(nd.jerks, 1):
-            for e in jerk.events:
-                ev = e.event
-                rows.append(
-                    {
-                        "subject": r.subject,
-                        "night": r.night.isoformat(),
-                        "jerk_id": k,
-                        "sensor": e.sensor,
-                        "side": e.side,
-                        "onset_s": ev.onset,
-                        "kind": ev.kind,
-                        "duration_s": ev.duration,
-                        "peak_acc_g": ev.peak_acc_g,
-                        "peak_jerk_g_per_s": ev.peak_jerk_g_per_s,
-                        "series": ev.series,
-                        "confidence": ev.confidence,
-                        "bilateral": e.bilateral,
-                        "clipped": ev.clipped,
-                        "in_sleep": in_periods(ev.onset, nd.periods) if has_sleep else None,
-                        "detector_version": r.detector_version,
-                    }
-                )
-        for lapse in nd.negative:  # negative myoclonus: no jerk number
-            for e in lapse.events:
-                ev = e.event
-                rows.append(
-                    {
-                        "subject": r.subject,
-                        "night": r.night.isoformat(),
-                        "jerk_id": None,
-                        "sensor": e.sensor,
-                        "side": e.side,
-                        "onset_s": ev.onset,
-                        "kind": ev.kind,
-                        "duration_s": ev.duration,
-                        "peak_acc_g": ev.peak_acc_g,
-                        "peak_jerk_g_per_s": ev.peak_jerk_g_per_s,
-                        "series": None,
-                        "confidence": ev.confidence,
-                        "bilateral": e.bilateral,
-                        "clipped": ev.clipped,
-                        "in_sleep": in_periods(ev.onset, nd.periods) if has_sleep else None,
-                        "detector_version": r.detector_version,
-                    }
-                )
-    rows.sort(key=lambda row: (row["subject"], row["night"], row["onset_s"], row["sensor"]))
+        numbered: list[tuple[int | None, Jerk]] = list(enumerate(nd.jerks, 1))
+        numbered += [(None, lapse) for lapse in nd.negative]
+        night = [_event_row(nd, k, e) for k, group in numbered for e in group.events]
+        rows += sorted(night, key=lambda row: (row["onset_s"], row["sensor"]))
     return _frame(rows, EVENT_COLUMNS, _EVENT_DTYPES)
+
+
+def _event_row(nd: NightData, jerk_id: int | None, e: StoredEvent) -> dict[str, Any]:
+    r, ev = nd.record, e.event
+    return {
+        "subject": r.subject,
+        "night": r.night.isoformat(),
+        "jerk_id": jerk_id,
+        "sensor": e.sensor,
+        "side": e.side,
+        "onset_s": ev.onset,
+        "kind": ev.kind,
+        "duration_s": ev.duration,
+        "peak_acc_g": ev.peak_acc_g,
+        "peak_jerk_g_per_s": ev.peak_jerk_g_per_s,
+        "series": ev.series,
+        "confidence": ev.confidence,
+        "bilateral": e.bilateral,
+        "clipped": ev.clipped,
+        "in_sleep": in_periods(ev.onset, nd.periods) if r.sleep_source != "none" else None,
+        "detector_version": r.detector_version,
+    }
 
 
 def export_cohort(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import urllib.request
 from pathlib import Path
 
 from detector.events import JerkEvent, MinuteCount
@@ -18,6 +17,7 @@ from storage.influxread import InfluxReader
 from storage.local import LocalStore
 from storage.schema import COUNTED, JERKS, NEGATIVE, count_line, event_line
 from tests.influx_server import influx_query, rows
+from tests.test_storage_lineproto import _write
 
 T0 = 1_763_000_000.0
 
@@ -46,12 +46,6 @@ def test_local_store_keeps_negative_counts_and_migrates_old_stores(tmp_path: Pat
     assert c.count.negative == 0 and c.count.count == 2
     assert again.nights("ana")[0].negative is None
     again.close()
-
-
-def _write(url: str, db: str, body: str) -> None:
-    req = urllib.request.Request(f"{url}/write?db={db}&precision=ns", data=body.encode())
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert resp.status == 204
 
 
 def test_influx_points_count_negative_apart(running_influxd: LocalInfluxd, db_name: str) -> None:
