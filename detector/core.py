@@ -137,6 +137,7 @@ class _Verdict:
     rather_smooth: bool = False
     t_end: float = math.nan
     fallback: JerkEvent | None = None  # a negative's reading as a positive jerk, if any
+    shape_reason: str = "jerk"  # a negative's verdict under the positive jerk's rules
 
 
 @dataclass(slots=True)
@@ -843,7 +844,9 @@ class JerkDetector:
         self._last_jerk_end = v.t_end
         if not v.rather_smooth:
             self._last_sharp_jerk_end = v.t_end
-        self.sleep.note_burst(b.t_first, b.t_last, jerk=True)
+        # For the sleep estimate a lapse is what the jerk rules made of the burst: should the
+        # limb turn out to lie still, a movement stays a movement.
+        self.sleep.note_burst(b.t_first, b.t_last, jerk=v.shape_reason not in _MOVEMENT_REASONS)
         p = _Pending(
             v.event, b.t_first, b.t_last, v.rather_smooth, dict(v.feat), fallback=v.fallback
         )
@@ -976,7 +979,9 @@ class JerkDetector:
             clipped=clip_n > 0,
             state=state,
         )
-        return _Verdict("jerk", feat, event, False, neg.t_end, fallback=v.event)
+        return _Verdict(
+            "jerk", feat, event, False, neg.t_end, fallback=v.event, shape_reason=v.reason
+        )
 
     def _judge_shape(
         self, b: _Burst, stage: int, f: list[float], feat: dict[str, float], state: JerkState

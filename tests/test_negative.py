@@ -286,3 +286,16 @@ def test_compiled_lapse_rules_equal_the_numpy_form() -> None:
             for a, b in ((got.dip_g, want.dip_g), (got.peak_acc_g, want.peak_acc_g)):
                 assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
     assert 30 <= found <= 270  # both outcomes exercised
+
+
+def test_a_lapse_leaves_the_sleep_estimate_as_the_jerk_rules_made_it() -> None:
+    from sim import NightConfig
+
+    rec = simulate_night(NightConfig(hours=8, rate_hz=100, seed=7)).sensors[0]
+    with_neg = JerkDetector(100.0)
+    ev = with_neg.process(rec.t, rec.acc) + with_neg.flush()
+    assert any(e.kind == "negative" for e in ev)
+    without = JerkDetector(100.0, DetectorConfig(negative_max_dip_g=0.0))  # never a lapse
+    ev0 = without.process(rec.t, rec.acc) + without.flush()
+    assert with_neg.sleep_periods() == without.sleep_periods()
+    assert [e for e in ev if e.kind != "negative"] == [e for e in ev0 if e.kind != "negative"]
