@@ -23,7 +23,8 @@ is a guess that depends on when the previous call was.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -134,42 +135,18 @@ class JerkDetectorBank:
             self._cnt[rows] += n
             self._t0[rows] = t0[rows]
             self._last[rows] = last[rows]
-        out: Events = {}
-        error: tuple[int, InputError] | None = None
-        for i in np.flatnonzero(~ok).tolist():
-            try:
-                ev = self._feed(i, t_arr[i], acc_arr[i])
-            except InputError as exc:
-                if error is None:
-                    error = (i, exc)
-                continue
-            if ev:
-                out[i] = ev
-        if error is not None:
-            raise BankInputError(error[0], error[1], out)
-        return out
+        return _gather(
+            (i, partial(self._feed, i, t_arr[i], acc_arr[i])) for i in np.flatnonzero(~ok).tolist()
+        )
 
     def process_each(self, packets: Sequence[tuple[npt.ArrayLike, npt.ArrayLike] | None]) -> Events:
         """One packet per stream, of any size (None: nothing for that stream): ``(t, acc)``
         as :meth:`JerkDetector.process` takes them.  Returns as :meth:`process`."""
         if len(packets) != len(self.detectors):
             raise InputError(f"{len(self.detectors)} packets expected, got {len(packets)}")
-        out: Events = {}
-        error: tuple[int, InputError] | None = None
-        for i, pk in enumerate(packets):
-            if pk is None:
-                continue
-            try:
-                ev = self._one(i, *pk)
-            except InputError as exc:
-                if error is None:
-                    error = (i, exc)
-                continue
-            if ev:
-                out[i] = ev
-        if error is not None:
-            raise BankInputError(error[0], error[1], out)
-        return out
+        return _gather(
+            (i, partial(self._one, i, *pk)) for i, pk in enumerate(packets) if pk is not None
+        )
 
     def _one(self, i: int, t: npt.ArrayLike, acc: npt.ArrayLike) -> list[JerkEvent]:
         """:meth:`process` for one stream's packet."""
@@ -299,3 +276,22 @@ def _plain(t: npt.ArrayLike, acc: npt.ArrayLike, after: float) -> bool:
             and (np.abs(ta) <= MAX_ABS_TIME_S).all()
             and (ta.size == 1 or (np.diff(ta) > 0).all())
         )
+
+
+def _gather(calls: Iterable[tuple[int, Callable[[], list[JerkEvent]]]]) -> Events:
+    """Run each stream's call; the first bad packet raises :class:`BankInputError` after
+    all others ran (a bad packet fails its own stream only), with their events."""
+    out: Events = {}
+    error: tuple[int, InputError] | None = None
+    for i, call in calls:
+        try:
+            ev = call()
+        except InputError as exc:
+            if error is None:
+                error = (i, exc)
+            continue
+        if ev:
+            out[i] = ev
+    if error is not None:
+        raise BankInputError(error[0], error[1], out)
+    return out
